@@ -1,0 +1,24 @@
+# Every dependency comes from a Debian 12 package (scripts/install-deps.sh installs them).
+find_package(Threads REQUIRED)
+find_package(Boost 1.81 REQUIRED COMPONENTS json url)
+find_package(simdjson REQUIRED)
+find_package(zstd REQUIRED)
+find_package(OpenSSL REQUIRED)
+find_package(ZLIB REQUIRED)
+
+find_path(CONCURRENTQUEUE_INCLUDE_DIR concurrentqueue/concurrentqueue.h REQUIRED)
+
+# One interface target that carries every private dependency of our targets.
+add_library(spanline_deps INTERFACE)
+target_include_directories(spanline_deps SYSTEM INTERFACE ${CONCURRENTQUEUE_INCLUDE_DIR})
+if(TARGET zstd::libzstd_shared)
+  set(spanline_zstd zstd::libzstd_shared)
+else()
+  set(spanline_zstd zstd::libzstd_static)
+endif()
+target_link_libraries(spanline_deps INTERFACE
+  Boost::headers Boost::json Boost::url simdjson::simdjson ${spanline_zstd}
+  OpenSSL::SSL OpenSSL::Crypto ZLIB::ZLIB Threads::Threads)
+# Beast and Asio are header-only; these keep them consistent across our TUs.
+target_compile_definitions(spanline_deps INTERFACE
+  BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW)

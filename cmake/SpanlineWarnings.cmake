@@ -1,0 +1,9 @@
+# Warnings for our own targets only; third-party headers are included as SYSTEM.
+function(spanline_enable_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wconversion -Wno-sign-conversion)
+  if(SPANLINE_SANITIZE)
+    string(REPLACE ";" "," sanitizers "${SPANLINE_SANITIZE}")
+    target_compile_options(${target} PRIVATE -fsanitize=${sanitizers} -fno-omit-frame-pointer)
+    target_link_options(${target} PRIVATE -fsanitize=${sanitizers})
+  endif()
+endfunction()

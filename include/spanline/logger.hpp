@@ -1,0 +1,147 @@
+#pragma once
+// spanline::Logger: the in-process pipeline. log() and the Span calls serialize the
+// row on the caller's thread and queue it (well under a microsecond); a batcher
+// thread coalesces, batches and compresses; a sender thread delivers over HTTP/1.1
+// keep-alive with retries that honour 429 Retry-After.
+//
+// Thread safety: every member function may be called from any thread, except that
+// shutdown() and the destructor must not race with the logger's own destruction.
+
+#include <spanline/destination.hpp>
+#include <spanline/fields.hpp>
+#include <spanline/options.hpp>
+#include <spanline/stats.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace spanline {
+
+namespace detail {
+class LoggerCore;
+}
+
+// What happened to one row handed to the logger.
+enum class [[nodiscard]] LogResult {
+  queued,             // accepted; it will be delivered, rejected or counted as dropped
+  dropped_queue_full, // the budget was full (drop_newest, or block timed out)
+  dropped_too_large,  // the row alone exceeds the payload limit
+  dropped_shutdown,   // the logger is shut down
+};
+std::string_view to_string(LogResult result);
+
+// Totals at the moment flush() or shutdown() returned.
+struct FlushResult {
+  bool complete = false;        // every row accepted before the call was resolved in time
+  std::uint64_t delivered = 0;  // rows acknowledged by the server, since the logger started
+  std::uint64_t rejected = 0;   // rows the server refused for good
+  std::uint64_t dropped = 0;    // rows dropped, all reasons
+  std::uint64_t pending = 0;    // rows accepted and not resolved yet
+};
+
+// An error worth a human's attention. Reports are rate-limited per component and
+// kind; `suppressed` counts the reports folded into this one. Never contains the key.
+struct ErrorReport {
+  std::string component;  // "sender", "batcher", "resolver", ...
+  std::string message;
+  int http_status = 0;    // 0 when not about an HTTP answer
+  std::uint64_t suppressed = 0;
+};
+using ErrorHandler = std::function<void(const ErrorReport&)>;
+
+// A row already in compact JSON text, e.g. from the sidecar's ingest parsers.
+// `json` is one JSON object with a string "id" member; id_offset/id_size locate the
+// characters of that id's value (between the quotes) inside `json`.
+struct PreparedRow {
+  std::string json;
+  std::uint32_t id_offset = 0;
+  std::uint32_t id_size = 0;
+  bool is_merge = false;
+};
+
+struct SpanArgs {
+  std::string_view name;
+  std::string_view type;  // llm, score, function, eval, task, tool, ... (optional)
+};
+
+class Logger;
+
+// A span shaped like the official SDKs': starting it writes a full row; log() and
+// end() write merge rows with the same id. Ending is idempotent and the destructor
+// ends a span that is still open. Movable, not copyable; keeps the logger's core
+// alive, so a span may outlive its Logger object (rows are then dropped_shutdown).
+class Span {
+ public:
+  Span() = default;
+  Span(Span&&) noexcept = default;
+  Span& operator=(Span&& other) noexcept;
+  Span(const Span&) = delete;
+  Span& operator=(const Span&) = delete;
+  ~Span();
+
+  LogResult log(const Fields& fields);
+  // Writes metrics.end (and `fields`, if any) as a merge row. Later calls do nothing.
+  LogResult end(const Fields& fields = {});
+  Span start_child(SpanArgs args, const Fields& fields = {});
+
+  bool active() const { return core_ != nullptr && !ended_; }
+  const std::string& id() const { return id_; }
+  const std::string& span_id() const { return span_id_; }
+  const std::string& root_span_id() const { return root_span_id_; }
+
+ private:
+  friend class Logger;
+  std::shared_ptr<detail::LoggerCore> core_;
+  DestinationHandle destination_{};
+  std::string id_;
+  std::string span_id_;
+  std::string root_span_id_;
+  bool ended_ = false;
+};
+
+class Logger {
+ public:
+  // Throws std::invalid_argument when `options` is invalid. Starts its threads last.
+  explicit Logger(Options options);
+  ~Logger();  // shutdown(options.shutdown_timeout)
+  Logger(const Logger&) = delete;
+  Logger& operator=(const Logger&) = delete;
+
+  // Registers a destination (idempotent: the same destination gives the same handle).
+  // Throws std::invalid_argument for an empty id or name.
+  DestinationHandle destination(const Destination& destination);
+
+  // Logs one whole event (a non-merge row). `row_id` empty: a fresh id is generated.
+  LogResult log(DestinationHandle to, const Fields& event, std::string_view row_id = {});
+  // Logs a merge row: deep-merged into the row with the same id.
+  LogResult log_merge(DestinationHandle to, std::string_view row_id, const Fields& event);
+  // Deletes the row with this id (`_object_delete`).
+  LogResult delete_row(DestinationHandle to, std::string_view row_id);
+  // Queues a row prepared elsewhere (the sidecar's ingest); counted like any other.
+  LogResult log_prepared(DestinationHandle to, PreparedRow row);
+
+  Span start_span(DestinationHandle to, SpanArgs args, const Fields& fields = {});
+
+  // Sends everything accepted before the call; waits at most `timeout`.
+  FlushResult flush(std::chrono::milliseconds timeout);
+  // Stops accepting rows, flushes within `timeout`, counts what is left as dropped
+  // (reason shutdown) and stops the threads. Safe to call twice.
+  FlushResult shutdown(std::chrono::milliseconds timeout);
+
+  Stats stats() const;
+  // Replaces the error handler (default: one line to stderr). Called from spanline's
+  // threads, never while a lock is held; must not block for long.
+  void set_error_handler(ErrorHandler handler);
+
+  const Options& options() const;
+
+ private:
+  std::shared_ptr<detail::LoggerCore> core_;
+};
+
+}  // namespace spanline

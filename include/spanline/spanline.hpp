@@ -1,0 +1,6 @@
+#pragma once
+#include <spanline/destination.hpp>
+#include <spanline/fields.hpp>
+#include <spanline/logger.hpp>
+#include <spanline/options.hpp>
+#include <spanline/stats.hpp>

@@ -1,0 +1,57 @@
+#pragma once
+// A snapshot of every pipeline counter. Counters only grow; gauges are current values.
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string_view>
+#include <vector>
+
+namespace spanline {
+
+// Why a row was not delivered without the server having refused it.
+enum class DropReason {
+  queue_full,         // budget full: drop_newest, or block timed out
+  evicted_oldest,     // budget full under drop_oldest: this older row made room
+  too_large,          // one row larger than the payload limit
+  shutdown,           // still pending when the shutdown deadline passed
+  retries_exhausted,  // max_retry_attempts reached
+  invalid,            // refused at log time (malformed row)
+};
+inline constexpr std::size_t kDropReasonCount = 6;
+std::string_view to_string(DropReason reason);
+
+struct Stats {
+  // rows (as logged, before coalescing)
+  std::uint64_t rows_in = 0;         // accepted into the queue
+  std::uint64_t rows_delivered = 0;  // acknowledged by a 2xx
+  std::uint64_t rows_rejected = 0;   // refused by the server for good (400/401/403/404/413/422)
+  std::array<std::uint64_t, kDropReasonCount> rows_dropped{};  // indexed by DropReason
+  std::uint64_t rows_coalesced = 0;  // merged into another row with the same id before sending
+
+  // what went on the wire
+  std::uint64_t events_sent = 0;     // events acknowledged (after coalescing)
+  std::uint64_t batches_sent = 0;    // acknowledged requests
+  std::uint64_t bytes_raw = 0;       // uncompressed bodies of acknowledged requests
+  std::uint64_t bytes_compressed = 0;  // as sent on the wire
+  std::map<int, std::uint64_t> requests_by_status;  // 0 = transport error / timeout
+  std::uint64_t retries = 0;
+
+  // gauges
+  std::uint64_t queue_rows = 0;      // rows in the queue, not yet batched
+  std::uint64_t pending_rows = 0;    // accepted and not yet delivered, rejected or dropped
+  std::uint64_t memory_bytes = 0;    // bytes counted against the budget
+  std::uint64_t in_flight = 0;       // requests on the wire
+  std::uint64_t concurrency_limit = 0;
+
+  // request latency histogram (seconds): cumulative counts per upper bound, like Prometheus
+  std::vector<double> latency_bounds;
+  std::vector<std::uint64_t> latency_buckets;  // same size as bounds; +Inf is latency_count
+  std::uint64_t latency_count = 0;
+  double latency_sum = 0;
+
+  std::uint64_t rows_dropped_total() const;
+  std::uint64_t dropped(DropReason reason) const { return rows_dropped[static_cast<std::size_t>(reason)]; }
+};
+
+}  // namespace spanline

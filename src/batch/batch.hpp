@@ -1,0 +1,54 @@
+#pragma once
+// A batch: rows for one destination, coalesced, on their way to the sender.
+
+#include <spanline/options.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace spanline::detail {
+
+// One event of a batch; remembers how many logged rows it stands for and how many
+// budget bytes to give back once it is resolved, so a split batch accounts exactly.
+struct BatchEvent {
+  std::string json;
+  std::uint32_t source_rows = 1;
+  std::uint64_t budget_bytes = 0;
+};
+
+struct Batch {
+  std::uint32_t destination = 0;
+  std::vector<BatchEvent> events;
+  std::chrono::steady_clock::time_point opened{};  // when its first row arrived
+
+  // Encoded request body (filled by encode()).
+  std::string body;
+  Compression encoding = Compression::none;
+  std::size_t raw_body_bytes = 0;
+
+  std::uint64_t source_rows() const;
+  std::uint64_t budget_bytes() const;
+  // Size of the uncompressed body {"events":[...]} for these events.
+  std::size_t body_size() const;
+};
+
+// Size of {"events":[]} around the events.
+inline constexpr std::size_t kEnvelopeBytes = 13;
+
+// {"events":[e1,e2,...]}
+std::string assemble_body(const Batch& batch);
+
+// Fills batch.body / encoding / raw_body_bytes. Throws std::runtime_error on a codec failure.
+void encode(Batch& batch, Compression compression, int zstd_level);
+
+// Splits into batches whose body_size() is at most `max_body_bytes`, keeping order.
+// An event that alone exceeds the limit ends up in a batch of its own (the caller decides).
+std::vector<Batch> split_to_limit(Batch batch, std::size_t max_body_bytes);
+
+// Splits a batch of two or more events into two halves (by event count), keeping order.
+std::pair<Batch, Batch> split_in_half(Batch batch);
+
+}  // namespace spanline::detail

@@ -1,0 +1,21 @@
+#pragma once
+// The batcher's view of the next stage.
+
+#include "batch/batch.hpp"
+
+#include <spanline/options.hpp>
+
+namespace spanline::detail {
+
+class BatchSink {
+ public:
+  virtual ~BatchSink() = default;
+  // Takes ownership of an encoded batch. Thread-safe; never blocks for long.
+  virtual void submit(Batch batch) noexcept = 0;
+  // Largest request body (uncompressed) the server accepts, as known so far.
+  virtual std::size_t payload_limit() const noexcept = 0;
+  // The encoding the sender currently uses for its host (after any 415 fallback).
+  virtual Compression encoding() const noexcept = 0;
+};
+
+}  // namespace spanline::detail

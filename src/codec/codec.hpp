@@ -1,0 +1,25 @@
+#pragma once
+// Request body codecs: zstd, gzip and identity.
+
+#include <spanline/options.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace spanline::detail {
+
+// Content-Encoding token: "zstd", "gzip", or "" for none.
+std::string_view content_encoding(Compression compression);
+// Parses a Content-Encoding header value ("zstd", "gzip", "identity", "" ...).
+std::optional<Compression> parse_content_encoding(std::string_view header);
+
+// Throws std::runtime_error on failure. zstd level is ignored for other codecs.
+std::string compress(Compression compression, std::string_view input, int zstd_level = 1);
+// Throws std::runtime_error on corrupt input, or when the output would exceed `max_output`.
+std::string decompress(Compression compression, std::string_view input, std::size_t max_output);
+
+// The next encoding to try after the server refused `current` (zstd -> gzip -> none).
+Compression fallback_after(Compression current);
+
+}  // namespace spanline::detail

@@ -1,0 +1,62 @@
+#pragma once
+// The pipeline's counters: lock-free atomics that every stage bumps, and that
+// stats() copies into a spanline::Stats snapshot.
+
+#include <spanline/stats.hpp>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+
+namespace spanline::detail {
+
+class LatencyHistogram {
+ public:
+  // Upper bounds in seconds (Prometheus style); the last bucket is +Inf.
+  static constexpr std::array<double, 14> kBounds{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                  0.25,  0.5,    1.0,   2.5,  5.0,   10.0, 30.0};
+  void observe(double seconds) noexcept;
+  void copy_to(Stats& stats) const;
+
+ private:
+  std::array<std::atomic<std::uint64_t>, kBounds.size()> buckets_{};  // non-cumulative
+  std::atomic<std::uint64_t> count_{0};
+  std::atomic<std::uint64_t> sum_micros_{0};
+};
+
+struct PipelineCounters {
+  std::atomic<std::uint64_t> rows_in{0};
+  std::atomic<std::uint64_t> rows_delivered{0};
+  std::atomic<std::uint64_t> rows_rejected{0};
+  std::array<std::atomic<std::uint64_t>, kDropReasonCount> rows_dropped{};
+  std::atomic<std::uint64_t> rows_coalesced{0};
+
+  std::atomic<std::uint64_t> events_sent{0};
+  std::atomic<std::uint64_t> batches_sent{0};
+  std::atomic<std::uint64_t> bytes_raw{0};
+  std::atomic<std::uint64_t> bytes_compressed{0};
+  std::atomic<std::uint64_t> retries{0};
+
+  std::atomic<std::uint64_t> in_flight{0};
+  std::atomic<std::uint64_t> concurrency_limit{0};
+
+  LatencyHistogram request_latency;
+
+  void add_dropped(DropReason reason, std::uint64_t rows) noexcept {
+    rows_dropped[static_cast<std::size_t>(reason)].fetch_add(rows, std::memory_order_relaxed);
+  }
+  void count_request(int status) noexcept;  // 0 = transport error or timeout
+
+  // Rows that reached a final state: delivered, rejected or dropped.
+  std::uint64_t rows_resolved() const noexcept;
+
+  // Fills everything but the gauges that live elsewhere (queue, memory).
+  void copy_to(Stats& stats) const;
+
+ private:
+  mutable std::mutex status_mutex_;  // requests are rare next to rows
+  std::array<std::uint64_t, 600> requests_by_status_{};
+};
+
+}  // namespace spanline::detail
