@@ -9,6 +9,11 @@
 
 #include <spanline/stats.hpp>
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+
 namespace spanline::detail {
 
 class Accounting {
@@ -24,12 +29,23 @@ class Accounting {
   // One event of a batch dropped on its own (e.g. too large), the rest goes on.
   void dropped_event(const BatchEvent& event, DropReason reason) noexcept;
 
+  // Rows evicted from the queue before reaching a batch (drop_oldest).
+  void evicted(std::uint64_t rows, std::uint64_t budget_bytes) noexcept;
+
+  // Waits until no accepted row is pending or `deadline` passes; true when none is.
+  bool wait_until_settled(std::uint64_t accepted_before, std::chrono::steady_clock::time_point deadline);
+
   PipelineCounters& counters() noexcept { return counters_; }
   MemoryBudget& budget() noexcept { return budget_; }
 
  private:
+  void settle(std::uint64_t rows, std::uint64_t budget_bytes) noexcept;
+
   PipelineCounters& counters_;
   MemoryBudget& budget_;
+  std::mutex settle_mutex_;
+  std::condition_variable settled_;
+  std::atomic<int> settle_waiters_{0};
 };
 
 }  // namespace spanline::detail

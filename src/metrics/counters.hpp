@@ -31,6 +31,9 @@ struct PipelineCounters {
   std::atomic<std::uint64_t> rows_rejected{0};
   std::array<std::atomic<std::uint64_t>, kDropReasonCount> rows_dropped{};
   std::atomic<std::uint64_t> rows_coalesced{0};
+  // Accepted rows that reached a final state (delivered, rejected, or dropped after
+  // being accepted). Rows refused at log time are counted in rows_dropped only.
+  std::atomic<std::uint64_t> rows_settled{0};
 
   std::atomic<std::uint64_t> events_sent{0};
   std::atomic<std::uint64_t> batches_sent{0};
@@ -48,8 +51,8 @@ struct PipelineCounters {
   }
   void count_request(int status) noexcept;  // 0 = transport error or timeout
 
-  // Rows that reached a final state: delivered, rejected or dropped.
-  std::uint64_t rows_resolved() const noexcept;
+  // Accepted rows not settled yet.
+  std::uint64_t rows_pending() const noexcept;
 
   // Fills everything but the gauges that live elsewhere (queue, memory).
   void copy_to(Stats& stats) const;

@@ -17,6 +17,7 @@ namespace spanline::detail {
 class RowQueue {
  public:
   RowQueue();
+  ~RowQueue();
   RowQueue(const RowQueue&) = delete;
   RowQueue& operator=(const RowQueue&) = delete;
 

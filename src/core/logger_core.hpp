@@ -1,0 +1,68 @@
+#pragma once
+// The shared state behind Logger and Span: the stages, wired front to back.
+// Producers call submit(); the batcher and sender threads do the rest.
+
+#include "batch/batcher.hpp"
+#include "core/accounting.hpp"
+#include "core/destination_table.hpp"
+#include "core/error_reporter.hpp"
+#include "core/row_builder.hpp"
+#include "metrics/counters.hpp"
+#include "queue/memory_budget.hpp"
+#include "queue/row_queue.hpp"
+#include "transport/sender.hpp"
+
+#include <spanline/logger.hpp>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+namespace spanline::detail {
+
+class LoggerCore {
+ public:
+  explicit LoggerCore(Options options);
+  ~LoggerCore();
+  LoggerCore(const LoggerCore&) = delete;
+  LoggerCore& operator=(const LoggerCore&) = delete;
+
+  // Applies the size limit and the overflow policy, then queues the row.
+  LogResult submit(Row&& row) noexcept;
+
+  FlushResult flush(std::chrono::milliseconds timeout);
+  FlushResult shutdown(std::chrono::milliseconds timeout);
+  Stats stats() const;
+
+  const Options& options() const { return options_; }
+  const RowBuilder& rows() const { return row_builder_; }
+  DestinationTable& destinations() { return destinations_; }
+  ErrorReporter& errors() { return errors_; }
+  bool valid_destination(DestinationHandle handle) const { return destinations_.valid(handle.index); }
+
+ private:
+  LogResult refuse(DropReason reason, LogResult result) noexcept;
+  bool make_room(std::uint64_t bytes) noexcept;
+  FlushResult totals(bool complete) const;
+
+  const Options options_;
+  const RowBuilder row_builder_;
+  ErrorReporter errors_;
+  DestinationTable destinations_;
+  PipelineCounters counters_;
+  MemoryBudget budget_;
+  Accounting accounting_;
+  RowQueue queue_;
+  Sender sender_;
+  Batcher batcher_;
+
+  // Producers inside submit(); shutdown waits for them after closing, so no row can
+  // slip into the queue once the final drain has begun.
+  std::atomic<std::uint64_t> producers_inside_{0};
+  std::atomic<bool> closed_{false};
+  std::mutex shutdown_mutex_;
+  std::optional<FlushResult> shutdown_result_;
+};
+
+}  // namespace spanline::detail

@@ -1,0 +1,168 @@
+#pragma once
+// The sidecar's ingest stage: validates one incoming event with simdjson On-Demand and
+// turns it into a spanline::PreparedRow, forwarding the event's bytes unchanged unless a
+// routing key must be removed or an `id` added. Also frames NDJSON streams into lines and
+// splits Braintrust insert bodies ({"events":[...]}) into events.
+//
+// Thread safety: an EventParser owns simdjson buffers and must be used by one thread at a
+// time (keep one per thread or per connection). LineFramer is per connection.
+
+#include <spanline/destination.hpp>
+#include <spanline/logger.hpp>
+#include <spanline/options.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace spanline::detail {
+
+// Why an event was refused. Stable names (to_string) are used in logs and metrics.
+enum class IngestError : std::uint8_t {
+  not_json,          // not parseable JSON, or trailing bytes after the value
+  not_object,        // valid start of a JSON value that is not an object
+  too_long,          // longer than the configured line / event limit
+  invalid_utf8,      // bytes that are not UTF-8
+  too_deep,          // nesting deeper than IngestLimits::max_depth
+  bad_routing_key,   // project_id / project_name / experiment_id / dataset_id not a usable string, or conflicting
+  bad_id,            // "id" present but not a non-empty string of at most 256 bytes
+  no_destination,    // no routing key and no default destination (reported by the daemon)
+  partial_line,      // the client disconnected in the middle of a line (reported by the daemon)
+};
+inline constexpr std::size_t kIngestErrorCount = 9;
+std::string_view to_string(IngestError error);
+
+struct IngestLimits {
+  std::size_t max_event_bytes = std::size_t{1} << 20;
+  std::size_t max_depth = 64;  // the event object itself is depth 1
+};
+
+struct IngestFailure {
+  IngestError reason = IngestError::not_json;
+  std::size_t offset = 0;  // byte offset inside the event text where the problem was found
+};
+
+struct IngestEvent {
+  PreparedRow row;
+  std::optional<Destination> destination;  // from routing keys; empty: use the default
+};
+
+struct InsertBodyFailure;
+class EventParser;
+[[nodiscard]] std::optional<InsertBodyFailure> parse_insert_body(std::string_view body, EventParser& parser,
+                                                                 std::vector<IngestEvent>& out);
+
+// Whether routing keys are interpreted (and removed) or left in the event untouched.
+enum class Routing { strip, keep };
+
+class EventParser {
+ public:
+  explicit EventParser(IngestLimits limits = {}, IdFormat id_format = IdFormat::uuid);
+  ~EventParser();
+  EventParser(const EventParser&) = delete;
+  EventParser& operator=(const EventParser&) = delete;
+
+  // Validates `text` (one JSON object; surrounding whitespace is ignored) and fills `out`.
+  // `out` is overwritten on success and unspecified on failure. Never throws for bad input;
+  // std::bad_alloc may escape.
+  [[nodiscard]] std::optional<IngestFailure> parse(std::string_view text, Routing routing, IngestEvent& out);
+
+  const IngestLimits& limits() const { return limits_; }
+
+ private:
+  friend std::optional<InsertBodyFailure> parse_insert_body(std::string_view, EventParser&,
+                                                            std::vector<IngestEvent>&);
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  IngestLimits limits_;
+  IdFormat id_format_ = IdFormat::uuid;
+};
+
+// Appends a fresh row id in `format` (UUIDv4 or 32 lowercase hex digits) to `out`.
+void append_row_id(std::string& out, IdFormat format);
+
+// First byte offset in `text` that is not part of valid UTF-8, or text.size() if all valid.
+std::size_t find_invalid_utf8(std::string_view text) noexcept;
+
+// Splits a byte stream into lines. Complete lines inside the fed buffer are passed on
+// without copying; only the unfinished tail of a buffer is carried over. A line longer
+// than `max_line_bytes` is reported once (at its start offset) and skipped up to its newline.
+class LineFramer {
+ public:
+  explicit LineFramer(std::size_t max_line_bytes) : max_line_(max_line_bytes) {}
+
+  // on_line(std::string_view line, std::uint64_t stream_offset): line without the '\n'.
+  // on_too_long(std::uint64_t stream_offset).
+  template <class OnLine, class OnTooLong>
+  void feed(std::string_view data, OnLine&& on_line, OnTooLong&& on_too_long);
+
+  // True when bytes of an unfinished line are pending (a disconnect now loses them).
+  bool has_partial() const { return !carry_.empty() || skipping_; }
+  std::uint64_t partial_offset() const { return line_start_; }
+  std::uint64_t bytes_seen() const { return offset_; }
+
+ private:
+  std::size_t max_line_;
+  std::string carry_;
+  bool skipping_ = false;       // inside an overlong line, dropping bytes until '\n'
+  std::uint64_t offset_ = 0;    // stream bytes consumed so far
+  std::uint64_t line_start_ = 0;
+};
+
+template <class OnLine, class OnTooLong>
+void LineFramer::feed(std::string_view data, OnLine&& on_line, OnTooLong&& on_too_long) {
+  std::size_t pos = 0;
+  while (pos < data.size()) {
+    const std::size_t nl = data.find('\n', pos);
+    const std::size_t end = nl == std::string_view::npos ? data.size() : nl;
+    const std::string_view piece = data.substr(pos, end - pos);
+    if (skipping_) {
+      // rest of an overlong line: dropped
+    } else if (!carry_.empty() || nl == std::string_view::npos) {
+      if (carry_.size() + piece.size() > max_line_) {
+        carry_.clear();
+        skipping_ = true;
+        on_too_long(line_start_);
+      } else {
+        carry_.append(piece);
+        if (nl != std::string_view::npos) {
+          on_line(std::string_view(carry_), line_start_);
+          carry_.clear();
+        }
+      }
+    } else if (piece.size() > max_line_) {
+      on_too_long(line_start_);
+    } else {
+      on_line(piece, line_start_);
+    }
+    offset_ += end - pos;
+    if (nl == std::string_view::npos) break;
+    ++offset_;  // the newline
+    skipping_ = false;
+    line_start_ = offset_;
+    pos = nl + 1;
+  }
+}
+
+// Where a Braintrust insert body ({"events":[...]}) went wrong. `index` is the event's
+// position in "events", or empty when the body itself is wrong.
+struct InsertBodyFailure {
+  std::optional<std::size_t> index;
+  IngestError reason = IngestError::not_json;
+  std::size_t offset = 0;  // inside the event when index is set, else inside the body
+  std::string message;     // human-readable, e.g. "\"events\" must be an array"
+};
+
+// Parses an insert body; every event is validated with `parser` (routing keys kept: the
+// URL decides the destination). All-or-nothing: on failure `out` is unspecified.
+[[nodiscard]] std::optional<InsertBodyFailure> parse_insert_body(std::string_view body, EventParser& parser,
+                                                                 std::vector<IngestEvent>& out);
+
+// {"error":{"message":...,"reason":...,"event_index":N,"offset":N}} for a 400 answer.
+std::string insert_failure_json(const InsertBodyFailure& failure);
+
+}  // namespace spanline::detail

@@ -1,0 +1,274 @@
+#include <spanline/logger.hpp>
+
+#include "core/logger_core.hpp"
+
+#include <stdexcept>
+#include <thread>
+
+namespace spanline {
+namespace detail {
+namespace {
+
+BatcherConfig batcher_config(const Options& options) {
+  return BatcherConfig{.batch_max_bytes = options.batch_max_bytes,
+                       .batch_max_rows = options.batch_max_rows,
+                       .linger = options.linger,
+                       .zstd_level = options.zstd_level};
+}
+
+const Options& validated(const Options& options) {
+  validate(options);
+  return options;
+}
+
+}  // namespace
+
+LoggerCore::LoggerCore(Options options)
+    : options_(validated(options)),
+      row_builder_(options_.id_format),
+      budget_(options_.max_queue_bytes, options_.max_queue_rows),
+      accounting_(counters_, budget_),
+      sender_(options_, destinations_, accounting_, errors_),
+      batcher_(batcher_config(options_), queue_, sender_, accounting_, errors_) {
+  // Threads start last, once every member they touch exists.
+  sender_.start();
+  batcher_.start();
+}
+
+LoggerCore::~LoggerCore() { (void)shutdown(std::chrono::milliseconds(0)); }
+
+LogResult LoggerCore::refuse(DropReason reason, LogResult result) noexcept {
+  counters_.add_dropped(reason, 1);
+  return result;
+}
+
+bool LoggerCore::make_room(std::uint64_t bytes) noexcept {
+  if (budget_.try_acquire(bytes)) return true;
+  switch (options_.overflow) {
+    case OverflowPolicy::drop_newest:
+      return false;
+    case OverflowPolicy::block:
+      try {
+        return budget_.acquire_until(bytes, std::chrono::steady_clock::now() + options_.block_timeout);
+      } catch (...) {
+        return false;
+      }
+    case OverflowPolicy::drop_oldest: {
+      // Evict queued rows until this one fits. Rows already batched or in flight
+      // cannot be taken back; if the queue runs dry the new row is the one dropped.
+      Row oldest;
+      while (queue_.pop_one(oldest)) {
+        if (oldest.json.empty()) continue;  // a wake-up sentinel
+        accounting_.evicted(1, oldest.budget_bytes());
+        if (budget_.try_acquire(bytes)) return true;
+      }
+      return budget_.try_acquire(bytes);
+    }
+  }
+  return false;
+}
+
+LogResult LoggerCore::submit(Row&& row) noexcept {
+  producers_inside_.fetch_add(1, std::memory_order_seq_cst);
+  struct Leave {
+    std::atomic<std::uint64_t>& inside;
+    ~Leave() { inside.fetch_sub(1, std::memory_order_release); }
+  } leave{producers_inside_};
+
+  if (closed_.load(std::memory_order_seq_cst)) return refuse(DropReason::shutdown, LogResult::dropped_shutdown);
+  if (row.json.size() + kEnvelopeBytes > sender_.payload_limit()) {
+    errors_.report("logger", "too-large",
+                   "row of " + std::to_string(row.json.size()) + " bytes exceeds the payload limit of " +
+                       std::to_string(sender_.payload_limit()) + " bytes; dropped");
+    return refuse(DropReason::too_large, LogResult::dropped_too_large);
+  }
+  const std::uint64_t bytes = row.budget_bytes();
+  if (!make_room(bytes)) return refuse(DropReason::queue_full, LogResult::dropped_queue_full);
+  counters_.rows_in.fetch_add(1, std::memory_order_relaxed);
+  if (!queue_.push(std::move(row))) {
+    counters_.rows_in.fetch_sub(1, std::memory_order_relaxed);
+    budget_.release(bytes, 1);
+    return refuse(DropReason::queue_full, LogResult::dropped_queue_full);
+  }
+  return LogResult::queued;
+}
+
+FlushResult LoggerCore::totals(bool complete) const {
+  Stats snapshot;
+  counters_.copy_to(snapshot);
+  return FlushResult{.complete = complete,
+                     .delivered = snapshot.rows_delivered,
+                     .rejected = snapshot.rows_rejected,
+                     .dropped = snapshot.rows_dropped_total(),
+                     .pending = snapshot.pending_rows};
+}
+
+FlushResult LoggerCore::flush(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const std::uint64_t accepted = counters_.rows_in.load(std::memory_order_seq_cst);
+  batcher_.begin_flush();
+  queue_.wake();
+  const bool complete = accounting_.wait_until_settled(accepted, deadline);
+  batcher_.end_flush();
+  return totals(complete);
+}
+
+FlushResult LoggerCore::shutdown(std::chrono::milliseconds timeout) {
+  std::lock_guard lock(shutdown_mutex_);
+  if (shutdown_result_) return *shutdown_result_;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+
+  closed_.store(true, std::memory_order_seq_cst);
+  // A producer that got past the closed check is about to push; let it finish so
+  // the final drain sees its row.
+  while (producers_inside_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+
+  batcher_.begin_flush();
+  batcher_.stop();  // drains the queue and hands every open batch to the sender
+  sender_.shutdown(deadline);  // delivers what it can in time, drops the rest as shutdown
+  budget_.close();
+
+  const bool complete = counters_.rows_pending() == 0 && counters_.rows_dropped[static_cast<std::size_t>(
+                                                             DropReason::shutdown)] == 0;
+  shutdown_result_ = totals(complete);
+  return *shutdown_result_;
+}
+
+Stats LoggerCore::stats() const {
+  Stats snapshot;
+  counters_.copy_to(snapshot);
+  snapshot.queue_rows = queue_.size_approx();
+  snapshot.memory_bytes = budget_.bytes_in_use();
+  return snapshot;
+}
+
+}  // namespace detail
+
+std::string_view to_string(LogResult result) {
+  switch (result) {
+    case LogResult::queued: return "queued";
+    case LogResult::dropped_queue_full: return "dropped_queue_full";
+    case LogResult::dropped_too_large: return "dropped_too_large";
+    case LogResult::dropped_shutdown: return "dropped_shutdown";
+  }
+  return "unknown";
+}
+
+// ---- Logger ------------------------------------------------------------------
+
+Logger::Logger(Options options) : core_(std::make_shared<detail::LoggerCore>(std::move(options))) {}
+
+Logger::~Logger() { (void)core_->shutdown(core_->options().shutdown_timeout); }
+
+DestinationHandle Logger::destination(const Destination& destination) {
+  return core_->destinations().add(destination);
+}
+
+namespace {
+void require_destination(const detail::LoggerCore& core, DestinationHandle handle) {
+  if (!core.valid_destination(handle))
+    throw std::invalid_argument("unknown destination handle " + std::to_string(handle.index) +
+                                " (register it with Logger::destination first)");
+}
+}  // namespace
+
+LogResult Logger::log(DestinationHandle to, const Fields& event, std::string_view row_id) {
+  require_destination(*core_, to);
+  return core_->submit(core_->rows().event(to.index, event, row_id));
+}
+
+LogResult Logger::log_merge(DestinationHandle to, std::string_view row_id, const Fields& event) {
+  require_destination(*core_, to);
+  return core_->submit(core_->rows().merge(to.index, row_id, event));
+}
+
+LogResult Logger::delete_row(DestinationHandle to, std::string_view row_id) {
+  require_destination(*core_, to);
+  return core_->submit(core_->rows().deletion(to.index, row_id));
+}
+
+LogResult Logger::log_prepared(DestinationHandle to, PreparedRow row) {
+  require_destination(*core_, to);
+  if (row.id_size == 0 || std::size_t{row.id_offset} + row.id_size > row.json.size())
+    throw std::invalid_argument("PreparedRow id_offset/id_size do not point inside its json");
+  return core_->submit(detail::Row{.json = std::move(row.json),
+                                   .destination = to.index,
+                                   .id_offset = row.id_offset,
+                                   .id_size = row.id_size,
+                                   .is_merge = row.is_merge});
+}
+
+Span Logger::start_span(DestinationHandle to, SpanArgs args, const Fields& fields) {
+  require_destination(*core_, to);
+  const detail::SpanIdentity identity = core_->rows().span_identity(nullptr);
+  Span span;
+  // A refused start row still yields a span: its later rows are counted the same way.
+  (void)core_->submit(
+      core_->rows().span_start(to.index, identity, nullptr, args, fields, std::chrono::system_clock::now()));
+  span.core_ = core_;
+  span.destination_ = to;
+  span.id_ = identity.id;
+  span.span_id_ = identity.span_id;
+  span.root_span_id_ = identity.root_span_id;
+  return span;
+}
+
+FlushResult Logger::flush(std::chrono::milliseconds timeout) { return core_->flush(timeout); }
+FlushResult Logger::shutdown(std::chrono::milliseconds timeout) { return core_->shutdown(timeout); }
+Stats Logger::stats() const { return core_->stats(); }
+void Logger::set_error_handler(ErrorHandler handler) { core_->errors().set_handler(std::move(handler)); }
+const Options& Logger::options() const { return core_->options(); }
+
+// ---- Span --------------------------------------------------------------------
+
+Span& Span::operator=(Span&& other) noexcept {
+  if (this != &other) {
+    if (active()) (void)end();
+    core_ = std::move(other.core_);
+    destination_ = other.destination_;
+    id_ = std::move(other.id_);
+    span_id_ = std::move(other.span_id_);
+    root_span_id_ = std::move(other.root_span_id_);
+    ended_ = other.ended_;
+    other.ended_ = true;
+  }
+  return *this;
+}
+
+Span::~Span() {
+  if (!active()) return;
+  try {
+    (void)end();
+  } catch (...) {
+    // Ending in a destructor is best effort; the row would only be refused.
+  }
+}
+
+LogResult Span::log(const Fields& fields) {
+  if (core_ == nullptr) throw std::logic_error("log() on an empty Span");
+  return core_->submit(core_->rows().merge(destination_.index, id_, fields));
+}
+
+LogResult Span::end(const Fields& fields) {
+  if (core_ == nullptr) throw std::logic_error("end() on an empty Span");
+  if (ended_) return LogResult::queued;
+  ended_ = true;
+  return core_->submit(core_->rows().span_end(destination_.index, id_, fields, std::chrono::system_clock::now()));
+}
+
+Span Span::start_child(SpanArgs args, const Fields& fields) {
+  if (core_ == nullptr) throw std::logic_error("start_child() on an empty Span");
+  const detail::SpanIdentity parent{.id = id_, .span_id = span_id_, .root_span_id = root_span_id_};
+  const detail::SpanIdentity identity = core_->rows().span_identity(&parent);
+  (void)core_->submit(core_->rows().span_start(destination_.index, identity, &parent, args, fields,
+                                               std::chrono::system_clock::now()));
+  Span child;
+  child.core_ = core_;
+  child.destination_ = destination_;
+  child.id_ = identity.id;
+  child.span_id_ = identity.span_id;
+  child.root_span_id_ = identity.root_span_id;
+  return child;
+}
+
+}  // namespace spanline

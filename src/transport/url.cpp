@@ -1,0 +1,94 @@
+#include "transport/url.hpp"
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+
+#include <charconv>
+#include <stdexcept>
+
+namespace spanline::detail {
+
+namespace {
+
+[[noreturn]] void bad_url(std::string_view url, std::string_view why) {
+  throw std::invalid_argument("api_url: " + std::string(why) + ", got \"" + std::string(url) + "\"");
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string BaseUrl::host_header() const {
+  std::string out = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  if (port != (tls ? 443 : 80)) out += ":" + std::to_string(port);
+  return out;
+}
+
+std::string BaseUrl::target(std::string_view path) const {
+  std::string out = prefix;
+  if (path.empty() || path.front() != '/') out += '/';
+  out += path;
+  return out;
+}
+
+bool BaseUrl::host_is_ip() const {
+  boost::system::error_code ec;
+  (void)boost::asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+BaseUrl parse_base_url(std::string_view url) {
+  auto parsed = boost::urls::parse_absolute_uri(url);
+  if (!parsed) bad_url(url, "not an absolute http(s) URL");
+  const boost::urls::url_view& view = *parsed;
+
+  BaseUrl out;
+  if (iequals(view.scheme(), "https")) {
+    out.tls = true;
+  } else if (iequals(view.scheme(), "http")) {
+    out.tls = false;
+  } else {
+    bad_url(url, "scheme must be http or https");
+  }
+  if (!view.has_authority() || view.encoded_host().empty()) bad_url(url, "no host");
+  if (view.has_userinfo()) bad_url(url, "user info is not supported (use api_key)");
+  if (view.has_query() || view.has_fragment()) bad_url(url, "query and fragment are not allowed");
+
+  switch (view.host_type()) {
+    case boost::urls::host_type::ipv6:
+      out.host = view.host_ipv6_address().to_string();
+      break;
+    case boost::urls::host_type::ipvfuture:
+      bad_url(url, "unsupported host");
+    default:
+      out.host = view.host();  // decoded
+  }
+  if (out.host.empty()) bad_url(url, "no host");
+
+  out.port = out.tls ? 443 : 80;
+  if (view.has_port()) {
+    std::string_view port_text = view.port();
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
+    if (port_text.empty() || ec != std::errc{} || end != port_text.data() + port_text.size() || value == 0 ||
+        value > 65535) {
+      bad_url(url, "bad port");
+    }
+    out.port = static_cast<std::uint16_t>(value);
+  }
+
+  std::string_view path = view.encoded_path();
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  out.prefix = std::string(path);
+  return out;
+}
+
+}  // namespace spanline::detail
