@@ -29,6 +29,7 @@ LoggerCore::LoggerCore(Options options)
       budget_(options_.max_queue_bytes, options_.max_queue_rows),
       accounting_(counters_, budget_),
       sender_(options_, destinations_, accounting_, errors_),
+      admission_(options_.overflow, options_.block_timeout, budget_, queue_, accounting_),
       batcher_(batcher_config(options_), queue_, sender_, accounting_, errors_) {
   // Threads start last, once every member they touch exists.
   sender_.start();
@@ -40,32 +41,6 @@ LoggerCore::~LoggerCore() { (void)shutdown(std::chrono::milliseconds(0)); }
 LogResult LoggerCore::refuse(DropReason reason, LogResult result) noexcept {
   counters_.add_dropped(reason, 1);
   return result;
-}
-
-bool LoggerCore::make_room(std::uint64_t bytes) noexcept {
-  if (budget_.try_acquire(bytes)) return true;
-  switch (options_.overflow) {
-    case OverflowPolicy::drop_newest:
-      return false;
-    case OverflowPolicy::block:
-      try {
-        return budget_.acquire_until(bytes, std::chrono::steady_clock::now() + options_.block_timeout);
-      } catch (...) {
-        return false;
-      }
-    case OverflowPolicy::drop_oldest: {
-      // Evict queued rows until this one fits. Rows already batched or in flight
-      // cannot be taken back; if the queue runs dry the new row is the one dropped.
-      Row oldest;
-      while (queue_.pop_one(oldest)) {
-        if (oldest.json.empty()) continue;  // a wake-up sentinel
-        accounting_.evicted(1, oldest.budget_bytes());
-        if (budget_.try_acquire(bytes)) return true;
-      }
-      return budget_.try_acquire(bytes);
-    }
-  }
-  return false;
 }
 
 LogResult LoggerCore::submit(Row&& row) noexcept {
@@ -83,7 +58,7 @@ LogResult LoggerCore::submit(Row&& row) noexcept {
     return refuse(DropReason::too_large, LogResult::dropped_too_large);
   }
   const std::uint64_t bytes = row.budget_bytes();
-  if (!make_room(bytes)) return refuse(DropReason::queue_full, LogResult::dropped_queue_full);
+  if (!admission_.admit(bytes)) return refuse(DropReason::queue_full, LogResult::dropped_queue_full);
   counters_.rows_in.fetch_add(1, std::memory_order_relaxed);
   if (!queue_.push(std::move(row))) {
     counters_.rows_in.fetch_sub(1, std::memory_order_relaxed);

@@ -155,7 +155,7 @@ InsertCounts RowStore::apply(std::string_view kind, std::string_view object_id,
   for (auto& value : events) {
     json::object& event = value.as_object();
     const json::string& id_value = event.at("id").as_string();
-    const std::string_view id(id_value.data(), id_value.size());
+    std::string id(id_value.data(), id_value.size());  // outlives moving `event` below
     ++counts.rows;
     if (note_id(object, kind, object_id, id)) {
       ++counts.unique;
@@ -165,10 +165,10 @@ InsertCounts RowStore::apply(std::string_view kind, std::string_view object_id,
     if (mode_ != StoreMode::full) continue;
 
     if (spanline::detail::is_delete_row(event)) {
-      object.rows.erase(std::string(id));
+      object.rows.erase(id);
       continue;
     }
-    auto found = object.rows.find(std::string(id));
+    auto found = object.rows.find(id);
     if (found != object.rows.end() && spanline::detail::is_merge_row(event)) {
       spanline::detail::combine_rows(found->second.value, event);
       strip_control_fields(found->second.value);
@@ -181,7 +181,7 @@ InsertCounts RowStore::apply(std::string_view kind, std::string_view object_id,
     if (found != object.rows.end()) {
       found->second = std::move(stored);
     } else {
-      object.rows.emplace(std::string(id), std::move(stored));
+      object.rows.emplace(std::move(id), std::move(stored));
     }
   }
   return counts;

@@ -19,6 +19,8 @@ FakeStats delta(const FakeStats& after, const FakeStats& before) {
   d.bytes_received = sub(after.bytes_received, before.bytes_received);
   d.bytes_decoded = sub(after.bytes_decoded, before.bytes_decoded);
   d.inserts = sub(after.inserts, before.inserts);
+  d.status_429 = sub(after.status_429, before.status_429);
+  d.status_5xx = sub(after.status_5xx, before.status_5xx);
   return d;
 }
 

@@ -8,6 +8,7 @@
 #include "core/error_reporter.hpp"
 #include "core/row_builder.hpp"
 #include "metrics/counters.hpp"
+#include "queue/admission.hpp"
 #include "queue/memory_budget.hpp"
 #include "queue/row_queue.hpp"
 #include "transport/sender.hpp"
@@ -43,7 +44,6 @@ class LoggerCore {
 
  private:
   LogResult refuse(DropReason reason, LogResult result) noexcept;
-  bool make_room(std::uint64_t bytes) noexcept;
   FlushResult totals(bool complete) const;
 
   const Options options_;
@@ -55,6 +55,7 @@ class LoggerCore {
   Accounting accounting_;
   RowQueue queue_;
   Sender sender_;
+  Admission admission_;
   Batcher batcher_;
 
   // Producers inside submit(); shutdown waits for them after closing, so no row can

@@ -1,11 +1,12 @@
 #include "ingest/ndjson_parser.hpp"
 
+#include "core/ids.hpp"
+
 #include <simdjson.h>
 
 #include <algorithm>
 #include <array>
 #include <cstring>
-#include <random>
 
 namespace spanline::detail {
 
@@ -26,60 +27,9 @@ std::string_view to_string(IngestError error) {
   return "unknown";
 }
 
-// ---- ids -------------------------------------------------------------------
-
 namespace {
-
-// xoshiro256**: row ids need uniqueness, not secrecy, and must be cheap on the ingest path.
-class IdRandom {
- public:
-  IdRandom() {
-    std::random_device device;
-    for (auto& word : state_) {
-      word = (static_cast<std::uint64_t>(device()) << 32) ^ device();
-    }
-  }
-  std::uint64_t next() noexcept {
-    const std::uint64_t result = rotl(state_[1] * 5, 7) * 9;
-    const std::uint64_t t = state_[1] << 17;
-    state_[2] ^= state_[0];
-    state_[3] ^= state_[1];
-    state_[1] ^= state_[2];
-    state_[0] ^= state_[3];
-    state_[2] ^= t;
-    state_[3] = rotl(state_[3], 45);
-    return result;
-  }
-
- private:
-  static std::uint64_t rotl(std::uint64_t x, int k) noexcept { return (x << k) | (x >> (64 - k)); }
-  std::array<std::uint64_t, 4> state_{};
-};
-
 constexpr char kHex[] = "0123456789abcdef";
-
 }  // namespace
-
-void append_row_id(std::string& out, IdFormat format) {
-  thread_local IdRandom random;
-  std::uint64_t hi = random.next();
-  std::uint64_t lo = random.next();
-  std::array<unsigned char, 16> bytes{};
-  for (int i = 0; i < 8; ++i) {
-    bytes[static_cast<std::size_t>(i)] = static_cast<unsigned char>(hi >> (8 * i));
-    bytes[static_cast<std::size_t>(8 + i)] = static_cast<unsigned char>(lo >> (8 * i));
-  }
-  const bool uuid = format == IdFormat::uuid;
-  if (uuid) {
-    bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0f) | 0x40);  // version 4
-    bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3f) | 0x80);  // RFC 4122 variant
-  }
-  for (std::size_t i = 0; i < bytes.size(); ++i) {
-    if (uuid && (i == 4 || i == 6 || i == 8 || i == 10)) out.push_back('-');
-    out.push_back(kHex[bytes[i] >> 4]);
-    out.push_back(kHex[bytes[i] & 0x0f]);
-  }
-}
 
 // ---- UTF-8 -------------------------------------------------------------------
 
@@ -155,7 +105,7 @@ simdjson::error_code walk(od::value value, std::size_t depth, std::size_t max_de
       if (auto e = value.get_object().get(object)) return e;
       for (auto member : object) {
         od::field field;
-        if (auto e = member.get(field)) return e;
+        if (auto e = std::move(member).get(field)) return e;
         std::string_view key;
         if (auto e = field.unescaped_key().get(key)) return e;
         if (auto e = walk(field.value(), depth + 1, max_depth)) return e;
@@ -179,14 +129,13 @@ simdjson::error_code walk(od::value value, std::size_t depth, std::size_t max_de
     }
     case od::json_type::number: {
       od::number number;
-      auto e = value.get_number().get(number);
-      // Integers beyond 64 bits are valid JSON; the server decides what to make of them.
-      return e == simdjson::BIGINT_ERROR ? simdjson::SUCCESS : e;
+      return value.get_number().get(number);
     }
     case od::json_type::boolean: {
       bool b = false;
       return value.get_bool().get(b);
     }
+    default: break;
     case od::json_type::null: {
       bool is_null = false;
       if (auto e = value.is_null().get(is_null)) return e;
@@ -194,6 +143,12 @@ simdjson::error_code walk(od::value value, std::size_t depth, std::size_t max_de
     }
   }
   return simdjson::INCORRECT_TYPE;
+}
+
+// True when nothing but whitespace follows the value just consumed.
+bool at_end(od::document& doc) {
+  const char* where = nullptr;
+  return doc.current_location().get(where) != simdjson::SUCCESS;
 }
 
 enum class RouteKey : std::uint8_t { none, project_id, project_name, experiment_id, dataset_id };
@@ -294,7 +249,7 @@ std::optional<IngestFailure> EventParser::parse(std::string_view raw_text, Routi
 
   for (auto member : object) {
     od::field field;
-    if (auto e = member.get(field)) return fail(classify(e), location());
+    if (auto e = std::move(member).get(field)) return fail(classify(e), location());
     const std::size_t member_start = static_cast<std::size_t>(field.key().raw() - base) - 1;
     std::string_view key;
     if (auto e = field.unescaped_key().get(key)) return fail(classify(e), member_start);
@@ -305,10 +260,10 @@ std::optional<IngestFailure> EventParser::parse(std::string_view raw_text, Routi
     if (key == "id" && !have_id) {
       std::string_view token;
       od::json_type type{};
-      if (value.type().get(type) != simdjson::SUCCESS || type != od::json_type::string ||
-          value.raw_json_token().get(token) != simdjson::SUCCESS) {
+      if (value.type().get(type) != simdjson::SUCCESS || type != od::json_type::string) {
         return fail(IngestError::bad_id, location());
       }
+      token = value.raw_json_token();
       const std::size_t value_offset = static_cast<std::size_t>(token.data() - base);
       std::string_view id;
       if (auto e = value.get_string().get(id)) return fail(classify(e), value_offset);
@@ -348,7 +303,7 @@ std::optional<IngestFailure> EventParser::parse(std::string_view raw_text, Routi
     }
     if (auto e = walk(value, 1, limits_.max_depth)) return fail(classify(e), location());
   }
-  if (!doc.at_end()) return fail(IngestError::not_json, location());
+  if (!at_end(doc)) return fail(IngestError::not_json, location());
 
   out.destination.reset();
   switch (route) {
@@ -492,7 +447,7 @@ std::optional<InsertBodyFailure> parse_insert_body(std::string_view body, EventP
   bool found = false;
   for (auto member : object) {
     od::field field;
-    if (auto e = member.get(field)) return body_fail(classify(e), location(), "body is not valid JSON");
+    if (auto e = std::move(member).get(field)) return body_fail(classify(e), location(), "body is not valid JSON");
     std::string_view key;
     if (auto e = field.unescaped_key().get(key)) return body_fail(classify(e), location(), "body is not valid JSON");
     od::value value = field.value();
@@ -527,7 +482,7 @@ std::optional<InsertBodyFailure> parse_insert_body(std::string_view body, EventP
       ++index;
     }
   }
-  if (!doc.at_end()) return body_fail(IngestError::not_json, location(), "trailing bytes after the body");
+  if (!at_end(doc)) return body_fail(IngestError::not_json, location(), "trailing bytes after the body");
   if (!found) return body_fail(IngestError::not_object, 0, "body must have an \"events\" array");
   return std::nullopt;
 }

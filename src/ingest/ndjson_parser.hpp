@@ -82,9 +82,6 @@ class EventParser {
   IdFormat id_format_ = IdFormat::uuid;
 };
 
-// Appends a fresh row id in `format` (UUIDv4 or 32 lowercase hex digits) to `out`.
-void append_row_id(std::string& out, IdFormat format);
-
 // First byte offset in `text` that is not part of valid UTF-8, or text.size() if all valid.
 std::size_t find_invalid_utf8(std::string_view text) noexcept;
 

@@ -82,8 +82,6 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   struct Streams;
 
   void connect();
-  void on_resolve(boost::system::error_code ec, const void* results);
-  void start_connect_ip();
   void on_connect(boost::system::error_code ec);
   void on_handshake(boost::system::error_code ec);
   void write();
@@ -92,6 +90,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void fail(boost::system::error_code ec, std::string_view step);
   void finish(HttpResult result);
   bool retry_stale(boost::system::error_code ec);
+  bool is_open_socket() const noexcept;
   void reset_streams() noexcept;
 
   std::shared_ptr<const HttpSettings> settings_;

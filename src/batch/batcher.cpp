@@ -1,0 +1,216 @@
+#include "batch/batcher.hpp"
+
+#include <algorithm>
+#include <exception>
+#include <string>
+
+namespace spanline::detail {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Rows taken from the queue per drain: enough to amortize the queue's per-call cost,
+// small enough that a flush or a linger deadline is noticed soon.
+constexpr std::size_t kDrainRows = 1024;
+
+// How long to block when no batch is open: any push wakes the batcher anyway, this
+// only bounds how late a missed wake-up could be noticed.
+constexpr std::chrono::microseconds kIdleWait{100'000};
+
+}  // namespace
+
+Batcher::Batcher(BatcherConfig config, RowQueue& queue, BatchSink& sink, Accounting& accounting,
+                 ErrorReporter& errors)
+    : config_(config), queue_(queue), sink_(sink), accounting_(accounting), errors_(errors), buffer_(kDrainRows) {}
+
+Batcher::~Batcher() { stop(); }
+
+void Batcher::start() {
+  std::lock_guard lock(lifecycle_mutex_);
+  if (started_ || stopped_) return;
+  thread_ = std::thread([this] { run(); });
+  started_ = true;
+}
+
+void Batcher::begin_flush() noexcept {
+  flushes_pending_.fetch_add(1, std::memory_order_acq_rel);
+  queue_.wake();
+}
+
+void Batcher::end_flush() noexcept { flushes_pending_.fetch_sub(1, std::memory_order_acq_rel); }
+
+void Batcher::stop() noexcept {
+  bool had_thread = false;
+  {
+    std::lock_guard lock(lifecycle_mutex_);
+    if (stopped_) return;
+    stopped_ = true;
+    had_thread = started_;
+  }
+  stopping_.store(true, std::memory_order_release);
+  queue_.wake();
+  if (!had_thread) {
+    run();  // never started: drain on this thread
+    return;
+  }
+  try {
+    thread_.join();
+  } catch (const std::exception& e) {
+    errors_.report("batcher", "join", std::string("could not join the batcher thread: ") + e.what());
+  }
+}
+
+void Batcher::run() noexcept {
+  while (true) {
+    try {
+      if (!step()) break;
+    } catch (const std::exception& e) {
+      errors_.report("batcher", "internal", std::string("batcher error: ") + e.what());
+    } catch (...) {
+      errors_.report("batcher", "internal", "batcher error: unknown exception");
+    }
+  }
+  try {
+    close_all();
+  } catch (const std::exception& e) {
+    errors_.report("batcher", "internal", std::string("batcher error while closing: ") + e.what());
+  } catch (...) {
+    errors_.report("batcher", "internal", "batcher error while closing: unknown exception");
+  }
+}
+
+bool Batcher::step() {
+  const bool stopping = stopping_.load(std::memory_order_acquire);
+  const auto wait = stopping ? std::chrono::microseconds(0) : next_wait(Clock::now());
+  const std::size_t n = queue_.pop_bulk(buffer_.data(), buffer_.size(), wait);
+
+  const auto now = Clock::now();
+  read_limits();
+  for (std::size_t i = 0; i < n; ++i) {
+    Row& row = buffer_[i];
+    if (row.json.empty()) continue;  // wake-up sentinel
+    add_row(std::move(row), now);
+  }
+
+  // Close what is due. A flush or stop closes everything that is open right after the
+  // drain: lingering would only delay what the caller is waiting for.
+  const bool close_everything = stopping || flushes_pending_.load(std::memory_order_acquire) > 0;
+  for (std::size_t k = 0; k < active_.size();) {
+    Open& open = open_[active_[k]];
+    if (!open.batch->empty() && (close_everything || now - open.batch->opened() >= config_.linger)) {
+      close(*open.batch);
+    }
+    if (open.batch->empty()) {
+      open.active = false;
+      active_[k] = active_.back();
+      active_.pop_back();
+    } else {
+      ++k;
+    }
+  }
+  return !(stopping && n == 0);
+}
+
+void Batcher::read_limits() noexcept {
+  payload_limit_ = sink_.payload_limit();
+  // 0 means the sink does not know a limit yet: batch_max_bytes alone applies.
+  limit_ = payload_limit_ == 0 ? config_.batch_max_bytes : std::min(config_.batch_max_bytes, payload_limit_);
+}
+
+void Batcher::add_row(Row&& row, Clock::time_point now) {
+  if (payload_limit_ != 0 && row.json.size() + kEnvelopeBytes > payload_limit_) {
+    // The logger refuses such rows at log time; this catches any that slip through
+    // (e.g. the limit learned from the server shrank since).
+    BatchEvent event;
+    event.budget_bytes = row.budget_bytes();
+    event.json = std::move(row.json);
+    accounting_.dropped_event(event, DropReason::too_large);
+    errors_.report("batcher", "too-large",
+                   "dropped a row of " + std::to_string(event.json.size()) +
+                       " bytes: larger than the server's payload limit of " + std::to_string(payload_limit_) +
+                       " bytes");
+    return;
+  }
+  Coalescer& batch = open_batch(row.destination);
+  if (!batch.empty() && batch.body_size() + 1 + row.json.size() > limit_) close(batch);
+  batch.add(std::move(row), now, accounting_.counters());
+  if (batch.event_count() >= config_.batch_max_rows || batch.body_size() >= limit_) close(batch);
+}
+
+Coalescer& Batcher::open_batch(std::uint32_t destination) {
+  if (destination >= open_.size()) open_.resize(std::size_t{destination} + 1);
+  Open& open = open_[destination];
+  if (!open.batch) open.batch = std::make_unique<Coalescer>(destination);
+  if (!open.active) {
+    open.active = true;
+    active_.push_back(destination);
+  }
+  return *open.batch;
+}
+
+void Batcher::close(Coalescer& open) {
+  Batch batch = open.take();
+  if (batch.events.empty()) return;
+  // Merging rows can grow an event past what was checked when it was added (numbers
+  // are re-serialized); split rather than send a body the server refuses.
+  if (payload_limit_ == 0 || batch.body_size() <= payload_limit_) {
+    submit(std::move(batch));
+    return;
+  }
+  for (Batch& part : split_to_limit(std::move(batch), payload_limit_)) {
+    if (part.events.size() == 1 && part.body_size() > payload_limit_) {
+      accounting_.dropped_event(part.events.front(), DropReason::too_large);
+      errors_.report("batcher", "too-large",
+                     "dropped an event of " + std::to_string(part.events.front().json.size()) +
+                         " bytes (merged rows): larger than the server's payload limit of " +
+                         std::to_string(payload_limit_) + " bytes");
+      continue;
+    }
+    submit(std::move(part));
+  }
+}
+
+void Batcher::submit(Batch&& batch) {
+  const Compression encoding = sink_.encoding();
+  try {
+    encode(batch, encoding, config_.zstd_level);
+  } catch (const std::exception& e) {
+    errors_.report("batcher", "encode",
+                   std::string("could not compress a batch (") + e.what() + "); sending it uncompressed");
+    try {
+      encode(batch, Compression::none, config_.zstd_level);
+    } catch (const std::exception& again) {
+      // Only an allocation failure gets here; count the rows rather than lose them silently.
+      accounting_.dropped(batch, DropReason::invalid);
+      errors_.report("batcher", "encode", std::string("dropped a batch that could not be encoded: ") + again.what());
+      return;
+    }
+  }
+  sink_.submit(std::move(batch));
+}
+
+void Batcher::close_all() {
+  for (const std::uint32_t destination : active_) {
+    Open& open = open_[destination];
+    if (!open.batch->empty()) close(*open.batch);
+    open.active = false;
+  }
+  active_.clear();
+}
+
+std::chrono::microseconds Batcher::next_wait(Clock::time_point now) const {
+  const auto linger = std::chrono::duration_cast<std::chrono::microseconds>(config_.linger);
+  std::chrono::microseconds wait = kIdleWait;
+  bool any_open = false;
+  for (const std::uint32_t destination : active_) {
+    const Coalescer& batch = *open_[destination].batch;
+    if (batch.empty()) continue;
+    any_open = true;
+    const auto left = std::chrono::duration_cast<std::chrono::microseconds>(batch.opened() + config_.linger - now);
+    wait = std::min(wait, left);
+  }
+  if (any_open) wait = std::clamp(wait, std::chrono::microseconds(0), linger);
+  return wait;
+}
+
+}  // namespace spanline::detail

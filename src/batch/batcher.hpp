@@ -1,0 +1,88 @@
+#pragma once
+// The batcher: one thread that drains the row queue in bulk, groups rows by
+// destination, coalesces rows with the same id, and closes batches on size, row
+// count, linger, flush or stop into the BatchSink (encoded with the sink's encoding).
+
+#include "batch/batch_sink.hpp"
+#include "batch/coalescer.hpp"
+#include "core/accounting.hpp"
+#include "core/error_reporter.hpp"
+#include "queue/row_queue.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+namespace spanline::detail {
+
+struct BatcherConfig {
+  std::size_t batch_max_bytes = std::size_t{2} << 20;  // uncompressed body; also capped by sink.payload_limit()
+  std::size_t batch_max_rows = 10'000;                 // events per batch
+  std::chrono::milliseconds linger{20};                // longest a row waits in an open batch
+  int zstd_level = 1;
+};
+
+// Owns one thread. Every reference passed to the constructor must outlive the Batcher.
+// start(), begin_flush(), end_flush() and stop() may be called from any thread.
+class Batcher {
+ public:
+  Batcher(BatcherConfig config, RowQueue& queue, BatchSink& sink, Accounting& accounting, ErrorReporter& errors);
+  ~Batcher();  // stop()
+  Batcher(const Batcher&) = delete;
+  Batcher& operator=(const Batcher&) = delete;
+
+  // Starts the thread; a second call does nothing.
+  void start();
+  // While at least one flush is pending, batches close right after each drain of
+  // the queue instead of lingering. Each begin_flush() needs one end_flush().
+  void begin_flush() noexcept;
+  void end_flush() noexcept;
+  // Drains the queue completely, closes every open batch into the sink and joins the
+  // thread. Rows pushed after stop() returns stay in the queue. Idempotent; when
+  // start() was never called, the drain runs on the calling thread.
+  void stop() noexcept;
+
+ private:
+  void run() noexcept;
+  // One pop_bulk and what follows it; false once stopping and the queue is empty.
+  bool step();
+  void add_row(Row&& row, std::chrono::steady_clock::time_point now);
+  Coalescer& open_batch(std::uint32_t destination);
+  void close(Coalescer& open);
+  void submit(Batch&& batch);
+  void close_all();
+  std::chrono::microseconds next_wait(std::chrono::steady_clock::time_point now) const;
+  void read_limits() noexcept;
+
+  const BatcherConfig config_;
+  RowQueue& queue_;
+  BatchSink& sink_;
+  Accounting& accounting_;
+  ErrorReporter& errors_;
+
+  struct Open {
+    std::unique_ptr<Coalescer> batch;
+    bool active = false;  // listed in active_
+  };
+  // Open batches, indexed by destination (indices are small and dense); active_
+  // lists the destinations that may hold rows, so timers scan only those.
+  std::vector<Open> open_;
+  std::vector<std::uint32_t> active_;
+  std::size_t payload_limit_ = 0;  // sink_.payload_limit() as of the current drain
+  std::size_t limit_ = 0;          // batch_limit() as of the current drain
+  std::vector<Row> buffer_;
+
+  std::atomic<int> flushes_pending_{0};
+  std::atomic<bool> stopping_{false};
+  std::mutex lifecycle_mutex_;  // start() and stop() against each other
+  bool started_ = false;
+  bool stopped_ = false;
+  std::thread thread_;
+};
+
+}  // namespace spanline::detail

@@ -1,0 +1,160 @@
+#include "batch/coalescer.hpp"
+
+#include "batch/merge.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+
+namespace spanline::detail {
+namespace {
+
+constexpr std::size_t kMinSlots = 128;
+
+std::uint32_t hash_id(std::string_view id) {
+  const std::size_t h = std::hash<std::string_view>{}(id);
+  return static_cast<std::uint32_t>(h ^ (h >> 32));
+}
+
+std::size_t slots_for(std::size_t events) {
+  std::size_t n = kMinSlots;
+  while (n < events * 2) n *= 2;
+  return n;
+}
+
+// Whether the row's JSON may say it is a merge row even though its flag does not
+// (a hand-made PreparedRow). Rows are compact, so the key is spelled this way.
+bool mentions_merge(const std::string& json) { return json.find("\"_is_merge\"") != std::string::npos; }
+
+}  // namespace
+
+Coalescer::Coalescer(std::uint32_t destination) {
+  batch_.destination = destination;
+  slots_.assign(kMinSlots, Slot{});
+}
+
+std::string_view Coalescer::id_of(std::size_t event) const {
+  const IdRef& ref = ids_[event];
+  if (ref.pinned >= 0) return pinned_[static_cast<std::size_t>(ref.pinned)];
+  return std::string_view(batch_.events[event].json).substr(ref.offset, ref.size);
+}
+
+std::ptrdiff_t Coalescer::find(std::string_view id, std::uint32_t hash, std::size_t& slot) const {
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+    const Slot& s = slots_[i];
+    if (s.event_plus_one == 0) {
+      slot = i;
+      return -1;
+    }
+    if (s.hash == hash && id_of(s.event_plus_one - 1) == id) {
+      slot = i;
+      return static_cast<std::ptrdiff_t>(s.event_plus_one - 1);
+    }
+  }
+}
+
+void Coalescer::index(std::size_t event, std::uint32_t hash, std::size_t slot) {
+  slots_[slot] = Slot{hash, static_cast<std::uint32_t>(event + 1)};
+  ++indexed_;
+}
+
+void Coalescer::grow_index() {
+  std::vector<Slot> old(slots_.size() * 2, Slot{});
+  old.swap(slots_);
+  const std::size_t mask = slots_.size() - 1;
+  for (const Slot& s : old) {
+    if (s.event_plus_one == 0) continue;
+    std::size_t i = s.hash & mask;
+    while (slots_[i].event_plus_one != 0) i = (i + 1) & mask;
+    slots_[i] = s;
+  }
+}
+
+void Coalescer::add(Row&& row, std::chrono::steady_clock::time_point now, PipelineCounters& counters) {
+  if (batch_.events.empty()) batch_.opened = now;
+  const bool has_id = row.id_size > 0 && std::size_t{row.id_offset} + row.id_size <= row.json.size();
+  if (!has_id) {
+    append(std::move(row), 0, SIZE_MAX);
+    return;
+  }
+  if ((indexed_ + 1) * 2 > slots_.size()) grow_index();
+  const std::uint32_t hash = hash_id(row.id());
+  std::size_t slot = 0;
+  const std::ptrdiff_t found = find(row.id(), hash, slot);
+  if (found < 0) {
+    append(std::move(row), hash, slot);
+    return;
+  }
+  if (combine(static_cast<std::size_t>(found), std::move(row))) {
+    counters.rows_coalesced.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  // Could not combine: keep the row as its own, later event, and send later rows with
+  // this id after it, so the server still sees them in logged order.
+  const std::size_t event = batch_.events.size();
+  append(std::move(row), hash, SIZE_MAX);
+  slots_[slot].event_plus_one = static_cast<std::uint32_t>(event + 1);
+}
+
+void Coalescer::append(Row&& row, std::uint32_t hash, std::size_t slot) {
+  const std::size_t event = batch_.events.size();
+  body_size_ += row.json.size() + (event > 0 ? 1 : 0);
+  ids_.push_back(IdRef{row.id_offset, row.id_size, -1});
+  BatchEvent& added = batch_.events.emplace_back();
+  added.budget_bytes = row.budget_bytes();
+  added.source_rows = 1;
+  added.json = std::move(row.json);
+  if (slot != SIZE_MAX) index(event, hash, slot);
+}
+
+bool Coalescer::combine(std::size_t event, Row&& row) {
+  BatchEvent& target = batch_.events[event];
+  const std::size_t old_size = target.json.size();
+  const std::uint64_t budget = row.budget_bytes();
+  if (!row.is_merge && !mentions_merge(row.json)) {
+    // A replace: the combined row is the later row itself, no parsing needed.
+    ids_[event] = IdRef{row.id_offset, row.id_size, -1};
+    target.json = std::move(row.json);
+  } else {
+    try {
+      boost::json::value earlier = boost::json::parse(target.json);
+      const boost::json::value later = boost::json::parse(row.json);
+      if (!earlier.is_object() || !later.is_object()) return false;
+      combine_rows(earlier.get_object(), later.get_object());
+      std::string merged = boost::json::serialize(earlier);
+      if (ids_[event].pinned < 0) {
+        pinned_.emplace_back(id_of(event));
+        ids_[event].pinned = static_cast<std::int32_t>(pinned_.size() - 1);
+      }
+      target.json = std::move(merged);
+    } catch (const std::exception&) {
+      return false;
+    }
+  }
+  target.source_rows += 1;
+  target.budget_bytes += budget;
+  body_size_ = body_size_ - old_size + target.json.size();
+  return true;
+}
+
+Batch Coalescer::take() {
+  Batch out = std::move(batch_);
+  last_count_ = out.events.size();
+  batch_ = Batch{};
+  batch_.destination = out.destination;
+  batch_.events.reserve(last_count_);
+  body_size_ = kEnvelopeBytes;
+  ids_.clear();
+  ids_.reserve(last_count_);
+  pinned_.clear();
+  slots_.assign(slots_for(last_count_), Slot{});
+  indexed_ = 0;
+  return out;
+}
+
+}  // namespace spanline::detail

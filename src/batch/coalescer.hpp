@@ -1,0 +1,70 @@
+#pragma once
+// The open batch of one destination: appends rows as events and combines a row
+// into the earlier event with the same id (Braintrust merge semantics), so a span's
+// start, log and end rows logged close together leave as one event.
+//
+// Only the batcher thread uses a Coalescer; it is not thread-safe. Rows are parsed
+// only when their id repeats inside the batch; everything else is a string move.
+
+#include "batch/batch.hpp"
+#include "core/row.hpp"
+#include "metrics/counters.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace spanline::detail {
+
+class Coalescer {
+ public:
+  explicit Coalescer(std::uint32_t destination);
+
+  // Adds `row` (non-empty JSON) to the batch, opening it at `now` when empty.
+  // A row whose id is already in the batch is combined into that event
+  // (counters.rows_coalesced counts it); its source_rows and budget bytes add up.
+  // If either row fails to parse, the row is appended as an event of its own: the
+  // server then applies both in order, which is what combining would have meant.
+  void add(Row&& row, std::chrono::steady_clock::time_point now, PipelineCounters& counters);
+
+  bool empty() const noexcept { return batch_.events.empty(); }
+  std::size_t event_count() const noexcept { return batch_.events.size(); }
+  // body_size() of the batch, kept up to date without walking the events.
+  std::size_t body_size() const noexcept { return body_size_; }
+  std::chrono::steady_clock::time_point opened() const noexcept { return batch_.opened; }
+
+  // Moves the batch out (not encoded) and starts an empty one.
+  Batch take();
+
+ private:
+  // Where an event's id text lives: inside its JSON, or, once the event was rewritten
+  // by a merge, in pinned_ids_ (the re-serialized JSON may spell the id differently).
+  struct IdRef {
+    std::uint32_t offset = 0;
+    std::uint32_t size = 0;
+    std::int32_t pinned = -1;
+  };
+  struct Slot {
+    std::uint32_t hash = 0;
+    std::uint32_t event_plus_one = 0;  // 0: empty slot
+  };
+
+  std::string_view id_of(std::size_t event) const;
+  // Index of the event with this id, or -1; `slot` receives where it is or would go.
+  std::ptrdiff_t find(std::string_view id, std::uint32_t hash, std::size_t& slot) const;
+  void index(std::size_t event, std::uint32_t hash, std::size_t slot);
+  void grow_index();
+  void append(Row&& row, std::uint32_t hash, std::size_t slot);
+  bool combine(std::size_t event, Row&& row);
+
+  Batch batch_;
+  std::size_t body_size_ = kEnvelopeBytes;
+  std::vector<IdRef> ids_;           // parallel to batch_.events
+  std::vector<std::string> pinned_;  // ids of rewritten events
+  std::vector<Slot> slots_;          // open addressing, linear probing, size a power of two
+  std::size_t indexed_ = 0;
+  std::size_t last_count_ = 0;       // size of the previous batch, to reserve the next
+};
+
+}  // namespace spanline::detail

@@ -1,0 +1,32 @@
+#include "queue/admission.hpp"
+
+namespace spanline::detail {
+
+bool Admission::admit(std::uint64_t bytes) noexcept {
+  if (budget_.try_acquire(bytes)) return true;
+  switch (policy_) {
+    case OverflowPolicy::drop_newest:
+      return false;
+    case OverflowPolicy::block:
+      try {
+        return budget_.acquire_until(bytes, std::chrono::steady_clock::now() + block_timeout_);
+      } catch (...) {
+        return false;  // a failed wait (e.g. a mutex error) refuses this row only
+      }
+    case OverflowPolicy::drop_oldest:
+      return evict_until_room(bytes);
+  }
+  return false;
+}
+
+bool Admission::evict_until_room(std::uint64_t bytes) noexcept {
+  Row oldest;
+  while (queue_.pop_one(oldest)) {
+    if (oldest.json.empty()) continue;  // a wake-up sentinel holds no room
+    accounting_.evicted(1, oldest.budget_bytes());
+    if (budget_.try_acquire(bytes)) return true;
+  }
+  return budget_.try_acquire(bytes);
+}
+
+}  // namespace spanline::detail

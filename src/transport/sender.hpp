@@ -1,0 +1,85 @@
+#pragma once
+// The Sender: the last stage. Delivers encoded batches to the Braintrust API over
+// HTTP/1.1 keep-alive connections (TLS when the base URL is https) from one io
+// thread, with an adaptive (AIMD) limit on requests in flight and the pipeline's one
+// retry layer:
+//   429           pause every request to the host until Retry-After passes (or a backoff)
+//   408, 5xx, transport errors and timeouts
+//                 retry with exponential backoff and full jitter, max_retry_attempts
+//   413           split a batch of two or more events in half; one event: rejected
+//   415 (or a 400 naming the encoding)
+//                 fall back zstd -> gzip -> none for the host, re-encode, resend
+//   other 4xx     rejected at once, reported (rate-limited per status, never the key)
+// Destinations known only by project name are resolved first (POST /v1/project,
+// get-or-create); their batches wait, still budgeted, until then.
+//
+// Every batch handed to submit() ends in exactly one Accounting call (each part of a
+// split batch does). Batches waiting for a slot, a retry or a project id stay counted
+// in the memory budget: that is how backpressure reaches producers.
+//
+// Thread safety: submit(), payload_limit(), encoding() and in_flight() may be called
+// from any thread; start() and shutdown() from the owning thread.
+
+#include "batch/batch_sink.hpp"
+
+#include <spanline/options.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace spanline::detail {
+
+class Accounting;
+class DestinationTable;
+class ErrorReporter;
+class SenderCore;
+
+// Used when neither Options::max_payload_bytes nor GET /version gives a limit.
+inline constexpr std::size_t kDefaultPayloadLimit = std::size_t{6} << 20;
+
+class Sender : public BatchSink {
+ public:
+  // Throws std::invalid_argument for a bad api_url or an unreadable ca_file.
+  // The references must outlive the Sender.
+  Sender(const Options& options, DestinationTable& destinations, Accounting& accounting, ErrorReporter& errors);
+  ~Sender() override;  // shutdown(now)
+  Sender(const Sender&) = delete;
+  Sender& operator=(const Sender&) = delete;
+
+  // Starts the io thread and the GET /version probe. Calling it twice does nothing.
+  void start();
+  void submit(Batch batch) noexcept override;
+  // Options::max_payload_bytes if set, else what GET /version reported, else 6 MiB.
+  std::size_t payload_limit() const noexcept override;
+  Compression encoding() const noexcept override;
+
+  // Stops taking batches (later ones are dropped as shutdown), keeps delivering until
+  // `deadline`, then settles whatever is still queued, in flight, waiting to retry or
+  // waiting for a project id as dropped(shutdown), and joins the io thread. Returns
+  // at `deadline` (plus the time to settle) even when the server hangs. Idempotent.
+  void shutdown(std::chrono::steady_clock::time_point deadline) noexcept;
+
+  // Batch requests on the wire now.
+  std::size_t in_flight() const noexcept;
+
+ private:
+  Accounting& accounting_;
+  // Declared before core_: destroyed last, which also releases the handlers' hold on the core.
+  std::unique_ptr<boost::asio::io_context> io_;
+  std::shared_ptr<SenderCore> core_;
+  std::thread thread_;
+
+  std::mutex lifecycle_mutex_;  // accepting_ against submit(), start/stop against each other
+  bool accepting_ = true;
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace spanline::detail

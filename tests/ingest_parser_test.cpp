@@ -1,0 +1,306 @@
+#include "ingest/ndjson_parser.hpp"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+namespace spanline::detail {
+namespace {
+
+std::string id_of(const IngestEvent& event) {
+  return event.row.json.substr(event.row.id_offset, event.row.id_size);
+}
+
+struct Parsed {
+  std::optional<IngestFailure> failure;
+  IngestEvent event;
+};
+
+Parsed parse(std::string_view text, Routing routing = Routing::strip, IngestLimits limits = {}) {
+  EventParser parser(limits);
+  Parsed result;
+  result.failure = parser.parse(text, routing, result.event);
+  return result;
+}
+
+TEST(IngestParser, ForwardsBytesUnchangedWhenIdPresentAndNoRouting) {
+  const std::string line = R"({"id":"row-1","input":{"q":"hi"},"scores":{"a":0.5},"tags":["x"]})";
+  auto r = parse(line);
+  ASSERT_FALSE(r.failure) << to_string(r.failure->reason);
+  EXPECT_EQ(r.event.row.json, line);
+  EXPECT_EQ(id_of(r.event), "row-1");
+  EXPECT_FALSE(r.event.destination);
+  EXPECT_FALSE(r.event.row.is_merge);
+}
+
+TEST(IngestParser, TrimsSurroundingWhitespaceAndCarriageReturn) {
+  auto r = parse("  {\"id\":\"a\", \"x\" : 1 }\r");
+  ASSERT_FALSE(r.failure);
+  EXPECT_EQ(r.event.row.json, "{\"id\":\"a\", \"x\" : 1 }");
+  EXPECT_EQ(id_of(r.event), "a");
+}
+
+TEST(IngestParser, AddsIdWhenMissing) {
+  auto r = parse(R"({"input":"q","output":"a"})");
+  ASSERT_FALSE(r.failure);
+  const std::string id = id_of(r.event);
+  ASSERT_EQ(id.size(), 36u);
+  EXPECT_EQ(id[14], '4');  // UUID version 4
+  EXPECT_EQ(r.event.row.json, "{\"id\":\"" + id + "\",\"input\":\"q\",\"output\":\"a\"}");
+}
+
+TEST(IngestParser, AddsIdToEmptyObject) {
+  auto r = parse("{}");
+  ASSERT_FALSE(r.failure);
+  EXPECT_EQ(r.event.row.json, "{\"id\":\"" + id_of(r.event) + "\"}");
+}
+
+TEST(IngestParser, GeneratedIdsAreUnique) {
+  EventParser parser;
+  std::set<std::string> ids;
+  for (int i = 0; i < 1000; ++i) {
+    IngestEvent event;
+    ASSERT_FALSE(parser.parse(R"({"a":1})", Routing::strip, event));
+    ids.insert(id_of(event));
+  }
+  EXPECT_EQ(ids.size(), 1000u);
+}
+
+TEST(IngestParser, OtelHexIds) {
+  EventParser parser({}, IdFormat::otel_hex);
+  IngestEvent event;
+  ASSERT_FALSE(parser.parse("{}", Routing::strip, event));
+  EXPECT_EQ(id_of(event).size(), 32u);
+  EXPECT_EQ(id_of(event).find_first_not_of("0123456789abcdef"), std::string::npos);
+}
+
+TEST(IngestParser, StripsRoutingKeysAnywhere) {
+  struct Case {
+    std::string line;
+    Destination destination;
+    std::string expected_json;
+  };
+  const std::vector<Case> cases = {
+      {R"({"project_id":"p1","id":"r","x":1})", Destination::project("p1"), R"({"id":"r","x":1})"},
+      {R"({"id":"r","x":1,"project_name":"my proj"})", Destination::project_named("my proj"), R"({"id":"r","x":1})"},
+      {R"({"id":"r", "experiment_id" : "e-9" , "x":[1,2]})", Destination::experiment("e-9"),
+       R"({"id":"r","x":[1,2]})"},
+      {R"({"dataset_id":"d_1","id":"r"})", Destination::dataset("d_1"), R"({"id":"r"})"},
+      {R"({"dataset_id":"d_1"})", Destination::dataset("d_1"), ""},
+  };
+  for (const auto& c : cases) {
+    auto r = parse(c.line);
+    ASSERT_FALSE(r.failure) << c.line << ": " << to_string(r.failure->reason);
+    ASSERT_TRUE(r.event.destination) << c.line;
+    EXPECT_EQ(*r.event.destination, c.destination) << c.line;
+    if (!c.expected_json.empty()) {
+      EXPECT_EQ(r.event.row.json, c.expected_json) << c.line;
+      EXPECT_EQ(id_of(r.event), "r") << c.line;
+    } else {
+      EXPECT_EQ(r.event.row.json, "{\"id\":\"" + id_of(r.event) + "\"}");
+    }
+  }
+}
+
+TEST(IngestParser, KeepModeLeavesRoutingKeys) {
+  const std::string line = R"({"id":"r","project_id":"p1"})";
+  auto r = parse(line, Routing::keep);
+  ASSERT_FALSE(r.failure);
+  EXPECT_EQ(r.event.row.json, line);
+  EXPECT_FALSE(r.event.destination);
+}
+
+TEST(IngestParser, DetectsMerge) {
+  auto r = parse(R"({"id":"r","_is_merge":true,"output":"x"})");
+  ASSERT_FALSE(r.failure);
+  EXPECT_TRUE(r.event.row.is_merge);
+  r = parse(R"({"id":"r","_is_merge":false})");
+  ASSERT_FALSE(r.failure);
+  EXPECT_FALSE(r.event.row.is_merge);
+}
+
+TEST(IngestParser, IdWithEscapesPointsAtRawCharacters) {
+  auto r = parse(R"({"x":1,"id":"a\"b","project_id":"p"})");
+  ASSERT_FALSE(r.failure);
+  EXPECT_EQ(id_of(r.event), R"(a\"b)");
+  EXPECT_EQ(r.event.row.json, R"({"x":1,"id":"a\"b"})");
+}
+
+struct BadCase {
+  const char* name;
+  std::string line;
+  IngestError reason;
+  std::size_t offset;
+};
+
+TEST(IngestParser, RefusesBadInputWithReasonAndOffset) {
+  std::string deep;
+  for (int i = 0; i < 70; ++i) deep += "{\"a\":";
+  deep += "1";
+  for (int i = 0; i < 70; ++i) deep += "}";
+  const std::vector<BadCase> cases = {
+      {"garbage", "hello", IngestError::not_json, 0},
+      {"truncated", R"({"a":1)", IngestError::not_json, std::string::npos},
+      {"trailing comma", R"({"a":1,})", IngestError::not_json, std::string::npos},
+      {"trailing bytes", R"({"a":1} x)", IngestError::not_json, std::string::npos},
+      {"two objects", R"({"a":1}{"b":2})", IngestError::not_json, std::string::npos},
+      {"array", "[1,2]", IngestError::not_object, 0},
+      {"number", "42", IngestError::not_object, 0},
+      {"string", "\"s\"", IngestError::not_object, 0},
+      {"bad utf8", std::string("{\"a\":\"x\xff\"}"), IngestError::invalid_utf8, 7},
+      {"overlong utf8", std::string("{\"a\":\"\xc0\xaf\"}"), IngestError::invalid_utf8, 6},
+      {"too deep", deep, IngestError::too_deep, std::string::npos},
+      {"routing not string", R"({"project_id":5})", IngestError::bad_routing_key, std::string::npos},
+      {"routing empty", R"({"project_id":""})", IngestError::bad_routing_key, std::string::npos},
+      {"routing unsafe", R"({"experiment_id":"../x"})", IngestError::bad_routing_key, std::string::npos},
+      {"routing conflict", R"({"project_id":"a","dataset_id":"b"})", IngestError::bad_routing_key, 19},
+      {"id number", R"({"id":5})", IngestError::bad_id, std::string::npos},
+      {"id empty", R"({"id":""})", IngestError::bad_id, std::string::npos},
+      {"bad escape", R"({"a":"\q"})", IngestError::not_json, std::string::npos},
+      {"bad literal", R"({"a":nul})", IngestError::not_json, std::string::npos},
+      {"bad number", R"({"a":1.})", IngestError::not_json, std::string::npos},
+      {"empty", "", IngestError::not_json, 0},
+  };
+  for (const auto& c : cases) {
+    auto r = parse(c.line);
+    ASSERT_TRUE(r.failure) << c.name;
+    EXPECT_EQ(to_string(r.failure->reason), to_string(c.reason)) << c.name;
+    EXPECT_LE(r.failure->offset, c.line.size()) << c.name;
+    if (c.offset != std::string::npos) EXPECT_EQ(r.failure->offset, c.offset) << c.name;
+  }
+}
+
+TEST(IngestParser, TooLong) {
+  IngestLimits limits;
+  limits.max_event_bytes = 16;
+  auto r = parse(R"({"input":"0123456789abcdef"})", Routing::strip, limits);
+  ASSERT_TRUE(r.failure);
+  EXPECT_EQ(r.failure->reason, IngestError::too_long);
+}
+
+TEST(IngestParser, DepthLimitIsInclusive) {
+  IngestLimits limits;
+  limits.max_depth = 3;
+  EXPECT_FALSE(parse(R"({"a":{"b":[1]}})", Routing::strip, limits).failure);
+  auto r = parse(R"({"a":{"b":[{}]}})", Routing::strip, limits);
+  ASSERT_TRUE(r.failure);
+  EXPECT_EQ(r.failure->reason, IngestError::too_deep);
+}
+
+TEST(IngestParser, ParserIsReusableAfterFailures) {
+  EventParser parser;
+  IngestEvent event;
+  EXPECT_TRUE(parser.parse("{", Routing::strip, event));
+  EXPECT_TRUE(parser.parse(std::string("{\"a\":\"\xfe\"}"), Routing::strip, event));
+  ASSERT_FALSE(parser.parse(R"({"id":"ok"})", Routing::strip, event));
+  EXPECT_EQ(id_of(event), "ok");
+}
+
+TEST(IngestUtf8, FindsFirstInvalidByte) {
+  EXPECT_EQ(find_invalid_utf8("plain"), 5u);
+  EXPECT_EQ(find_invalid_utf8("h\xc3\xa9llo"), 6u);
+  EXPECT_EQ(find_invalid_utf8("ab\xed\xa0\x80"), 2u);  // surrogate
+  EXPECT_EQ(find_invalid_utf8("ab\xf0\x9f\x98"), 2u);  // truncated
+  EXPECT_EQ(find_invalid_utf8("\xf0\x9f\x98\x80!"), 5u);
+}
+
+// ---- line framing ---------------------------------------------------------------
+
+struct Framed {
+  std::vector<std::pair<std::string, std::uint64_t>> lines;
+  std::vector<std::uint64_t> too_long;
+};
+
+void feed(LineFramer& framer, std::string_view data, Framed& out) {
+  framer.feed(
+      data, [&](std::string_view line, std::uint64_t offset) { out.lines.emplace_back(std::string(line), offset); },
+      [&](std::uint64_t offset) { out.too_long.push_back(offset); });
+}
+
+TEST(IngestFramer, SplitsAcrossReads) {
+  LineFramer framer(100);
+  Framed out;
+  feed(framer, "ab\ncd", out);
+  EXPECT_TRUE(framer.has_partial());
+  feed(framer, "e\n\nfg\n", out);
+  EXPECT_FALSE(framer.has_partial());
+  ASSERT_EQ(out.lines.size(), 4u);
+  EXPECT_EQ(out.lines[0], (std::pair<std::string, std::uint64_t>{"ab", 0}));
+  EXPECT_EQ(out.lines[1], (std::pair<std::string, std::uint64_t>{"cde", 3}));
+  EXPECT_EQ(out.lines[2], (std::pair<std::string, std::uint64_t>{"", 7}));
+  EXPECT_EQ(out.lines[3], (std::pair<std::string, std::uint64_t>{"fg", 8}));
+  EXPECT_EQ(framer.bytes_seen(), 11u);
+}
+
+TEST(IngestFramer, SkipsOverlongLinesAndKeepsGoing) {
+  LineFramer framer(4);
+  Framed out;
+  feed(framer, "ok\n0123", out);
+  feed(framer, "456789", out);
+  feed(framer, "xyz\nfine\n0123456789\nend\n", out);
+  ASSERT_EQ(out.too_long.size(), 2u);
+  EXPECT_EQ(out.too_long[0], 3u);
+  EXPECT_EQ(out.too_long[1], 22u);
+  ASSERT_EQ(out.lines.size(), 3u);
+  EXPECT_EQ(out.lines[0].first, "ok");
+  EXPECT_EQ(out.lines[1].first, "fine");
+  EXPECT_EQ(out.lines[2].first, "end");
+  EXPECT_EQ(out.lines[2].second, 33u);
+}
+
+// ---- insert bodies ----------------------------------------------------------------
+
+TEST(IngestInsertBody, SplitsEventsAndAddsIds) {
+  EventParser parser;
+  std::vector<IngestEvent> events;
+  auto failure = parse_insert_body(R"({"events":[{"id":"a","x":1}, {"input":"q","project_id":"kept"}]})", parser,
+                                   events);
+  ASSERT_FALSE(failure) << failure->message;
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].row.json, R"({"id":"a","x":1})");
+  EXPECT_EQ(id_of(events[0]), "a");
+  EXPECT_EQ(id_of(events[1]).size(), 36u);
+  EXPECT_NE(events[1].row.json.find(R"("project_id":"kept")"), std::string::npos);
+}
+
+TEST(IngestInsertBody, EmptyEventsIsFine) {
+  EventParser parser;
+  std::vector<IngestEvent> events;
+  EXPECT_FALSE(parse_insert_body(R"({"events":[]})", parser, events));
+  EXPECT_TRUE(events.empty());
+}
+
+TEST(IngestInsertBody, NamesTheBadEvent) {
+  struct Case {
+    std::string body;
+    std::optional<std::size_t> index;
+    IngestError reason;
+  };
+  const std::vector<Case> cases = {
+      {R"({"events":[{"id":"a"},{"id":5}]})", 1, IngestError::bad_id},
+      {R"({"events":[{"id":"a"},{"id":"b"},7]})", 2, IngestError::not_object},
+      {std::string("{\"events\":[{},{\"a\":[1,{\"b\":\"\xff\"}]}]}"), 1, IngestError::invalid_utf8},
+      {R"({"events":[{"a":tru}]})", 0, IngestError::not_json},
+      {R"({"events":{}})", std::nullopt, IngestError::not_object},
+      {R"({"rows":[]})", std::nullopt, IngestError::not_object},
+      {R"([{"id":"a"}])", std::nullopt, IngestError::not_object},
+      {R"({"events":[{"id":"a"}]} x)", std::nullopt, IngestError::not_json},
+      {R"(not json)", std::nullopt, IngestError::not_json},
+  };
+  EventParser parser;
+  for (const auto& c : cases) {
+    std::vector<IngestEvent> events;
+    auto failure = parse_insert_body(c.body, parser, events);
+    ASSERT_TRUE(failure) << c.body;
+    EXPECT_EQ(failure->index, c.index) << c.body;
+    if (c.index) EXPECT_EQ(to_string(failure->reason), to_string(c.reason)) << c.body;
+    const std::string json = insert_failure_json(*failure);
+    EXPECT_EQ(json.rfind("{\"error\":{\"message\":", 0), 0u) << json;
+    if (c.index) EXPECT_NE(json.find("\"event_index\":" + std::to_string(*c.index)), std::string::npos) << json;
+  }
+}
+
+}  // namespace
+}  // namespace spanline::detail
