@@ -1,6 +1,9 @@
 # Warnings for our own targets only; third-party headers are included as SYSTEM.
 function(spanline_enable_warnings target)
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wconversion -Wno-sign-conversion)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wconversion -Wno-sign-conversion
+    # GCC 12 warns on designated initializers that leave members at their defaults,
+    # which is exactly how our option structs are meant to be used.
+    -Wno-missing-field-initializers)
   if(SPANLINE_SANITIZE)
     string(REPLACE ";" "," sanitizers "${SPANLINE_SANITIZE}")
     target_compile_options(${target} PRIVATE -fsanitize=${sanitizers} -fno-omit-frame-pointer)

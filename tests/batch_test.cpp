@@ -31,7 +31,8 @@ Batch make_batch(std::size_t count, std::size_t event_size) {
   Batch batch;
   batch.destination = 7;
   batch.opened = std::chrono::steady_clock::now();
-  for (std::size_t i = 0; i < count; ++i) batch.events.push_back(make_event(i, event_size, static_cast<std::uint32_t>(1 + i % 3)));
+  for (std::size_t i = 0; i < count; ++i)
+    batch.events.push_back(make_event(i, event_size, static_cast<std::uint32_t>(1 + i % 3)));
   return batch;
 }
 
@@ -39,8 +40,7 @@ Batch make_batch(std::size_t count, std::size_t event_size) {
 std::vector<std::string> ids_in_body(const std::string& body) {
   std::vector<std::string> ids;
   const json::value doc = json::parse(body);
-  for (const auto& event : doc.at("events").as_array())
-    ids.emplace_back(event.at("id").as_string().c_str());
+  for (const auto& event : doc.at("events").as_array()) ids.emplace_back(event.at("id").as_string().c_str());
   return ids;
 }
 

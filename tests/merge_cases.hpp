@@ -4,6 +4,7 @@
 // API (applying inserts to what it stores). Each case is two rows with the same id,
 // logged in order, and the single row they must become.
 
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,10 @@ struct MergeCase {
   std::string expected;  // JSON object the two rows combine into
 };
 
+// Keeps gtest's listing readable: a case prints as its name, not as raw bytes.
+inline void PrintTo(const MergeCase& c, std::ostream* os) { *os << c.name; }
+
+// clang-format off
 inline const std::vector<MergeCase>& merge_cases() {
   static const std::vector<MergeCase> cases = {
       // ---- merge rows deep-merge into what came before ------------------------
@@ -140,5 +145,6 @@ inline const std::vector<MergeCase>& merge_cases() {
   };
   return cases;
 }
+// clang-format on
 
 }  // namespace spanline::test

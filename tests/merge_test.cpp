@@ -33,7 +33,9 @@ TEST_P(MergeCases, CombinesAsBraintrustDoes) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Merge, MergeCases, ::testing::ValuesIn(test::merge_cases()),
-                         [](const ::testing::TestParamInfo<test::MergeCase>& info) { return info.param.name; });
+                         [](const ::testing::TestParamInfo<test::MergeCase>& info) {
+                           return info.param.name;
+                         });
 
 TEST(Merge, CaseTableIsWellFormed) {
   std::set<std::string> names;

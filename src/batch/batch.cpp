@@ -63,7 +63,8 @@ void encode(Batch& batch, Compression compression, int zstd_level) {
   std::string raw = assemble_body(batch);
   const std::size_t raw_size = raw.size();
   // Only touch the batch once the codec succeeded, so a caller can retry with another.
-  std::string body = compression == Compression::none ? std::move(raw) : compress(compression, raw, zstd_level);
+  std::string body =
+      compression == Compression::none ? std::move(raw) : compress(compression, raw, zstd_level);
   batch.body = std::move(body);
   batch.encoding = compression;
   batch.raw_body_bytes = raw_size;

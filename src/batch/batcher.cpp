@@ -21,7 +21,12 @@ constexpr std::chrono::microseconds kIdleWait{100'000};
 
 Batcher::Batcher(BatcherConfig config, RowQueue& queue, BatchSink& sink, Accounting& accounting,
                  ErrorReporter& errors)
-    : config_(config), queue_(queue), sink_(sink), accounting_(accounting), errors_(errors), buffer_(kDrainRows) {}
+    : config_(config),
+      queue_(queue),
+      sink_(sink),
+      accounting_(accounting),
+      errors_(errors),
+      buffer_(kDrainRows) {}
 
 Batcher::~Batcher() { stop(); }
 
@@ -92,9 +97,13 @@ bool Batcher::step() {
     add_row(std::move(row), now);
   }
 
-  // Close what is due. A flush or stop closes everything that is open right after the
-  // drain: lingering would only delay what the caller is waiting for.
-  const bool close_everything = stopping || flushes_pending_.load(std::memory_order_acquire) > 0;
+  // Stopping: keep draining, and close everything once the queue is empty (run() does),
+  // so rows with the same id still meet in one batch.
+  if (stopping) return n != 0;
+  // Close what is due. A pending flush closes everything right after a drain that
+  // emptied the queue (took less than a full buffer): lingering would only delay what
+  // the caller waits for, and closing mid-backlog would only make smaller batches.
+  const bool close_everything = n < buffer_.size() && flushes_pending_.load(std::memory_order_acquire) > 0;
   for (std::size_t k = 0; k < active_.size();) {
     Open& open = open_[active_[k]];
     if (!open.batch->empty() && (close_everything || now - open.batch->opened() >= config_.linger)) {
@@ -108,7 +117,7 @@ bool Batcher::step() {
       ++k;
     }
   }
-  return !(stopping && n == 0);
+  return true;
 }
 
 void Batcher::read_limits() noexcept {
@@ -182,7 +191,8 @@ void Batcher::submit(Batch&& batch) {
     } catch (const std::exception& again) {
       // Only an allocation failure gets here; count the rows rather than lose them silently.
       accounting_.dropped(batch, DropReason::invalid);
-      errors_.report("batcher", "encode", std::string("dropped a batch that could not be encoded: ") + again.what());
+      errors_.report("batcher", "encode",
+                     std::string("dropped a batch that could not be encoded: ") + again.what());
       return;
     }
   }
@@ -206,10 +216,13 @@ std::chrono::microseconds Batcher::next_wait(Clock::time_point now) const {
     const Coalescer& batch = *open_[destination].batch;
     if (batch.empty()) continue;
     any_open = true;
-    const auto left = std::chrono::duration_cast<std::chrono::microseconds>(batch.opened() + config_.linger - now);
+    const auto left =
+        std::chrono::duration_cast<std::chrono::microseconds>(batch.opened() + config_.linger - now);
     wait = std::min(wait, left);
   }
   if (any_open) wait = std::clamp(wait, std::chrono::microseconds(0), linger);
+  // A flush waits for the open batches: look at the queue without blocking, then close.
+  if (any_open && flushes_pending_.load(std::memory_order_acquire) > 0) wait = std::chrono::microseconds(0);
   return wait;
 }
 

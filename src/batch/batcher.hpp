@@ -21,9 +21,10 @@
 namespace spanline::detail {
 
 struct BatcherConfig {
-  std::size_t batch_max_bytes = std::size_t{2} << 20;  // uncompressed body; also capped by sink.payload_limit()
-  std::size_t batch_max_rows = 10'000;                 // events per batch
-  std::chrono::milliseconds linger{20};                // longest a row waits in an open batch
+  std::size_t batch_max_bytes = std::size_t{2}
+                                << 20;   // uncompressed body; also capped by sink.payload_limit()
+  std::size_t batch_max_rows = 10'000;   // events per batch
+  std::chrono::milliseconds linger{20};  // longest a row waits in an open batch
   int zstd_level = 1;
 };
 
@@ -31,15 +32,16 @@ struct BatcherConfig {
 // start(), begin_flush(), end_flush() and stop() may be called from any thread.
 class Batcher {
  public:
-  Batcher(BatcherConfig config, RowQueue& queue, BatchSink& sink, Accounting& accounting, ErrorReporter& errors);
+  Batcher(BatcherConfig config, RowQueue& queue, BatchSink& sink, Accounting& accounting,
+          ErrorReporter& errors);
   ~Batcher();  // stop()
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
 
   // Starts the thread; a second call does nothing.
   void start();
-  // While at least one flush is pending, batches close right after each drain of
-  // the queue instead of lingering. Each begin_flush() needs one end_flush().
+  // While at least one flush is pending, every open batch closes as soon as a drain
+  // finds the queue empty, instead of lingering. Each begin_flush() needs one end_flush().
   void begin_flush() noexcept;
   void end_flush() noexcept;
   // Drains the queue completely, closes every open batch into the sink and joins the

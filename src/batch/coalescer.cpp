@@ -2,11 +2,13 @@
 
 #include "batch/merge.hpp"
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 
@@ -32,7 +34,21 @@ bool mentions_merge(const std::string& json) { return json.find("\"_is_merge\"")
 
 }  // namespace
 
-Coalescer::Coalescer(std::uint32_t destination) {
+// Memory for the JSON trees of one merge: handed out by bumping a pointer and dropped
+// all at once afterwards, so a merge does not pay an allocation per node.
+// The buffer is reused after each release(); only merges of rows larger than it
+// reach the heap (monotonic_resource frees those blocks on release()).
+struct Coalescer::Scratch {
+  static constexpr std::size_t kBufferBytes = 64 * 1024;
+  alignas(std::max_align_t) unsigned char buffer[kBufferBytes];
+  boost::json::monotonic_resource memory{buffer, kBufferBytes};
+};
+
+Coalescer::~Coalescer() = default;
+Coalescer::Coalescer(Coalescer&&) noexcept = default;
+Coalescer& Coalescer::operator=(Coalescer&&) noexcept = default;
+
+Coalescer::Coalescer(std::uint32_t destination) : scratch_(std::make_unique<Scratch>()) {
   batch_.destination = destination;
   slots_.assign(kMinSlots, Slot{});
 }
@@ -122,17 +138,23 @@ bool Coalescer::combine(std::size_t event, Row&& row) {
     target.json = std::move(row.json);
   } else {
     try {
-      boost::json::value earlier = boost::json::parse(target.json);
-      const boost::json::value later = boost::json::parse(row.json);
-      if (!earlier.is_object() || !later.is_object()) return false;
-      combine_rows(earlier.get_object(), later.get_object());
-      std::string merged = boost::json::serialize(earlier);
+      std::string merged;
+      {
+        const boost::json::storage_ptr memory(&scratch_->memory);
+        boost::json::value earlier = boost::json::parse(target.json, memory);
+        const boost::json::value later = boost::json::parse(row.json, memory);
+        if (!earlier.is_object() || !later.is_object()) return false;
+        combine_rows(earlier.get_object(), later.get_object());
+        merged = boost::json::serialize(earlier);
+      }
+      scratch_->memory.release();
       if (ids_[event].pinned < 0) {
         pinned_.emplace_back(id_of(event));
         ids_[event].pinned = static_cast<std::int32_t>(pinned_.size() - 1);
       }
       target.json = std::move(merged);
     } catch (const std::exception&) {
+      scratch_->memory.release();
       return false;
     }
   }

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@ namespace spanline::detail {
 class Coalescer {
  public:
   explicit Coalescer(std::uint32_t destination);
+  ~Coalescer();
+  Coalescer(Coalescer&&) noexcept;
+  Coalescer& operator=(Coalescer&&) noexcept;
 
   // Adds `row` (non-empty JSON) to the batch, opening it at `now` when empty.
   // A row whose id is already in the batch is combined into that event
@@ -58,13 +62,16 @@ class Coalescer {
   void append(Row&& row, std::uint32_t hash, std::size_t slot);
   bool combine(std::size_t event, Row&& row);
 
+  struct Scratch;
+
   Batch batch_;
+  std::unique_ptr<Scratch> scratch_;
   std::size_t body_size_ = kEnvelopeBytes;
   std::vector<IdRef> ids_;           // parallel to batch_.events
   std::vector<std::string> pinned_;  // ids of rewritten events
   std::vector<Slot> slots_;          // open addressing, linear probing, size a power of two
   std::size_t indexed_ = 0;
-  std::size_t last_count_ = 0;       // size of the previous batch, to reserve the next
+  std::size_t last_count_ = 0;  // size of the previous batch, to reserve the next
 };
 
 }  // namespace spanline::detail

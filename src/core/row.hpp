@@ -13,7 +13,8 @@ inline constexpr std::size_t kRowOverheadBytes = 64;
 struct Row {
   std::string json;              // one JSON object, compact
   std::uint32_t destination = 0; // DestinationHandle::index
-  std::uint32_t id_offset = 0;   // the id's value inside json
+  std::uint32_t id_offset = 0;   // the id's value inside json, still JSON-escaped:
+                                 // coalescing only needs a stable key, not the decoded text
   std::uint32_t id_size = 0;
   bool is_merge = false;
 

@@ -1,0 +1,461 @@
+#include "batch/batcher.hpp"
+
+#include "batch/merge.hpp"
+#include "codec/codec.hpp"
+#include "merge_cases.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace spanline::detail {
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+constexpr auto kDeadline = 20s;  // generous: only reached when something is broken
+
+// The sender's place in tests: records every batch, and settles it as delivered so the
+// memory budget and counters can be checked end to end.
+class MemorySink : public BatchSink {
+ public:
+  explicit MemorySink(Accounting& accounting) : accounting_(accounting) {}
+
+  void submit(Batch batch) noexcept override {
+    accounting_.delivered(batch, batch.raw_body_bytes, batch.body.size());
+    {
+      std::lock_guard lock(mutex_);
+      rows_ += batch.source_rows();
+      batches_.push_back(std::move(batch));
+    }
+    changed_.notify_all();
+  }
+  std::size_t payload_limit() const noexcept override { return payload_limit_.load(); }
+  Compression encoding() const noexcept override { return encoding_.load(); }
+
+  void set_payload_limit(std::size_t limit) { payload_limit_ = limit; }
+  void set_encoding(Compression encoding) { encoding_ = encoding; }
+
+  // True once at least `rows` source rows arrived.
+  bool wait_for_rows(std::uint64_t rows) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, kDeadline, [&] { return rows_ >= rows; });
+  }
+  std::vector<Batch> batches() const {
+    std::lock_guard lock(mutex_);
+    return batches_;
+  }
+  std::uint64_t rows() const {
+    std::lock_guard lock(mutex_);
+    return rows_;
+  }
+
+ private:
+  Accounting& accounting_;
+  std::atomic<std::size_t> payload_limit_{std::size_t{6} << 20};
+  std::atomic<Compression> encoding_{Compression::zstd};
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<Batch> batches_;
+  std::uint64_t rows_ = 0;
+};
+
+// A Row as the logger would queue it: id located, budget acquired.
+Row make_row(std::uint32_t destination, std::string json_text) {
+  Row row;
+  const std::string key = R"("id":")";
+  const std::size_t at = json_text.find(key);
+  if (at != std::string::npos) {
+    const std::size_t start = at + key.size();
+    row.id_offset = static_cast<std::uint32_t>(start);
+    row.id_size = static_cast<std::uint32_t>(json_text.find('"', start) - start);
+  }
+  row.is_merge = is_merge_row(json::parse(json_text).as_object());
+  row.json = std::move(json_text);
+  row.destination = destination;
+  return row;
+}
+
+// `{"id":"<id>","n":<n>,"pad":"xxx..."}` of exactly `size` bytes when size is large enough.
+std::string row_json(const std::string& id, std::size_t n, std::size_t size = 0, bool merge = false) {
+  std::string s = R"({"id":")" + id + R"(","n":)" + std::to_string(n) + R"(,"_is_merge":)" +
+                  (merge ? "true" : "false") + R"(,"pad":")";
+  if (s.size() + 2 < size) s.append(size - s.size() - 2, 'x');
+  s += "\"}";
+  return s;
+}
+
+struct Pipeline {
+  explicit Pipeline(BatcherConfig config) : batcher(config, queue, sink, accounting, errors) {
+    errors.set_handler([this](const ErrorReport& report) {
+      std::lock_guard lock(reports_mutex);
+      reports.push_back(report);
+    });
+  }
+  ~Pipeline() { batcher.stop(); }
+
+  void push(Row row) {
+    ASSERT_TRUE(budget.try_acquire(row.budget_bytes()));
+    counters.rows_in.fetch_add(1);
+    ASSERT_TRUE(queue.push(std::move(row)));
+  }
+  void push(std::uint32_t destination, std::string json_text) {
+    push(make_row(destination, std::move(json_text)));
+  }
+
+  std::size_t report_count() {
+    std::lock_guard lock(reports_mutex);
+    return reports.size();
+  }
+
+  PipelineCounters counters;
+  MemoryBudget budget{std::uint64_t{1} << 32, 10'000'000};
+  Accounting accounting{counters, budget};
+  RowQueue queue;
+  ErrorReporter errors{0ms};
+  MemorySink sink{accounting};
+  std::mutex reports_mutex;
+  std::vector<ErrorReport> reports;
+  Batcher batcher;
+};
+
+json::array decode_events(const Batch& batch) {
+  const std::string raw = decompress(batch.encoding, batch.body, std::size_t{64} << 20);
+  EXPECT_EQ(raw.size(), batch.raw_body_bytes);
+  return json::parse(raw).at("events").as_array();
+}
+
+std::vector<std::string> ids_of(const Batch& batch) {
+  std::vector<std::string> ids;
+  for (const auto& event : decode_events(batch)) ids.emplace_back(event.at("id").as_string().c_str());
+  return ids;
+}
+
+BatcherConfig slow_config() {
+  return BatcherConfig{.batch_max_bytes = 1 << 20, .batch_max_rows = 10'000, .linger = std::chrono::hours(1)};
+}
+
+TEST(Batcher, GroupsRowsByDestination) {
+  Pipeline p(slow_config());
+  p.batcher.start();
+  for (int i = 0; i < 10; ++i) {
+    p.push(0, row_json("a" + std::to_string(i), i));
+    p.push(1, row_json("b" + std::to_string(i), i));
+  }
+  p.batcher.stop();
+  const auto batches = p.sink.batches();
+  ASSERT_EQ(batches.size(), 2u);
+  for (const auto& batch : batches) {
+    const std::string prefix = batch.destination == 0 ? "a" : "b";
+    const auto ids = ids_of(batch);
+    ASSERT_EQ(ids.size(), 10u);
+    for (int i = 0; i < 10; ++i) EXPECT_EQ(ids[i], prefix + std::to_string(i));
+  }
+  EXPECT_NE(batches[0].destination, batches[1].destination);
+}
+
+TEST(Batcher, ClosesOnBytes) {
+  auto config = slow_config();
+  config.batch_max_bytes = 4096;
+  Pipeline p(config);
+  p.batcher.start();
+  constexpr int kRows = 50;
+  for (int i = 0; i < kRows; ++i) p.push(0, row_json(std::to_string(i), i, 500));
+  // 8 rows of 500 bytes fit in 4096: six batches must close with no linger, flush or stop.
+  ASSERT_TRUE(p.sink.wait_for_rows(48));
+  const auto before_stop = p.sink.batches();
+  ASSERT_EQ(before_stop.size(), 6u);
+  p.batcher.stop();
+  const auto batches = p.sink.batches();
+  ASSERT_EQ(batches.size(), 7u);
+  std::vector<std::string> ids;
+  for (std::size_t b = 0; b < batches.size(); ++b) {
+    EXPECT_LE(batches[b].raw_body_bytes, 4096u);
+    EXPECT_EQ(batches[b].raw_body_bytes, batches[b].body_size());
+    if (b + 1 < batches.size()) {
+      EXPECT_GT(batches[b].raw_body_bytes + 501, 4096u);
+    }
+    for (auto& id : ids_of(batches[b])) ids.push_back(std::move(id));
+  }
+  ASSERT_EQ(ids.size(), static_cast<std::size_t>(kRows));
+  for (int i = 0; i < kRows; ++i) EXPECT_EQ(ids[i], std::to_string(i));
+}
+
+TEST(Batcher, PayloadLimitCapsBatches) {
+  Pipeline p(slow_config());  // batch_max_bytes 1 MiB, but the server takes 2000
+  p.sink.set_payload_limit(2000);
+  p.batcher.start();
+  for (int i = 0; i < 40; ++i) p.push(0, row_json(std::to_string(i), i, 300));
+  p.batcher.stop();
+  const auto batches = p.sink.batches();
+  ASSERT_GT(batches.size(), 5u);
+  std::uint64_t rows = 0;
+  for (const auto& batch : batches) {
+    EXPECT_LE(batch.raw_body_bytes, 2000u);
+    rows += batch.source_rows();
+  }
+  EXPECT_EQ(rows, 40u);
+}
+
+TEST(Batcher, ClosesOnRows) {
+  auto config = slow_config();
+  config.batch_max_rows = 10;
+  Pipeline p(config);
+  p.batcher.start();
+  for (int i = 0; i < 35; ++i) p.push(0, row_json(std::to_string(i), i));
+  ASSERT_TRUE(p.sink.wait_for_rows(30));
+  const auto before_stop = p.sink.batches();
+  ASSERT_EQ(before_stop.size(), 3u);
+  for (const auto& batch : before_stop) EXPECT_EQ(batch.events.size(), 10u);
+  p.batcher.stop();
+  const auto batches = p.sink.batches();
+  ASSERT_EQ(batches.size(), 4u);
+  EXPECT_EQ(batches[3].events.size(), 5u);
+}
+
+TEST(Batcher, ClosesOnLinger) {
+  auto config = slow_config();
+  config.linger = 20ms;
+  Pipeline p(config);
+  p.batcher.start();
+  for (int i = 0; i < 5; ++i) p.push(0, row_json(std::to_string(i), i));
+  // Neither stop nor flush: only the linger deadline can close the batch.
+  ASSERT_TRUE(p.sink.wait_for_rows(5));
+  EXPECT_EQ(p.sink.rows(), 5u);
+  // And it keeps working for rows that come after an idle period.
+  p.push(0, row_json("late", 99));
+  ASSERT_TRUE(p.sink.wait_for_rows(6));
+}
+
+TEST(Batcher, ClosesOnFlush) {
+  Pipeline p(slow_config());
+  p.batcher.start();
+  for (int i = 0; i < 5; ++i) p.push(0, row_json(std::to_string(i), i));
+  p.batcher.begin_flush();
+  ASSERT_TRUE(p.sink.wait_for_rows(5));
+  p.batcher.end_flush();
+  p.push(0, row_json("after", 5));
+  p.batcher.stop();
+  const auto batches = p.sink.batches();
+  std::uint64_t rows = 0;
+  for (const auto& batch : batches) rows += batch.source_rows();
+  EXPECT_EQ(rows, 6u);
+  EXPECT_EQ(ids_of(batches.back()).back(), "after");
+}
+
+TEST(Batcher, ClosesOnStop) {
+  Pipeline p(slow_config());
+  p.batcher.start();
+  for (int i = 0; i < 100; ++i) p.push(i % 3, row_json(std::to_string(i), i));
+  p.batcher.stop();
+  EXPECT_EQ(p.sink.rows(), 100u);
+  EXPECT_EQ(p.sink.batches().size(), 3u);
+  p.batcher.stop();  // idempotent
+  EXPECT_EQ(p.sink.batches().size(), 3u);
+}
+
+TEST(Batcher, StopWithoutStartDrainsOnTheCaller) {
+  Pipeline p(slow_config());
+  for (int i = 0; i < 10; ++i) p.push(0, row_json(std::to_string(i), i));
+  p.batcher.stop();
+  EXPECT_EQ(p.sink.rows(), 10u);
+  p.batcher.start();  // after stop: does nothing
+  EXPECT_EQ(p.sink.rows(), 10u);
+}
+
+TEST(Batcher, IgnoresWakeUpSentinels) {
+  Pipeline p(slow_config());
+  p.batcher.start();
+  p.queue.wake();
+  p.push(0, row_json("x", 1));
+  p.queue.wake();
+  p.batcher.stop();
+  const auto batches = p.sink.batches();
+  ASSERT_EQ(batches.size(), 1u);
+  EXPECT_EQ(ids_of(batches[0]), std::vector<std::string>{"x"});
+}
+
+TEST(Batcher, EncodesWithTheSinksEncoding) {
+  for (const Compression encoding : {Compression::zstd, Compression::gzip, Compression::none}) {
+    Pipeline p(slow_config());
+    p.sink.set_encoding(encoding);
+    p.batcher.start();
+    for (int i = 0; i < 200; ++i) p.push(0, row_json(std::to_string(i), i, 400));
+    p.batcher.stop();
+    const auto batches = p.sink.batches();
+    ASSERT_EQ(batches.size(), 1u);
+    EXPECT_EQ(batches[0].encoding, encoding);
+    EXPECT_EQ(decode_events(batches[0]).size(), 200u);
+    if (encoding != Compression::none) {
+      EXPECT_LT(batches[0].body.size(), batches[0].raw_body_bytes);
+    }
+  }
+}
+
+TEST(Batcher, CoalescesEveryMergeCase) {
+  for (const auto& c : test::merge_cases()) {
+    SCOPED_TRACE(c.name);
+    Pipeline p(slow_config());
+    p.batcher.start();
+    p.push(0, row_json("before", 0));
+    p.push(0, c.earlier);
+    p.push(0, row_json("between", 1));
+    p.push(0, c.later);
+    p.batcher.stop();
+    const auto batches = p.sink.batches();
+    ASSERT_EQ(batches.size(), 1u);
+    const json::array events = decode_events(batches[0]);
+    ASSERT_EQ(events.size(), 3u);
+    EXPECT_EQ(events[0].at("id"), "before");
+    EXPECT_EQ(events[1], json::parse(c.expected)) << "got      " << json::serialize(events[1]) << "\n"
+                                                  << "expected " << c.expected;
+    EXPECT_EQ(events[2].at("id"), "between");
+    EXPECT_EQ(batches[0].events[1].source_rows, 2u);
+    EXPECT_EQ(batches[0].source_rows(), 4u);
+    EXPECT_EQ(p.counters.rows_coalesced.load(), 1u);
+  }
+}
+
+TEST(Batcher, CoalescesOnlyWithinOneDestination) {
+  Pipeline p(slow_config());
+  p.batcher.start();
+  p.push(0, row_json("same", 0));
+  p.push(1, row_json("same", 1, 0, true));
+  p.batcher.stop();
+  EXPECT_EQ(p.sink.batches().size(), 2u);
+  EXPECT_EQ(p.counters.rows_coalesced.load(), 0u);
+}
+
+TEST(Batcher, SpanRowsCoalesceAcrossManyIds) {
+  // start, log, end rows for 500 spans, interleaved the way concurrent spans log.
+  Pipeline p(slow_config());
+  p.batcher.start();
+  constexpr int kSpans = 500;
+  for (int step = 0; step < 3; ++step) {
+    for (int s = 0; s < kSpans; ++s) {
+      const std::string id = "span-" + std::to_string(s);
+      if (step == 0)
+        p.push(0, R"({"id":")" + id + R"(","_is_merge":false,"metrics":{"start":1},"tags":["a"]})");
+      if (step == 1) p.push(0, R"({"id":")" + id + R"(","_is_merge":true,"output":"o","tags":["b"]})");
+      if (step == 2) p.push(0, R"({"id":")" + id + R"(","_is_merge":true,"metrics":{"end":2}})");
+    }
+  }
+  p.batcher.stop();
+  const auto batches = p.sink.batches();
+  ASSERT_EQ(batches.size(), 1u);
+  const auto events = decode_events(batches[0]);
+  ASSERT_EQ(events.size(), static_cast<std::size_t>(kSpans));
+  for (int s = 0; s < kSpans; ++s) {
+    const auto expected =
+        json::parse(R"({"id":"span-)" + std::to_string(s) +
+                    R"(","_is_merge":false,"metrics":{"start":1,"end":2},"tags":["a","b"],"output":"o"})");
+    EXPECT_EQ(events[s], expected) << json::serialize(events[s]);
+  }
+  EXPECT_EQ(p.counters.rows_coalesced.load(), 2u * kSpans);
+  EXPECT_EQ(batches[0].source_rows(), 3u * kSpans);
+}
+
+TEST(Batcher, TooLargeRowIsDroppedAndReported) {
+  Pipeline p(slow_config());
+  p.sink.set_payload_limit(2000);
+  p.batcher.start();
+  p.push(0, row_json("small-1", 1, 100));
+  p.push(0, row_json("huge", 2, 2000 - kEnvelopeBytes + 1));
+  p.push(0, row_json("fits", 3, 2000 - kEnvelopeBytes));  // exactly at the limit: kept
+  p.push(0, row_json("small-2", 4, 100));
+  p.batcher.stop();
+  EXPECT_EQ(p.counters.rows_dropped[static_cast<std::size_t>(DropReason::too_large)].load(), 1u);
+  EXPECT_EQ(p.sink.rows(), 3u);
+  std::vector<std::string> ids;
+  for (const auto& batch : p.sink.batches())
+    for (auto& id : ids_of(batch)) ids.push_back(std::move(id));
+  EXPECT_EQ(ids, (std::vector<std::string>{"small-1", "fits", "small-2"}));
+  EXPECT_GE(p.report_count(), 1u);
+  EXPECT_EQ(p.budget.bytes_in_use(), 0u);
+  EXPECT_EQ(p.budget.rows_in_use(), 0u);
+}
+
+TEST(Batcher, NothingLostAndAccountingSums) {
+  auto config = slow_config();
+  config.batch_max_bytes = 64 << 10;
+  config.batch_max_rows = 300;
+  config.linger = 1ms;
+  Pipeline p(config);
+  p.batcher.start();
+  constexpr std::uint64_t kRows = 30'000;
+  std::uint64_t budget_pushed = 0;
+  for (std::uint64_t i = 0; i < kRows; ++i) {
+    // Every fourth row merges into a row logged a few rows earlier, often in the same batch.
+    const bool merge = i % 4 == 3;
+    const std::string id = merge ? "r" + std::to_string(i - 2) : "r" + std::to_string(i);
+    Row row = make_row(static_cast<std::uint32_t>(i % 3), row_json(id, i, 100 + i % 400, merge));
+    budget_pushed += row.budget_bytes();
+    p.push(std::move(row));
+    if (i == kRows / 2) p.batcher.begin_flush();
+    if (i == kRows / 2 + 1000) p.batcher.end_flush();
+  }
+  ASSERT_TRUE(p.sink.wait_for_rows(kRows));  // linger alone closes the last batches
+  p.batcher.stop();
+  std::uint64_t rows = 0, budget = 0, events = 0;
+  for (const auto& batch : p.sink.batches()) {
+    rows += batch.source_rows();
+    budget += batch.budget_bytes();
+    events += batch.events.size();
+    EXPECT_LE(batch.events.size(), 300u);
+    EXPECT_LE(batch.raw_body_bytes, std::size_t{64} << 10);
+  }
+  EXPECT_EQ(rows, kRows);
+  EXPECT_EQ(budget, budget_pushed);
+  EXPECT_EQ(events + p.counters.rows_coalesced.load(), kRows);
+  EXPECT_EQ(p.counters.rows_delivered.load(), kRows);
+  EXPECT_EQ(p.budget.bytes_in_use(), 0u);
+  EXPECT_EQ(p.budget.rows_in_use(), 0u);
+}
+
+TEST(Batcher, ManyProducersNothingLost) {
+  auto config = slow_config();
+  config.batch_max_bytes = 32 << 10;
+  config.linger = 2ms;
+  Pipeline p(config);
+  p.batcher.start();
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 5'000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&p, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        Row row = make_row(static_cast<std::uint32_t>(t % 2),
+                           row_json(std::to_string(t) + "-" + std::to_string(i), i, 200));
+        if (!p.budget.try_acquire(row.budget_bytes())) std::abort();
+        if (!p.queue.push(std::move(row))) std::abort();
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  p.batcher.stop();
+  EXPECT_EQ(p.sink.rows(), static_cast<std::uint64_t>(kThreads * kPerThread));
+  EXPECT_EQ(p.budget.rows_in_use(), 0u);
+  // Each producer's rows stay in order within its destination.
+  std::vector<int> next(kThreads, 0);
+  for (const auto& batch : p.sink.batches()) {
+    for (const auto& id : ids_of(batch)) {
+      const int t = std::stoi(id.substr(0, id.find('-')));
+      const int i = std::stoi(id.substr(id.find('-') + 1));
+      EXPECT_EQ(i, next[t]) << id;
+      next[t] = i + 1;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace spanline::detail
