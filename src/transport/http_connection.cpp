@@ -152,7 +152,9 @@ void HttpConnection::connect() {
       url.host, std::to_string(url.port),
       [self = shared_from_this()](error_code ec, net::ip::tcp::resolver::results_type results) {
         self->streams_->resolve_timer.cancel();
-        if (ec) return self->fail(self->streams_->resolve_timed_out ? error_code(beast::error::timeout) : ec, "resolve");
+        if (ec)
+          return self->fail(self->streams_->resolve_timed_out ? error_code(beast::error::timeout) : ec,
+                            "resolve");
         self->streams_->lowest().expires_after(self->settings_->connect_timeout);
         self->streams_->lowest().async_connect(
             results, [self](error_code ec, const net::ip::tcp::endpoint&) { self->on_connect(ec); });

@@ -33,7 +33,7 @@ namespace spanline::detail {
 struct HttpRequest {
   enum class Method { get, post };
   Method method = Method::post;
-  std::string target;                                       // "/v1/project_logs/<id>/insert"
+  std::string target;                                        // "/v1/project_logs/<id>/insert"
   std::vector<std::pair<std::string, std::string>> headers;  // Host and Content-Length are added
   std::string body;
 };
@@ -98,9 +98,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   bool verify_peer_;
   std::unique_ptr<Streams> streams_;
   bool connected_ = false;
-  bool reused_ = false;      // this exchange started on an already open connection
-  bool stale_retry_ = false; // the one silent reconnect has been used
-  HttpRequest request_;      // method/target/headers of the running exchange (body lives in the Beast message)
+  bool reused_ = false;       // this exchange started on an already open connection
+  bool stale_retry_ = false;  // the one silent reconnect has been used
+  HttpRequest request_;  // method/target/headers of the running exchange (body lives in the Beast message)
   Callback done_;
 };
 

@@ -97,7 +97,8 @@ std::optional<CivilTime> parse_imf_fixdate(std::string_view text) {
   if (!month || !take(text, " ")) return std::nullopt;
   auto year = take_number(text, 4, 4);
   if (!year || !take(text, " ")) return std::nullopt;
-  if (!take_time(text, t.hour, t.minute, t.second) || !take(text, " GMT") || !text.empty()) return std::nullopt;
+  if (!take_time(text, t.hour, t.minute, t.second) || !take(text, " GMT") || !text.empty())
+    return std::nullopt;
   t.year = *year;
   t.month = *month;
   t.day = *day;
@@ -114,7 +115,8 @@ std::optional<CivilTime> parse_rfc850(std::string_view text, int now_year) {
   if (!month || !take(text, "-")) return std::nullopt;
   auto year = take_number(text, 2, 2);
   if (!year || !take(text, " ")) return std::nullopt;
-  if (!take_time(text, t.hour, t.minute, t.second) || !take(text, " GMT") || !text.empty()) return std::nullopt;
+  if (!take_time(text, t.hour, t.minute, t.second) || !take(text, " GMT") || !text.empty())
+    return std::nullopt;
   int full_year = now_year - now_year % 100 + *year;
   if (full_year > now_year + 50) full_year -= 100;
   t.year = full_year;
@@ -152,12 +154,18 @@ std::optional<std::chrono::system_clock::time_point> to_time_point(const CivilTi
 
 std::string_view to_string(RetryDecision decision) {
   switch (decision) {
-    case RetryDecision::success: return "success";
-    case RetryDecision::retry_after_pause: return "retry_after_pause";
-    case RetryDecision::retry_backoff: return "retry_backoff";
-    case RetryDecision::split: return "split";
-    case RetryDecision::fallback_encoding: return "fallback_encoding";
-    case RetryDecision::reject: return "reject";
+    case RetryDecision::success:
+      return "success";
+    case RetryDecision::retry_after_pause:
+      return "retry_after_pause";
+    case RetryDecision::retry_backoff:
+      return "retry_backoff";
+    case RetryDecision::split:
+      return "split";
+    case RetryDecision::fallback_encoding:
+      return "fallback_encoding";
+    case RetryDecision::reject:
+      return "reject";
   }
   return "unknown";
 }
@@ -173,8 +181,8 @@ RetryDecision decide(int status, std::size_t events, std::string_view body) noex
   return RetryDecision::reject;
 }
 
-std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view header,
-                                                           std::chrono::system_clock::time_point now) noexcept {
+std::optional<std::chrono::milliseconds> parse_retry_after(
+    std::string_view header, std::chrono::system_clock::time_point now) noexcept {
   using namespace std::chrono;
   std::string_view text = trim(header);
   if (text.empty()) return std::nullopt;
@@ -191,7 +199,8 @@ std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view head
   if (text.front() == '-') {
     // Not valid delta-seconds, but its meaning is clear: no wait.
     std::string_view digits = text.substr(1);
-    if (digits.empty() || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    if (digits.empty() ||
+        !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
       return std::nullopt;
     return milliseconds{0};
   }

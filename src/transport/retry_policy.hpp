@@ -31,8 +31,8 @@ inline constexpr std::chrono::milliseconds kMaxRetryAfter = std::chrono::hours(1
 
 // Parses Retry-After: delta-seconds, or an HTTP-date (IMF-fixdate, RFC 850 or asctime).
 // A date in the past gives 0. Anything unparsable gives nullopt.
-std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view header,
-                                                           std::chrono::system_clock::time_point now) noexcept;
+std::optional<std::chrono::milliseconds> parse_retry_after(
+    std::string_view header, std::chrono::system_clock::time_point now) noexcept;
 
 // Full-jitter exponential backoff: uniform in [0, min(max, base * 2^attempt)].
 // `attempt` counts from 0 for the first retry.

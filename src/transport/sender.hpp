@@ -48,7 +48,8 @@ class Sender : public BatchSink {
  public:
   // Throws std::invalid_argument for a bad api_url or an unreadable ca_file.
   // The references must outlive the Sender.
-  Sender(const Options& options, DestinationTable& destinations, Accounting& accounting, ErrorReporter& errors);
+  Sender(const Options& options, DestinationTable& destinations, Accounting& accounting,
+         ErrorReporter& errors);
   ~Sender() override;  // shutdown(now)
   Sender(const Sender&) = delete;
   Sender& operator=(const Sender&) = delete;

@@ -86,6 +86,8 @@ BaseUrl parse_base_url(std::string_view url) {
   }
 
   std::string_view path = view.encoded_path();
+  // Boost.URL 1.81 reads "host:12ab" as port 12 and path "ab"; a real path starts with '/'.
+  if (!path.empty() && path.front() != '/') bad_url(url, "bad port or path");
   while (!path.empty() && path.back() == '/') path.remove_suffix(1);
   out.prefix = std::string(path);
   return out;

@@ -9,10 +9,10 @@
 namespace spanline::detail {
 
 struct BaseUrl {
-  bool tls = true;            // https
-  std::string host;           // without brackets for IPv6 ("::1")
-  std::uint16_t port = 443;   // 443 for https, 80 for http unless given
-  std::string prefix;         // "" or "/bt": no trailing slash; prepended to every path
+  bool tls = true;           // https
+  std::string host;          // without brackets for IPv6 ("::1")
+  std::uint16_t port = 443;  // 443 for https, 80 for http unless given
+  std::string prefix;        // "" or "/bt": no trailing slash; prepended to every path
 
   // Value for the Host header: the port only when it is not the scheme's default.
   std::string host_header() const;
