@@ -74,6 +74,11 @@ struct RequestRecord {
 // Counters over /v1/* and /version requests since start or the last reset().
 // requests: answered requests by status; requests_total: every request received,
 // answered or reset (so requests_total == sum(requests) + resets).
+// rows_received, unique_rows, duplicate_rows and inserts count only inserts
+// answered 2xx (a faulted or rejected insert receives nothing); unique_rows counts
+// distinct (kind, object, row id) ever received, deleted or not.
+// bytes_received: wire body bytes of every counted request; bytes_decoded: the
+// decoded size of bodies that were decoded (not faulted, not rejected before).
 struct StatsSnapshot {
   std::map<int, std::uint64_t> requests;
   std::uint64_t requests_total = 0, rows_received = 0, unique_rows = 0, duplicate_rows = 0,

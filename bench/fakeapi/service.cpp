@@ -190,7 +190,7 @@ Outcome Service::handle(Request& req) {
   const FaultDecision fault = faults_.decide();
   out.delay = fault.delay;
   if (fault.action == FaultAction::outage) {
-    answer(out, 503, R"({"Code":"ServiceUnavailable","message":"Service unavailable (outage)"})");
+    answer(out, 503, R"j({"Code":"ServiceUnavailable","message":"Service unavailable (outage)"})j");
     return out;
   }
   if (!authorized(req)) {
@@ -206,7 +206,7 @@ Outcome Service::handle(Request& req) {
       answer(out, 429, error_body("Too Many Requests"));
       return out;
     case FaultAction::unavailable:
-      answer(out, 503, R"({"Code":"ServiceUnavailable","message":"Service unavailable (injected)"})");
+      answer(out, 503, R"j({"Code":"ServiceUnavailable","message":"Service unavailable (injected)"})j");
       return out;
     default:
       break;
@@ -215,7 +215,7 @@ Outcome Service::handle(Request& req) {
     handle_api(req, path, query, out);
   } catch (const std::exception&) {
     // A bug here must not take the server down; the client sees a 500.
-    answer(out, 500, R"({"Code":"InternalServerError","message":"internal error"})");
+    answer(out, 500, R"j({"Code":"InternalServerError","message":"internal error"})j");
   }
   return out;
 }
@@ -383,8 +383,11 @@ void Service::handle_insert(std::string_view kind, std::string_view id, std::str
 
 void Service::handle_insert_full(std::string_view kind, std::string_view id, std::string& body,
                                  Outcome& out) {
+  // The parsed request lives in one arena freed at once; the store keeps rows as
+  // text, so nothing here needs a per-node allocation.
+  json::monotonic_resource arena(body.size() * 2 + 4096);
   boost::system::error_code ec;
-  json::value parsed = json::parse(body, ec);
+  json::value parsed = json::parse(body, ec, &arena);
   if (ec) return bad_request(out, "body is not valid JSON: " + ec.message());
   auto* root = parsed.if_object();
   if (root == nullptr) return bad_request(out, "body must be a JSON object");
@@ -393,24 +396,26 @@ void Service::handle_insert_full(std::string_view kind, std::string_view id, std
     return bad_request(out, "body must have an \"events\" array");
   }
   json::array& events = events_value->get_array();
-  std::vector<std::string> ids;
-  ids.reserve(events.size());
   for (std::size_t i = 0; i < events.size(); ++i) {
     auto* event = events[i].if_object();
     if (event == nullptr) return bad_request(out, "events[" + std::to_string(i) + "] must be an object");
     auto* row_id = event->if_contains("id");
     if (row_id == nullptr || row_id->is_null()) {
-      ids.push_back(make_uuid_v4());
-      (*event)["id"] = ids.back();
-    } else if (row_id->is_string()) {
-      ids.emplace_back(row_id->get_string());
-    } else {
+      (*event)["id"] = make_uuid_v4();
+    } else if (!row_id->is_string()) {
       return bad_request(out, "events[" + std::to_string(i) + "].id must be a string");
     }
   }
+  // The answer is built before the store strips control fields, which may move
+  // the ids the views point at.
+  std::vector<std::string_view> ids;
+  ids.reserve(events.size());
+  for (const auto& event : events) ids.push_back(event.get_object().at("id").get_string());
+  std::string answer_body = row_ids_body(ids);
+  ids.clear();
   out.events = events.size();
   out.rows = store_.apply(kind, id, events);
-  answer(out, 200, row_ids_body(ids));
+  answer(out, 200, std::move(answer_body));
 }
 
 void Service::handle_insert_ids(std::string_view kind, std::string_view id, std::string& body,
@@ -523,7 +528,7 @@ void Service::handle_feedback(std::string_view kind, std::string_view id, const 
   store_.apply_feedback(kind, id, items->get_array());
   out.events = index;
   out.feedback_items = index;
-  answer(out, 200, R"({"status":"success"})");
+  answer(out, 200, R"j({"status":"success"})j");
 }
 
 // ---- control endpoints (no auth, no faults, not counted) ------------------------
@@ -538,7 +543,7 @@ Outcome Service::handle_control(Request& req, std::string_view path) {
     if (verb != http::verb::post) answer(out, 405, error_body("Method not allowed"));
     else {
       reset();
-      answer(out, 200, R"({"status":"success"})");
+      answer(out, 200, R"j({"status":"success"})j");
     }
   } else if (path == "/_fake/faults") {
     if (verb == http::verb::get) {

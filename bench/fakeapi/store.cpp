@@ -2,6 +2,8 @@
 
 #include "batch/merge.hpp"
 
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 #include <algorithm>
@@ -40,7 +42,7 @@ std::string iso8601_now() {
   const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
   std::tm utc{};
   gmtime_r(&seconds, &utc);
-  char text[40];
+  char text[64];
   std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
                 utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
                 static_cast<int>(ms % 1000));
@@ -147,41 +149,77 @@ bool RowStore::note_id(ObjectRows& object, std::string_view kind, std::string_vi
   return true;
 }
 
+namespace {
+
+enum class RowOp { replace, merge, erase };
+
+struct PreparedRow {
+  std::string id;
+  RowOp op = RowOp::replace;
+  std::string text;                  // replace: the stored text, ready outside the lock
+  json::object* event = nullptr;     // merge: combined under the lock
+};
+
+json::object parse_row(const std::string& text) {
+  return json::parse(text).as_object();
+}
+
+}  // namespace
+
 InsertCounts RowStore::apply(std::string_view kind, std::string_view object_id,
                              json::array& events) {
+  // Everything that does not depend on what is stored happens before the lock.
+  std::vector<PreparedRow> prepared(events.size());
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    json::object& event = events[i].as_object();
+    PreparedRow& row = prepared[i];
+    const json::string& id = event.at("id").as_string();
+    row.id.assign(id.data(), id.size());
+    if (mode_ != StoreMode::full) continue;
+    if (spanline::detail::is_delete_row(event)) {
+      row.op = RowOp::erase;
+    } else if (spanline::detail::is_merge_row(event)) {
+      row.op = RowOp::merge;
+      row.event = &event;
+    } else {
+      strip_control_fields(event);
+      row.text = json::serialize(event);
+    }
+  }
+
   InsertCounts counts;
   std::lock_guard lock(mutex_);
   ObjectRows& object = objects_[object_key(kind, object_id)];
-  for (auto& value : events) {
-    json::object& event = value.as_object();
-    const json::string& id_value = event.at("id").as_string();
-    std::string id(id_value.data(), id_value.size());  // outlives moving `event` below
+  for (PreparedRow& row : prepared) {
     ++counts.rows;
-    if (note_id(object, kind, object_id, id)) {
+    if (note_id(object, kind, object_id, row.id)) {
       ++counts.unique;
     } else {
       ++counts.duplicates;
     }
     if (mode_ != StoreMode::full) continue;
-
-    if (spanline::detail::is_delete_row(event)) {
-      object.rows.erase(id);
-      continue;
-    }
-    auto found = object.rows.find(id);
-    if (found != object.rows.end() && spanline::detail::is_merge_row(event)) {
-      spanline::detail::combine_rows(found->second.value, event);
-      strip_control_fields(found->second.value);
-      found->second.seq = ++next_seq_;
-      continue;
-    }
-    // A replace, or a merge into nothing: the event becomes the row.
-    strip_control_fields(event);
-    StoredRow stored{std::move(event), ++next_seq_};
-    if (found != object.rows.end()) {
-      found->second = std::move(stored);
-    } else {
-      object.rows.emplace(std::move(id), std::move(stored));
+    switch (row.op) {
+      case RowOp::erase:
+        object.rows.erase(row.id);
+        break;
+      case RowOp::merge: {
+        auto found = object.rows.find(row.id);
+        if (found != object.rows.end()) {
+          json::object combined = parse_row(found->second.text);
+          spanline::detail::combine_rows(combined, *row.event);
+          strip_control_fields(combined);
+          found->second.text = json::serialize(combined);
+          found->second.seq = ++next_seq_;
+        } else {
+          // A merge into nothing creates the row from the merge row alone.
+          strip_control_fields(*row.event);
+          object.rows.emplace(std::move(row.id), StoredRow{json::serialize(*row.event), ++next_seq_});
+        }
+        break;
+      }
+      case RowOp::replace:
+        object.rows.insert_or_assign(std::move(row.id), StoredRow{std::move(row.text), ++next_seq_});
+        break;
     }
   }
   return counts;
@@ -216,7 +254,7 @@ std::size_t RowStore::apply_feedback(std::string_view kind, std::string_view obj
     if (id == nullptr || !id->is_string()) continue;
     auto found = object->second.rows.find(std::string(id->get_string()));
     if (found == object->second.rows.end()) continue;
-    json::object& row = found->second.value;
+    json::object row = parse_row(found->second.text);
     for (const std::string_view key : {"scores", "metadata"}) {
       const auto* patch = item->if_contains(key);
       if (patch == nullptr || !patch->is_object()) continue;
@@ -227,6 +265,7 @@ std::size_t RowStore::apply_feedback(std::string_view kind, std::string_view obj
     for (const std::string_view key : {"expected", "tags"}) {
       if (const auto* replacement = item->if_contains(key)) row[key] = *replacement;
     }
+    found->second.text = json::serialize(row);
     found->second.seq = ++next_seq_;
     ++applied;
   }
@@ -247,7 +286,7 @@ FetchPage RowStore::fetch(std::string_view kind, std::string_view object_id, std
   std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(end), order.end(),
                     [](const StoredRow* a, const StoredRow* b) { return a->seq > b->seq; });
   page.events.reserve(end - offset);
-  for (std::size_t i = offset; i < end; ++i) page.events.push_back(order[i]->value);
+  for (std::size_t i = offset; i < end; ++i) page.events.push_back(parse_row(order[i]->text));
   page.more = end < order.size();
   return page;
 }
@@ -259,7 +298,7 @@ std::optional<json::object> RowStore::row(std::string_view kind, std::string_vie
   if (object == objects_.end()) return std::nullopt;
   auto found = object->second.rows.find(std::string(row_id));
   if (found == object->second.rows.end()) return std::nullopt;
-  return found->second.value;
+  return parse_row(found->second.text);
 }
 
 std::size_t RowStore::row_count(std::string_view kind, std::string_view object_id) const {

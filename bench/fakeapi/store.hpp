@@ -66,7 +66,8 @@ class RowStore {
 
   // Full mode: applies `events` (objects, each with a string "id") in order: a
   // delete row removes its id, a merge row merges into the stored row (or creates
-  // it), any other row replaces it. Control fields are not stored. Moves from `events`.
+  // it), any other row replaces it. Control fields are not stored. May modify
+  // `events` (which may live in any memory resource, e.g. a per-request arena).
   InsertCounts apply(std::string_view kind, std::string_view object_id, boost::json::array& events);
   // Ids mode (also valid in full mode, then nothing is stored): counts the ids.
   InsertCounts count_ids(std::string_view kind, std::string_view object_id,
@@ -89,8 +90,10 @@ class RowStore {
   void clear();
 
  private:
+  // Rows are kept as compact JSON text: one allocation per row instead of one per
+  // JSON node, which keeps full mode fast and small under load.
   struct StoredRow {
-    boost::json::object value;
+    std::string text;
     std::uint64_t seq = 0;  // order of the last write, for fetch
   };
   struct ObjectRows {
