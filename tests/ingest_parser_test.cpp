@@ -84,7 +84,8 @@ TEST(IngestParser, StripsRoutingKeysAnywhere) {
   };
   const std::vector<Case> cases = {
       {R"({"project_id":"p1","id":"r","x":1})", Destination::project("p1"), R"({"id":"r","x":1})"},
-      {R"({"id":"r","x":1,"project_name":"my proj"})", Destination::project_named("my proj"), R"({"id":"r","x":1})"},
+      {R"({"id":"r","x":1,"project_name":"my proj"})", Destination::project_named("my proj"),
+       R"({"id":"r","x":1})"},
       {R"({"id":"r", "experiment_id" : "e-9" , "x":[1,2]})", Destination::experiment("e-9"),
        R"({"id":"r","x":[1,2]})"},
       {R"({"dataset_id":"d_1","id":"r"})", Destination::dataset("d_1"), R"({"id":"r"})"},
@@ -142,6 +143,8 @@ TEST(IngestParser, RefusesBadInputWithReasonAndOffset) {
   for (int i = 0; i < 70; ++i) deep += "}";
   const std::vector<BadCase> cases = {
       {"garbage", "hello", IngestError::not_json, 0},
+      {"garbage starting like null", "not json", IngestError::not_json, 0},
+      {"null", "null", IngestError::not_object, 0},
       {"truncated", R"({"a":1)", IngestError::not_json, std::string::npos},
       {"trailing comma", R"({"a":1,})", IngestError::not_json, std::string::npos},
       {"trailing bytes", R"({"a":1} x)", IngestError::not_json, std::string::npos},
@@ -155,7 +158,7 @@ TEST(IngestParser, RefusesBadInputWithReasonAndOffset) {
       {"routing not string", R"({"project_id":5})", IngestError::bad_routing_key, std::string::npos},
       {"routing empty", R"({"project_id":""})", IngestError::bad_routing_key, std::string::npos},
       {"routing unsafe", R"({"experiment_id":"../x"})", IngestError::bad_routing_key, std::string::npos},
-      {"routing conflict", R"({"project_id":"a","dataset_id":"b"})", IngestError::bad_routing_key, 19},
+      {"routing conflict", R"({"project_id":"a","dataset_id":"b"})", IngestError::bad_routing_key, 18},
       {"id number", R"({"id":5})", IngestError::bad_id, std::string::npos},
       {"id empty", R"({"id":""})", IngestError::bad_id, std::string::npos},
       {"bad escape", R"({"a":"\q"})", IngestError::not_json, std::string::npos},
@@ -168,7 +171,9 @@ TEST(IngestParser, RefusesBadInputWithReasonAndOffset) {
     ASSERT_TRUE(r.failure) << c.name;
     EXPECT_EQ(to_string(r.failure->reason), to_string(c.reason)) << c.name;
     EXPECT_LE(r.failure->offset, c.line.size()) << c.name;
-    if (c.offset != std::string::npos) EXPECT_EQ(r.failure->offset, c.offset) << c.name;
+    if (c.offset != std::string::npos) {
+      EXPECT_EQ(r.failure->offset, c.offset) << c.name;
+    }
   }
 }
 
@@ -215,7 +220,8 @@ struct Framed {
 
 void feed(LineFramer& framer, std::string_view data, Framed& out) {
   framer.feed(
-      data, [&](std::string_view line, std::uint64_t offset) { out.lines.emplace_back(std::string(line), offset); },
+      data,
+      [&](std::string_view line, std::uint64_t offset) { out.lines.emplace_back(std::string(line), offset); },
       [&](std::uint64_t offset) { out.too_long.push_back(offset); });
 }
 
@@ -255,8 +261,8 @@ TEST(IngestFramer, SkipsOverlongLinesAndKeepsGoing) {
 TEST(IngestInsertBody, SplitsEventsAndAddsIds) {
   EventParser parser;
   std::vector<IngestEvent> events;
-  auto failure = parse_insert_body(R"({"events":[{"id":"a","x":1}, {"input":"q","project_id":"kept"}]})", parser,
-                                   events);
+  auto failure = parse_insert_body(R"({"events":[{"id":"a","x":1}, {"input":"q","project_id":"kept"}]})",
+                                   parser, events);
   ASSERT_FALSE(failure) << failure->message;
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[0].row.json, R"({"id":"a","x":1})");
@@ -295,10 +301,14 @@ TEST(IngestInsertBody, NamesTheBadEvent) {
     auto failure = parse_insert_body(c.body, parser, events);
     ASSERT_TRUE(failure) << c.body;
     EXPECT_EQ(failure->index, c.index) << c.body;
-    if (c.index) EXPECT_EQ(to_string(failure->reason), to_string(c.reason)) << c.body;
+    if (c.index) {
+      EXPECT_EQ(to_string(failure->reason), to_string(c.reason)) << c.body;
+    }
     const std::string json = insert_failure_json(*failure);
     EXPECT_EQ(json.rfind("{\"error\":{\"message\":", 0), 0u) << json;
-    if (c.index) EXPECT_NE(json.find("\"event_index\":" + std::to_string(*c.index)), std::string::npos) << json;
+    if (c.index) {
+      EXPECT_NE(json.find("\"event_index\":" + std::to_string(*c.index)), std::string::npos) << json;
+    }
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cstring>
 
 namespace spanline::detail {
@@ -14,15 +15,24 @@ namespace od = simdjson::ondemand;
 
 std::string_view to_string(IngestError error) {
   switch (error) {
-    case IngestError::not_json: return "not_json";
-    case IngestError::not_object: return "not_object";
-    case IngestError::too_long: return "too_long";
-    case IngestError::invalid_utf8: return "invalid_utf8";
-    case IngestError::too_deep: return "too_deep";
-    case IngestError::bad_routing_key: return "bad_routing_key";
-    case IngestError::bad_id: return "bad_id";
-    case IngestError::no_destination: return "no_destination";
-    case IngestError::partial_line: return "partial_line";
+    case IngestError::not_json:
+      return "not_json";
+    case IngestError::not_object:
+      return "not_object";
+    case IngestError::too_long:
+      return "too_long";
+    case IngestError::invalid_utf8:
+      return "invalid_utf8";
+    case IngestError::too_deep:
+      return "too_deep";
+    case IngestError::bad_routing_key:
+      return "bad_routing_key";
+    case IngestError::bad_id:
+      return "bad_id";
+    case IngestError::no_destination:
+      return "no_destination";
+    case IngestError::partial_line:
+      return "partial_line";
   }
   return "unknown";
 }
@@ -86,10 +96,14 @@ std::string_view trim(std::string_view text, std::size_t& leading) {
 
 IngestError classify(simdjson::error_code error) {
   switch (error) {
-    case simdjson::UTF8_ERROR: return IngestError::invalid_utf8;
-    case simdjson::DEPTH_ERROR: return IngestError::too_deep;
-    case simdjson::CAPACITY: return IngestError::too_long;
-    default: return IngestError::not_json;
+    case simdjson::UTF8_ERROR:
+      return IngestError::invalid_utf8;
+    case simdjson::DEPTH_ERROR:
+      return IngestError::too_deep;
+    case simdjson::CAPACITY:
+      return IngestError::too_long;
+    default:
+      return IngestError::not_json;
   }
 }
 
@@ -135,7 +149,8 @@ simdjson::error_code walk(od::value value, std::size_t depth, std::size_t max_de
       bool b = false;
       return value.get_bool().get(b);
     }
-    default: break;
+    default:
+      break;
     case od::json_type::null: {
       bool is_null = false;
       if (auto e = value.is_null().get(is_null)) return e;
@@ -149,6 +164,21 @@ simdjson::error_code walk(od::value value, std::size_t depth, std::size_t max_de
 bool at_end(od::document& doc) {
   const char* where = nullptr;
   return doc.current_location().get(where) != simdjson::SUCCESS;
+}
+
+// Tells "valid JSON, wrong shape" apart from garbage for a useful error; cheap checks only,
+// since this runs for input that is refused anyway.
+bool looks_like_json_value(std::string_view text) {
+  const char c = text.front();
+  if (c == '[') return text.back() == ']';
+  if (c == '"') return text.size() >= 2 && text.back() == '"';
+  if (text == "true" || text == "false" || text == "null") return true;
+  if (c == '-' || (c >= '0' && c <= '9')) {
+    double value = 0;
+    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    return ec == std::errc() && ptr == text.data() + text.size();
+  }
+  return false;
 }
 
 enum class RouteKey : std::uint8_t { none, project_id, project_name, experiment_id, dataset_id };
@@ -165,8 +195,8 @@ RouteKey route_key(std::string_view key) {
 bool valid_object_id(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
   return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-           c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
   });
 }
 
@@ -204,8 +234,10 @@ EventParser::EventParser(IngestLimits limits, IdFormat id_format)
 
 EventParser::~EventParser() = default;
 
-std::optional<IngestFailure> EventParser::parse(std::string_view raw_text, Routing routing, IngestEvent& out) {
-  if (raw_text.size() > limits_.max_event_bytes) return IngestFailure{IngestError::too_long, limits_.max_event_bytes};
+std::optional<IngestFailure> EventParser::parse(std::string_view raw_text, Routing routing,
+                                                IngestEvent& out) {
+  if (raw_text.size() > limits_.max_event_bytes)
+    return IngestFailure{IngestError::too_long, limits_.max_event_bytes};
   std::size_t leading = 0;
   const std::string_view text = trim(raw_text, leading);
   auto fail = [&](IngestError reason, std::size_t offset) {
@@ -213,11 +245,7 @@ std::optional<IngestFailure> EventParser::parse(std::string_view raw_text, Routi
   };
   if (text.empty()) return fail(IngestError::not_json, 0);
   if (text.front() != '{') {
-    // Tell "valid JSON, wrong shape" apart from garbage for a useful error.
-    const char c = text.front();
-    const bool value_start = c == '[' || c == '"' || c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f' ||
-                             c == 'n';
-    return fail(value_start ? IngestError::not_object : IngestError::not_json, 0);
+    return fail(looks_like_json_value(text) ? IngestError::not_object : IngestError::not_json, 0);
   }
 
   Impl& impl = *impl_;
@@ -282,7 +310,8 @@ std::optional<IngestFailure> EventParser::parse(std::string_view raw_text, Routi
         if (value.get_string().get(target) != simdjson::SUCCESS) {
           return fail(IngestError::bad_routing_key, value_offset);
         }
-        const bool ok = which == RouteKey::project_name ? valid_project_name(target) : valid_object_id(target);
+        const bool ok =
+            which == RouteKey::project_name ? valid_project_name(target) : valid_object_id(target);
         if (!ok) return fail(IngestError::bad_routing_key, value_offset);
         if (route != RouteKey::none && (route != which || route_value != target)) {
           return fail(IngestError::bad_routing_key, member_start);  // two different destinations
@@ -307,11 +336,20 @@ std::optional<IngestFailure> EventParser::parse(std::string_view raw_text, Routi
 
   out.destination.reset();
   switch (route) {
-    case RouteKey::none: break;
-    case RouteKey::project_id: out.destination = Destination::project(std::string(route_value)); break;
-    case RouteKey::project_name: out.destination = Destination::project_named(std::string(route_value)); break;
-    case RouteKey::experiment_id: out.destination = Destination::experiment(std::string(route_value)); break;
-    case RouteKey::dataset_id: out.destination = Destination::dataset(std::string(route_value)); break;
+    case RouteKey::none:
+      break;
+    case RouteKey::project_id:
+      out.destination = Destination::project(std::string(route_value));
+      break;
+    case RouteKey::project_name:
+      out.destination = Destination::project_named(std::string(route_value));
+      break;
+    case RouteKey::experiment_id:
+      out.destination = Destination::experiment(std::string(route_value));
+      break;
+    case RouteKey::dataset_id:
+      out.destination = Destination::dataset(std::string(route_value));
+      break;
   }
   PreparedRow& row = out.row;
   row.is_merge = is_merge;
@@ -387,8 +425,13 @@ std::optional<std::size_t> locate_event(std::string_view body, std::size_t offse
       continue;
     }
     switch (c) {
-      case '"': in_string = true; string_start = i + 1; break;
-      case ':': if (depth == 1) depth1_key = last_string; break;
+      case '"':
+        in_string = true;
+        string_start = i + 1;
+        break;
+      case ':':
+        if (depth == 1) depth1_key = last_string;
+        break;
       case '{':
       case '[':
         if (depth == 1 && c == '[') {
@@ -402,8 +445,11 @@ std::optional<std::size_t> locate_event(std::string_view body, std::size_t offse
         if (depth > 0) --depth;
         if (depth == 1) array_key = {};
         break;
-      case ',': if (depth == 2 && array_key == "events") ++index; break;
-      default: break;
+      case ',':
+        if (depth == 2 && array_key == "events") ++index;
+        break;
+      default:
+        break;
     }
   }
   if (depth >= 2 && array_key == "events") return index;
@@ -447,9 +493,11 @@ std::optional<InsertBodyFailure> parse_insert_body(std::string_view body, EventP
   bool found = false;
   for (auto member : object) {
     od::field field;
-    if (auto e = std::move(member).get(field)) return body_fail(classify(e), location(), "body is not valid JSON");
+    if (auto e = std::move(member).get(field))
+      return body_fail(classify(e), location(), "body is not valid JSON");
     std::string_view key;
-    if (auto e = field.unescaped_key().get(key)) return body_fail(classify(e), location(), "body is not valid JSON");
+    if (auto e = field.unescaped_key().get(key))
+      return body_fail(classify(e), location(), "body is not valid JSON");
     od::value value = field.value();
     if (key != "events" || found) {
       if (auto e = walk(value, 1, parser.limits().max_depth + 2)) {
@@ -467,7 +515,8 @@ std::optional<InsertBodyFailure> parse_insert_body(std::string_view body, EventP
       od::value event_value;
       if (element.get(event_value) != simdjson::SUCCESS) return event_fail(index, IngestError::not_json, 0);
       od::json_type type{};
-      if (event_value.type().get(type) != simdjson::SUCCESS) return event_fail(index, IngestError::not_json, 0);
+      if (event_value.type().get(type) != simdjson::SUCCESS)
+        return event_fail(index, IngestError::not_json, 0);
       if (type != od::json_type::object) return event_fail(index, IngestError::not_object, 0);
       od::object event_object;
       std::string_view event_text;
@@ -492,9 +541,15 @@ void append_escaped(std::string& out, std::string_view text) {
   out.push_back('"');
   for (char c : text) {
     switch (c) {
-      case '"': out.append("\\\""); break;
-      case '\\': out.append("\\\\"); break;
-      case '\n': out.append("\\n"); break;
+      case '"':
+        out.append("\\\"");
+        break;
+      case '\\':
+        out.append("\\\\");
+        break;
+      case '\n':
+        out.append("\\n");
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           out.append("\\u00");

@@ -23,15 +23,16 @@ namespace spanline::detail {
 
 // Why an event was refused. Stable names (to_string) are used in logs and metrics.
 enum class IngestError : std::uint8_t {
-  not_json,          // not parseable JSON, or trailing bytes after the value
-  not_object,        // valid start of a JSON value that is not an object
-  too_long,          // longer than the configured line / event limit
-  invalid_utf8,      // bytes that are not UTF-8
-  too_deep,          // nesting deeper than IngestLimits::max_depth
-  bad_routing_key,   // project_id / project_name / experiment_id / dataset_id not a usable string, or conflicting
-  bad_id,            // "id" present but not a non-empty string of at most 256 bytes
-  no_destination,    // no routing key and no default destination (reported by the daemon)
-  partial_line,      // the client disconnected in the middle of a line (reported by the daemon)
+  not_json,         // not parseable JSON, or trailing bytes after the value
+  not_object,       // valid start of a JSON value that is not an object
+  too_long,         // longer than the configured line / event limit
+  invalid_utf8,     // bytes that are not UTF-8
+  too_deep,         // nesting deeper than IngestLimits::max_depth
+  bad_routing_key,  // project_id / project_name / experiment_id / dataset_id not a usable string, or
+                    // conflicting
+  bad_id,           // "id" present but not a non-empty string of at most 256 bytes
+  no_destination,   // no routing key and no default destination (reported by the daemon)
+  partial_line,     // the client disconnected in the middle of a line (reported by the daemon)
 };
 inline constexpr std::size_t kIngestErrorCount = 9;
 std::string_view to_string(IngestError error);
@@ -105,8 +106,8 @@ class LineFramer {
  private:
   std::size_t max_line_;
   std::string carry_;
-  bool skipping_ = false;       // inside an overlong line, dropping bytes until '\n'
-  std::uint64_t offset_ = 0;    // stream bytes consumed so far
+  bool skipping_ = false;     // inside an overlong line, dropping bytes until '\n'
+  std::uint64_t offset_ = 0;  // stream bytes consumed so far
   std::uint64_t line_start_ = 0;
 };
 

@@ -1,0 +1,105 @@
+#pragma once
+// spanlined's configuration: the library's Options plus the daemon's own settings, read
+// from a TOML file, the environment and command-line flags, with precedence
+// flag > environment > file > default.
+//
+// Every setting has one dotted name ("ingest.max_line_bytes", "queue.max_bytes"), used as
+//   - TOML:        [ingest] max_line_bytes = 1048576
+//   - environment: SPANLINE_INGEST_MAX_LINE_BYTES=1048576 (BRAINTRUST_API_KEY / BRAINTRUST_API_URL
+//                  for api.key / api.url, like the official SDKs)
+//   - flag:        --ingest.max_line_bytes=1048576  or  --ingest.max_line_bytes 1048576
+
+#include <spanline/destination.hpp>
+#include <spanline/options.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace spanline::agent {
+
+enum class LogLevel { debug, info, warn, error };
+std::string_view to_string(LogLevel level);
+
+struct ListenAddress {
+  std::string host;        // an IP literal; "" means the listener is off
+  std::uint16_t port = 0;  // 0: the kernel picks one (printed in the ready line)
+  bool enabled() const { return !host.empty(); }
+};
+
+struct IngestConfig {
+  std::string uds_path;  // NDJSON stream socket; "" = off
+  std::uint32_t uds_mode = 0660;
+  std::string datagram_path;  // datagram socket; "" = off
+  ListenAddress tcp;          // off by default
+  ListenAddress http{"127.0.0.1", 8787};
+  std::size_t max_line_bytes = std::size_t{1} << 20;
+  std::size_t max_body_bytes = std::size_t{16} << 20;
+  std::size_t max_connections = 1024;  // per listener
+  std::chrono::milliseconds idle_timeout{300'000};
+  std::size_t max_depth = 64;
+  std::size_t threads = 1;  // I/O threads for every listener
+};
+
+struct DaemonConfig {
+  Options library;
+  IngestConfig ingest;
+  ListenAddress admin{"127.0.0.1", 9477};
+  std::optional<Destination> default_destination;  // from destination.*; rows without routing keys go here
+  LogLevel log_level = LogLevel::info;
+  std::string config_file;  // the file read, if any
+};
+
+// A configuration problem: where it came from ("/etc/spanlined.toml:12", "environment
+// SPANLINE_QUEUE_MAX_BYTES", "flag --queue.max_bytes"), the setting, and what is wrong.
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(std::string source, std::string key, std::string reason);
+  const std::string& source() const { return source_; }
+  const std::string& key() const { return key_; }
+  const std::string& reason() const { return reason_; }
+
+ private:
+  std::string source_;
+  std::string key_;
+  std::string reason_;
+};
+
+struct CommandLine {
+  std::optional<std::string> config_file;
+  bool check_config = false;
+  bool print_config = false;
+  bool version = false;
+  bool help = false;
+  std::vector<std::pair<std::string, std::string>> settings;  // --name=value, in order
+};
+
+// Throws ConfigError for an unknown flag or a flag without its value.
+CommandLine parse_command_line(int argc, const char* const* argv);
+
+// Looks up an environment variable; nullptr when unset. Tests pass a map.
+using EnvLookup = std::function<const char*(const char*)>;
+EnvLookup process_environment();
+
+// Defaults that depend on the environment: sockets go under $RUNTIME_DIRECTORY (set by
+// systemd's RuntimeDirectory=) or /run/spanline.
+DaemonConfig default_config(const EnvLookup& env);
+
+// Builds the effective configuration. Throws ConfigError.
+DaemonConfig load_config(const CommandLine& command_line, const EnvLookup& env);
+
+// The daemon's own setting names (the library's come from spanline::option_names()).
+const std::vector<std::string_view>& daemon_setting_names();
+
+// The effective configuration as TOML, secrets redacted; it can be read back with --config.
+std::string print_config(const DaemonConfig& config);
+
+std::string help_text();
+
+}  // namespace spanline::agent

@@ -1,0 +1,144 @@
+#include "http_ingest.hpp"
+
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/verb.hpp>
+
+#include <algorithm>
+
+namespace spanline::agent {
+
+namespace http = boost::beast::http;
+
+namespace {
+
+struct Route {
+  Destination::Kind kind;
+  std::string id;
+};
+
+bool url_safe(std::string_view id) {
+  return !id.empty() && id.size() <= 128 && std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
+  });
+}
+
+// "/v1/<kind>/<id>/insert" (query string ignored).
+std::optional<Route> parse_route(std::string_view target) {
+  target = target.substr(0, target.find('?'));
+  constexpr std::string_view prefix = "/v1/";
+  constexpr std::string_view suffix = "/insert";
+  if (target.rfind(prefix, 0) != 0 || target.size() <= prefix.size() + suffix.size() ||
+      target.substr(target.size() - suffix.size()) != suffix) {
+    return std::nullopt;
+  }
+  const std::string_view middle = target.substr(prefix.size(), target.size() - prefix.size() - suffix.size());
+  const std::size_t slash = middle.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  const std::string_view kind = middle.substr(0, slash);
+  const std::string_view id = middle.substr(slash + 1);
+  if (!url_safe(id)) return std::nullopt;
+  if (kind == "project_logs") return Route{Destination::Kind::project_logs, std::string(id)};
+  if (kind == "experiment") return Route{Destination::Kind::experiment, std::string(id)};
+  if (kind == "dataset") return Route{Destination::Kind::dataset, std::string(id)};
+  return std::nullopt;
+}
+
+std::string error_json(std::string_view message) {
+  std::string out = R"({"error":{"message":")";
+  out += message;  // only our own fixed texts, no quotes to escape
+  out += "\"}}";
+  return out;
+}
+
+class IngestHandler {
+ public:
+  IngestHandler(IngestSink& sink, const IngestConfig& config)
+      : sink_(sink), max_body_(config.max_body_bytes) {}
+
+  HttpResponse operator()(HttpRequest& request) {
+    HttpResponse response = handle(request);
+    sink_.counters().count_http_response(response.result_int());
+    return response;
+  }
+
+ private:
+  HttpResponse handle(HttpRequest& request) {
+    const std::string_view target = request.target();
+    if (target == "/version" || target.rfind("/version?", 0) == 0) {
+      if (request.method() != http::verb::get) return not_allowed(request, "GET");
+      return make_response(request, 200, "{\"logs3_payload_max_bytes\":" + std::to_string(max_body_) + "}");
+    }
+    const auto route = parse_route(target);
+    if (!route)
+      return make_response(
+          request, 404, error_json("not found: use POST /v1/{project_logs|experiment|dataset}/{id}/insert"));
+    if (request.method() != http::verb::post) return not_allowed(request, "POST");
+    if (const auto encoding = request[http::field::content_encoding];
+        !encoding.empty() && encoding != "identity") {
+      return make_response(request, 415, error_json("Content-Encoding is not supported by the sidecar"));
+    }
+    auto& counters = sink_.counters().at(Listener::http);
+    counters.bytes.fetch_add(request.body().size(), std::memory_order_relaxed);
+
+    thread_local std::vector<detail::IngestEvent> events;
+    if (auto failure = detail::parse_insert_body(request.body(), sink_.parser(), events)) {
+      sink_.report_invalid(Listener::http, failure->reason, failure->offset, peer(request, failure->index));
+      return make_response(request, 400, detail::insert_failure_json(*failure));
+    }
+    Destination destination;
+    destination.kind = route->kind;
+    destination.id = route->id;
+    const DestinationHandle to = sink_.handle_for(destination);
+
+    std::string body = "{\"row_ids\":[";
+    std::size_t refused = 0;
+    LogResult first_refusal = LogResult::queued;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      PreparedRow& row = events[i].row;
+      if (i > 0) body += ',';
+      body += '"';
+      body.append(row.json, row.id_offset, row.id_size);  // raw JSON string content, already escaped
+      body += '"';
+      const LogResult result = sink_.queue(Listener::http, to, std::move(row));
+      if (result != LogResult::queued) {
+        if (refused++ == 0) first_refusal = result;
+      }
+    }
+    body += "]}";
+    events.clear();
+    if (refused > 0) {
+      HttpResponse response = make_response(request, 503,
+                                            "{\"error\":{\"message\":\"" + std::to_string(refused) +
+                                                " of the request's events were not queued\","
+                                                "\"reason\":\"" +
+                                                std::string(to_string(first_refusal)) + "\"}}");
+      response.set(http::field::retry_after, "1");
+      return response;
+    }
+    return make_response(request, 200, std::move(body));
+  }
+
+  static std::string peer(const HttpRequest& request, std::optional<std::size_t> index) {
+    std::string out(request.target());
+    if (index) out += " event " + std::to_string(*index);
+    return out;
+  }
+
+  static HttpResponse not_allowed(const HttpRequest& request, std::string_view allow) {
+    HttpResponse response = make_response(request, 405, error_json("method not allowed"));
+    response.set(http::field::allow, allow);
+    return response;
+  }
+
+  IngestSink& sink_;
+  std::size_t max_body_;
+};
+
+}  // namespace
+
+HttpHandler make_ingest_handler(IngestSink& sink, const IngestConfig& config) {
+  return IngestHandler(sink, config);
+}
+
+}  // namespace spanline::agent

@@ -1,0 +1,262 @@
+#include "http_server.hpp"
+
+#include "log.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <mutex>
+#include <optional>
+#include <system_error>
+#include <vector>
+
+namespace spanline::agent {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using boost::system::error_code;
+using tcp = asio::ip::tcp;
+
+HttpResponse make_response(const HttpRequest& request, unsigned status, std::string body,
+                           std::string_view content_type) {
+  HttpResponse response{static_cast<http::status>(status), request.version()};
+  response.set(http::field::server, "spanlined");
+  response.set(http::field::content_type, content_type);
+  response.keep_alive(request.keep_alive());
+  response.body() = std::move(body);
+  response.prepare_payload();
+  return response;
+}
+
+namespace {
+
+void bump(std::atomic<std::uint64_t>* counter, int delta) {
+  if (counter == nullptr) return;
+  if (delta > 0)
+    counter->fetch_add(1, std::memory_order_relaxed);
+  else
+    counter->fetch_sub(1, std::memory_order_relaxed);
+}
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, const std::string& name, const HttpServerLimits& limits,
+          const std::shared_ptr<const HttpHandler>& handler, HttpConnectionCounters counters)
+      : stream_(std::move(socket)), name_(name), limits_(limits), handler_(handler), counters_(counters) {
+    bump(counters_.active, 1);
+    bump(counters_.total, 1);
+  }
+  ~Session() { bump(counters_.active, -1); }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  void start() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
+  }
+  void close() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      self->closing_ = true;
+      error_code ignored;
+      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      self->stream_.close();
+    });
+  }
+
+ private:
+  void read() {
+    if (closing_) return;
+    parser_.emplace();
+    parser_->body_limit(limits_.max_body_bytes);
+    parser_->header_limit(64 * 1024);
+    stream_.expires_after(limits_.idle_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](error_code ec, std::size_t) { self->on_read(ec); });
+  }
+
+  void on_read(error_code ec) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::operation_aborted || closing_) {
+      return fail({}, "");
+    }
+    if (ec == http::error::body_limit) {
+      HttpRequest head;
+      head.version(parser_->get().version());
+      head.keep_alive(false);
+      return write(make_response(head, 413,
+                                 R"({"error":{"message":"request body larger than ingest.max_body_bytes"}})"),
+                   true);
+    }
+    if (ec) {
+      HttpRequest head;
+      head.keep_alive(false);
+      return write(make_response(head, 400, R"({"error":{"message":"malformed HTTP request"}})"), true);
+    }
+    HttpRequest request = parser_->release();
+    HttpResponse response;
+    try {
+      response = (*handler_)(request);
+    } catch (const std::exception& e) {
+      log_error(name_, std::string("handler failed: ") + e.what());
+      response = make_response(request, 500, R"({"error":{"message":"internal error"}})");
+    }
+    const bool close = !response.keep_alive() || !request.keep_alive();
+    response.keep_alive(!close);
+    write(std::move(response), close);
+  }
+
+  void write(HttpResponse response, bool close_after) {
+    response_ = std::make_shared<HttpResponse>(std::move(response));
+    stream_.expires_after(limits_.idle_timeout);
+    http::async_write(stream_, *response_,
+                      [self = shared_from_this(), close_after](error_code ec, std::size_t) {
+                        self->on_write(ec, close_after);
+                      });
+  }
+
+  void on_write(error_code ec, bool close_after) {
+    if (ec) return fail(ec, "write");
+    response_.reset();
+    if (close_after) {
+      error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      return;
+    }
+    read();
+  }
+
+  void fail(error_code ec, std::string_view step) {
+    if (ec && ec != asio::error::operation_aborted) log_debug(name_, std::string(step) + ": " + ec.message());
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<HttpResponse> response_;
+  const std::string name_;  // copies: a session may outlive its server during teardown
+  const HttpServerLimits limits_;
+  std::shared_ptr<const HttpHandler> handler_;
+  HttpConnectionCounters counters_;
+  bool closing_ = false;
+};
+
+class Server : public HttpServer, public std::enable_shared_from_this<Server> {
+ public:
+  Server(asio::io_context& io, std::string name, ListenAddress address, HttpServerLimits limits,
+         HttpHandler handler, HttpConnectionCounters counters)
+      : io_(io),
+        acceptor_(asio::make_strand(io)),
+        name_(std::move(name)),
+        address_(std::move(address)),
+        limits_(limits),
+        handler_(std::make_shared<const HttpHandler>(std::move(handler))),
+        counters_(counters) {}
+
+  void start() override {
+    error_code ec;
+    const auto ip = asio::ip::make_address(address_.host, ec);
+    const tcp::endpoint endpoint(ip, address_.port);
+    if (!ec) acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      throw std::system_error(ec.value(), std::generic_category(),
+                              name_ + " listener on " + address_.host + ":" + std::to_string(address_.port));
+    }
+    port_ = acceptor_.local_endpoint().port();
+    asio::dispatch(acceptor_.get_executor(), [self = shared_from_this()] { self->accept(); });
+  }
+
+  void stop() override {
+    asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
+      if (self->stopped_) return;
+      self->stopped_ = true;
+      error_code ignored;
+      self->acceptor_.close(ignored);
+      std::vector<std::weak_ptr<Session>> sessions;
+      {
+        std::lock_guard lock(self->sessions_mutex_);
+        sessions.swap(self->sessions_);
+      }
+      for (auto& weak : sessions) {
+        if (auto session = weak.lock()) session->close();
+      }
+    });
+  }
+
+  std::uint16_t port() const override { return port_; }
+  std::string url() const override {
+    const bool v6 = address_.host.find(':') != std::string::npos;
+    return "http://" + (v6 ? "[" + address_.host + "]" : address_.host) + ":" + std::to_string(port_);
+  }
+
+ private:
+  void accept() {
+    if (stopped_) return;
+    acceptor_.async_accept(asio::make_strand(io_),
+                           [self = shared_from_this()](error_code ec, tcp::socket socket) {
+                             self->on_accept(ec, std::move(socket));
+                           });
+  }
+
+  void on_accept(error_code ec, tcp::socket socket) {
+    if (stopped_ || ec == asio::error::operation_aborted) return;
+    if (ec) {
+      log_warn(name_, "accept failed: " + ec.message());
+      return accept();
+    }
+    std::size_t active = 0;
+    {
+      std::lock_guard lock(sessions_mutex_);
+      std::erase_if(sessions_, [](const std::weak_ptr<Session>& weak) { return weak.expired(); });
+      active = sessions_.size();
+    }
+    if (active >= limits_.max_connections) {
+      if (counters_.refused != nullptr) counters_.refused->fetch_add(1, std::memory_order_relaxed);
+      log_warn(name_, "refusing a connection: connection limit (" + std::to_string(limits_.max_connections) +
+                          ") reached");
+      error_code ignored;
+      socket.close(ignored);
+      return accept();
+    }
+    auto session = std::make_shared<Session>(std::move(socket), name_, limits_, handler_, counters_);
+    {
+      std::lock_guard lock(sessions_mutex_);
+      sessions_.push_back(session);
+    }
+    session->start();
+    accept();
+  }
+
+  asio::io_context& io_;
+  tcp::acceptor acceptor_;
+  const std::string name_;
+  const ListenAddress address_;
+  const HttpServerLimits limits_;
+  std::shared_ptr<const HttpHandler> handler_;
+  HttpConnectionCounters counters_;
+  std::atomic<std::uint16_t> port_{0};
+  bool stopped_ = false;  // touched on the acceptor's strand only
+  std::mutex sessions_mutex_;
+  std::vector<std::weak_ptr<Session>> sessions_;
+};
+
+}  // namespace
+
+std::shared_ptr<HttpServer> make_http_server(asio::io_context& io, std::string name, ListenAddress address,
+                                             HttpServerLimits limits, HttpHandler handler,
+                                             HttpConnectionCounters counters) {
+  return std::make_shared<Server>(io, std::move(name), std::move(address), limits, std::move(handler),
+                                  counters);
+}
+
+}  // namespace spanline::agent

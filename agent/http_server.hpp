@@ -1,0 +1,60 @@
+#pragma once
+// A small HTTP/1.1 server (Beast) with keep-alive, a body size limit, an idle deadline on
+// every read and write, and a connection limit. Used for the HTTP ingest and the admin
+// endpoint; what it answers is the handler's business.
+//
+// The handler runs on the I/O thread that read the request, may be called concurrently for
+// different connections, and must not throw (an exception becomes a 500).
+
+#include "daemon_config.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace spanline::agent {
+
+using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
+using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
+using HttpHandler = std::function<HttpResponse(HttpRequest&)>;
+
+struct HttpServerLimits {
+  std::size_t max_body_bytes = std::size_t{1} << 20;
+  std::size_t max_connections = 256;
+  std::chrono::milliseconds idle_timeout{60'000};
+};
+
+// Connection accounting the server reports to (e.g. the ingest counters); may be null.
+struct HttpConnectionCounters {
+  std::atomic<std::uint64_t>* active = nullptr;
+  std::atomic<std::uint64_t>* total = nullptr;
+  std::atomic<std::uint64_t>* refused = nullptr;
+};
+
+class HttpServer {
+ public:
+  virtual ~HttpServer() = default;
+  // Binds and starts accepting; throws std::system_error naming `name` and the address.
+  virtual void start() = 0;
+  // Stops accepting and closes every connection; safe from any thread, more than once.
+  virtual void stop() = 0;
+  virtual std::uint16_t port() const = 0;
+  // "http://127.0.0.1:PORT"
+  virtual std::string url() const = 0;
+};
+
+std::shared_ptr<HttpServer> make_http_server(boost::asio::io_context& io, std::string name,
+                                             ListenAddress address, HttpServerLimits limits,
+                                             HttpHandler handler, HttpConnectionCounters counters = {});
+
+// A response with `status`, a body and its content type, matching `request`'s version and keep-alive.
+HttpResponse make_response(const HttpRequest& request, unsigned status, std::string body,
+                           std::string_view content_type = "application/json");
+
+}  // namespace spanline::agent

@@ -1,0 +1,418 @@
+#include "listeners.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/datagram_protocol.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <system_error>
+#include <vector>
+
+namespace spanline::agent {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace {
+
+constexpr std::size_t kReadBufferBytes = 64 * 1024;
+
+std::system_error socket_error(int code, const std::string& what) {
+  return std::system_error(code, std::generic_category(), what);
+}
+
+// The file we bound, remembered by inode so stop() never unlinks a socket that a newer
+// process created at the same path.
+struct BoundPath {
+  std::string path;
+  ino_t inode = 0;
+
+  void remember() {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0) inode = st.st_ino;
+  }
+  void remove() const {
+    struct stat st {};
+    if (!path.empty() && ::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == inode) {
+      ::unlink(path.c_str());
+    }
+  }
+};
+
+void set_mode(const std::string& path, std::uint32_t mode) {
+  if (::chmod(path.c_str(), static_cast<mode_t>(mode)) != 0) throw socket_error(errno, "chmod " + path);
+}
+
+std::string unix_peer_name(int fd, std::uint64_t number) {
+  std::string name = "conn#" + std::to_string(number);
+  struct ucred credentials {};
+  socklen_t size = sizeof(credentials);
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &size) == 0) {
+    name += " pid=" + std::to_string(credentials.pid);
+  }
+  return name;
+}
+
+struct StreamContext {
+  IngestSink& sink;
+  Listener kind;
+  std::size_t max_line;
+  std::chrono::milliseconds idle;
+};
+
+// One client connection: reads NDJSON, hands complete lines to the sink, closes when idle.
+template <class Protocol>
+class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol>> {
+ public:
+  using Socket = typename Protocol::socket;
+
+  StreamSession(Socket socket, const StreamContext& context, std::string peer)
+      : socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        context_(context),
+        peer_(std::move(peer)),
+        framer_(context.max_line),
+        buffer_(kReadBufferBytes) {
+    counters().connections_active.fetch_add(1, std::memory_order_relaxed);
+    counters().connections_total.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~StreamSession() { counters().connections_active.fetch_sub(1, std::memory_order_relaxed); }
+  StreamSession(const StreamSession&) = delete;
+  StreamSession& operator=(const StreamSession&) = delete;
+
+  void start() {
+    asio::dispatch(socket_.get_executor(), [self = this->shared_from_this()] { self->read(); });
+  }
+
+  void close() {
+    asio::post(socket_.get_executor(), [self = this->shared_from_this()] {
+      self->closing_ = true;
+      error_code ignored;
+      self->socket_.close(ignored);
+      self->timer_.cancel();
+    });
+  }
+
+ private:
+  IngestCounters::PerListener& counters() { return context_.sink.counters().at(context_.kind); }
+
+  void read() {
+    if (closing_) return;
+    timer_.expires_after(context_.idle);
+    timer_.async_wait([self = this->shared_from_this()](error_code ec) { self->on_idle(ec); });
+    socket_.async_read_some(
+        asio::buffer(buffer_),
+        [self = this->shared_from_this()](error_code ec, std::size_t n) { self->on_read(ec, n); });
+  }
+
+  void on_idle(error_code ec) {
+    if (ec || closing_) return;  // cancelled: data arrived, or the session is closing
+    if (timer_.expiry() > std::chrono::steady_clock::now()) return;  // re-armed meanwhile
+    log_debug(to_string(context_.kind), "closing idle connection " + peer_);
+    error_code ignored;
+    socket_.close(ignored);
+  }
+
+  void on_read(error_code ec, std::size_t n) {
+    timer_.cancel();
+    if (n > 0) process(std::string_view(buffer_.data(), n));
+    if (ec) return finish(ec);
+    read();
+  }
+
+  void process(std::string_view data) {
+    counters().bytes.fetch_add(data.size(), std::memory_order_relaxed);
+    IngestSink& sink = context_.sink;
+    const Listener kind = context_.kind;
+    framer_.feed(
+        data,
+        [&](std::string_view line, std::uint64_t offset) { sink.submit_line(kind, line, offset, peer_); },
+        [&](std::uint64_t offset) {
+          sink.report_invalid(kind, detail::IngestError::too_long, offset, peer_);
+        });
+  }
+
+  void finish(error_code ec) {
+    if (framer_.has_partial()) {
+      context_.sink.report_invalid(context_.kind, detail::IngestError::partial_line, framer_.partial_offset(),
+                                   peer_);
+    }
+    if (ec != asio::error::eof && ec != asio::error::operation_aborted &&
+        ec != asio::error::connection_reset) {
+      log_debug(to_string(context_.kind), "connection " + peer_ + " failed: " + ec.message());
+    }
+    error_code ignored;
+    socket_.close(ignored);
+  }
+
+  Socket socket_;
+  asio::steady_timer timer_;
+  StreamContext context_;
+  std::string peer_;
+  detail::LineFramer framer_;
+  std::vector<char> buffer_;
+  bool closing_ = false;
+};
+
+template <class Protocol>
+class StreamListener : public NdjsonListener, public std::enable_shared_from_this<StreamListener<Protocol>> {
+ public:
+  using Session = StreamSession<Protocol>;
+  using Socket = typename Protocol::socket;
+  using Endpoint = typename Protocol::endpoint;
+
+  StreamListener(asio::io_context& io, Endpoint endpoint, const IngestConfig& config, IngestSink& sink,
+                 Listener kind, std::string path)
+      : io_(io),
+        acceptor_(asio::make_strand(io)),
+        endpoint_(std::move(endpoint)),
+        context_{sink, kind, config.max_line_bytes, config.idle_timeout},
+        max_connections_(config.max_connections),
+        mode_(config.uds_mode),
+        path_{std::move(path), 0} {}
+
+  void start() override {
+    if (!path_.path.empty()) prepare_socket_path(path_.path, true);
+    error_code ec;
+    acceptor_.open(endpoint_.protocol(), ec);
+    if constexpr (std::is_same_v<Protocol, asio::ip::tcp>) {
+      if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    }
+    if (!ec) acceptor_.bind(endpoint_, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec)
+      throw socket_error(ec.value(), std::string(to_string(context_.kind)) + " listener on " + address());
+    if (!path_.path.empty()) {
+      path_.remember();
+      set_mode(path_.path, mode_);
+    }
+    endpoint_ = acceptor_.local_endpoint();
+    asio::dispatch(acceptor_.get_executor(), [self = this->shared_from_this()] { self->accept(); });
+  }
+
+  void stop() override {
+    asio::post(acceptor_.get_executor(), [self = this->shared_from_this()] {
+      if (self->stopped_) return;
+      self->stopped_ = true;
+      error_code ignored;
+      self->acceptor_.close(ignored);
+      self->path_.remove();
+      std::vector<std::weak_ptr<Session>> sessions;
+      {
+        std::lock_guard lock(self->sessions_mutex_);
+        sessions.swap(self->sessions_);
+      }
+      for (auto& weak : sessions) {
+        if (auto session = weak.lock()) session->close();
+      }
+    });
+  }
+
+  std::string address() const override {
+    if (!path_.path.empty()) return path_.path;
+    if constexpr (std::is_same_v<Protocol, asio::ip::tcp>) {
+      const auto host = endpoint_.address().to_string();
+      return (endpoint_.address().is_v6() ? "[" + host + "]" : host) + ":" + std::to_string(endpoint_.port());
+    } else {
+      return endpoint_.path();
+    }
+  }
+
+ private:
+  void accept() {
+    if (stopped_) return;
+    pending_.emplace(asio::make_strand(io_));
+    acceptor_.async_accept(*pending_,
+                           [self = this->shared_from_this()](error_code ec) { self->on_accept(ec); });
+  }
+
+  void on_accept(error_code ec) {
+    if (stopped_ || ec == asio::error::operation_aborted) return;
+    if (ec) {
+      log_warn(to_string(context_.kind), "accept failed: " + ec.message());
+      return accept();
+    }
+    Socket socket = std::move(*pending_);
+    pending_.reset();
+    auto& counters = context_.sink.counters().at(context_.kind);
+    if (counters.connections_active.load(std::memory_order_relaxed) >= max_connections_) {
+      counters.connections_refused.fetch_add(1, std::memory_order_relaxed);
+      log_warn(to_string(context_.kind), "refusing a connection: ingest.max_connections (" +
+                                             std::to_string(max_connections_) + ") reached");
+      error_code ignored;
+      socket.close(ignored);
+      return accept();
+    }
+    std::string peer;
+    if constexpr (std::is_same_v<Protocol, asio::ip::tcp>) {
+      error_code peer_ec;
+      const auto remote = socket.remote_endpoint(peer_ec);
+      peer = peer_ec ? "conn#" + std::to_string(++accepted_)
+                     : remote.address().to_string() + ":" + std::to_string(remote.port());
+    } else {
+      peer = unix_peer_name(socket.native_handle(), ++accepted_);
+    }
+    auto session = std::make_shared<Session>(std::move(socket), context_, std::move(peer));
+    {
+      std::lock_guard lock(sessions_mutex_);
+      std::erase_if(sessions_, [](const std::weak_ptr<Session>& weak) { return weak.expired(); });
+      sessions_.push_back(session);
+    }
+    session->start();
+    accept();
+  }
+
+  asio::io_context& io_;
+  typename Protocol::acceptor acceptor_;
+  Endpoint endpoint_;
+  StreamContext context_;
+  std::size_t max_connections_;
+  std::uint32_t mode_;
+  BoundPath path_;
+  std::optional<Socket> pending_;
+  bool stopped_ = false;  // touched on the acceptor's strand only
+  std::uint64_t accepted_ = 0;
+  std::mutex sessions_mutex_;
+  std::vector<std::weak_ptr<Session>> sessions_;
+};
+
+class DatagramListener : public NdjsonListener, public std::enable_shared_from_this<DatagramListener> {
+ public:
+  DatagramListener(asio::io_context& io, const IngestConfig& config, IngestSink& sink)
+      : socket_(asio::make_strand(io)),
+        sink_(sink),
+        max_line_(config.max_line_bytes),
+        mode_(config.uds_mode),
+        path_{config.datagram_path, 0},
+        // One byte more than the limit, so a datagram over it shows as too long, not truncated.
+        buffer_(std::max(config.max_line_bytes + 1, kReadBufferBytes)) {}
+
+  void start() override {
+    prepare_socket_path(path_.path, false);
+    error_code ec;
+    socket_.open(asio::local::datagram_protocol(), ec);
+    if (!ec) socket_.bind(asio::local::datagram_protocol::endpoint(path_.path), ec);
+    if (ec) throw socket_error(ec.value(), "datagram listener on " + path_.path);
+    path_.remember();
+    set_mode(path_.path, mode_);
+    // A larger receive queue absorbs bursts; senders block (or get EAGAIN) when it is full.
+    error_code ignored;
+    socket_.set_option(asio::socket_base::receive_buffer_size(4 << 20), ignored);
+    asio::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->receive(); });
+  }
+
+  void stop() override {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      if (self->stopped_) return;
+      self->stopped_ = true;
+      error_code ignored;
+      self->socket_.close(ignored);
+      self->path_.remove();
+    });
+  }
+
+  std::string address() const override { return path_.path; }
+
+ private:
+  void receive() {
+    if (stopped_) return;
+    socket_.async_receive(asio::buffer(buffer_), [self = shared_from_this()](error_code ec, std::size_t n) {
+      self->on_receive(ec, n);
+    });
+  }
+
+  void on_receive(error_code ec, std::size_t n) {
+    if (stopped_ || ec == asio::error::operation_aborted) return;
+    if (ec) {
+      log_warn("datagram", "receive failed: " + ec.message());
+      return receive();
+    }
+    auto& counters = sink_.counters().at(Listener::datagram);
+    counters.bytes.fetch_add(n, std::memory_order_relaxed);
+    const std::string peer = "datagram#" + std::to_string(++received_);
+    if (n > max_line_) {
+      sink_.report_invalid(Listener::datagram, detail::IngestError::too_long, 0, peer);
+      return receive();
+    }
+    const std::string_view data(buffer_.data(), n);
+    std::size_t start = 0;
+    while (start < data.size()) {
+      std::size_t end = data.find('\n', start);
+      if (end == std::string_view::npos) end = data.size();
+      sink_.submit_line(Listener::datagram, data.substr(start, end - start), start, peer);
+      start = end + 1;
+    }
+    receive();
+  }
+
+  asio::local::datagram_protocol::socket socket_;
+  IngestSink& sink_;
+  std::size_t max_line_;
+  std::uint32_t mode_;
+  BoundPath path_;
+  std::vector<char> buffer_;
+  bool stopped_ = false;
+  std::uint64_t received_ = 0;
+};
+
+}  // namespace
+
+void prepare_socket_path(const std::string& path, bool stream) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno != ENOENT) throw socket_error(errno, "cannot inspect " + path);
+    const auto parent = std::filesystem::path(path).parent_path();
+    std::error_code ec;
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+    if (ec) throw socket_error(ec.value(), "cannot create directory " + parent.string());
+    return;
+  }
+  if (!S_ISSOCK(st.st_mode))
+    throw socket_error(EEXIST, path + " exists and is not a socket; not replacing it");
+  // A socket file: live if something accepts on it, stale (left by a crash) otherwise.
+  asio::io_context probe_io;
+  error_code ec;
+  if (stream) {
+    asio::local::stream_protocol::socket probe(probe_io);
+    probe.connect(asio::local::stream_protocol::endpoint(path), ec);
+  } else {
+    asio::local::datagram_protocol::socket probe(probe_io);
+    probe.open(asio::local::datagram_protocol(), ec);
+    if (!ec) probe.connect(asio::local::datagram_protocol::endpoint(path), ec);
+  }
+  if (!ec) throw socket_error(EADDRINUSE, "another process is listening on " + path);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+    throw socket_error(errno, "cannot remove stale socket " + path);
+}
+
+std::shared_ptr<NdjsonListener> make_uds_listener(asio::io_context& io, const IngestConfig& config,
+                                                  IngestSink& sink) {
+  return std::make_shared<StreamListener<asio::local::stream_protocol>>(
+      io, asio::local::stream_protocol::endpoint(config.uds_path), config, sink, Listener::uds,
+      config.uds_path);
+}
+
+std::shared_ptr<NdjsonListener> make_tcp_listener(asio::io_context& io, const IngestConfig& config,
+                                                  IngestSink& sink) {
+  const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(config.tcp.host), config.tcp.port);
+  return std::make_shared<StreamListener<asio::ip::tcp>>(io, endpoint, config, sink, Listener::tcp,
+                                                         std::string());
+}
+
+std::shared_ptr<NdjsonListener> make_datagram_listener(asio::io_context& io, const IngestConfig& config,
+                                                       IngestSink& sink) {
+  return std::make_shared<DatagramListener>(io, config, sink);
+}
+
+}  // namespace spanline::agent

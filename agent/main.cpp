@@ -1,0 +1,124 @@
+// spanlined: the sidecar daemon. See `spanlined --help` and packaging/spanlined.toml.
+//
+// Exit codes: 0 after a clean stop (SIGTERM/SIGINT) or a successful --check-config;
+// 2 for a configuration error; 1 when a listener cannot start; 128+signal when a second
+// signal cuts the drain short.
+
+#include "daemon.hpp"
+#include "daemon_config.hpp"
+#include "log.hpp"
+
+#include <boost/asio/signal_set.hpp>
+
+#include <unistd.h>
+#include <csignal>
+#include <cstdio>
+#include <future>
+#include <iostream>
+
+#ifndef SPANLINE_VERSION_STRING
+#define SPANLINE_VERSION_STRING "0.1.0"
+#endif
+
+namespace {
+
+using namespace spanline::agent;
+
+std::string describe(const spanline::FlushResult& r, std::uint64_t accepted) {
+  return "accepted=" + std::to_string(accepted) + " delivered=" + std::to_string(r.delivered) +
+         " rejected=" + std::to_string(r.rejected) + " dropped=" + std::to_string(r.dropped) +
+         " pending=" + std::to_string(r.pending) + " complete=" + (r.complete ? "yes" : "no");
+}
+
+int run(int argc, char** argv) {
+  DaemonConfig config;
+  CommandLine command_line;
+  try {
+    command_line = parse_command_line(argc, argv);
+    if (command_line.help) {
+      std::cout << help_text();
+      return 0;
+    }
+    if (command_line.version) {
+      std::cout << "spanlined " << SPANLINE_VERSION_STRING << "\n";
+      return 0;
+    }
+    config = load_config(command_line, process_environment());
+  } catch (const ConfigError& e) {
+    std::cerr << "spanlined: configuration error: " << e.what() << std::endl;
+    return 2;
+  }
+  if (command_line.print_config) {
+    std::cout << print_config(config);
+    return 0;
+  }
+  if (command_line.check_config) {
+    std::cout << "spanlined: configuration OK"
+              << (config.config_file.empty() ? "" : " (" + config.config_file + ")") << std::endl;
+    return 0;
+  }
+  set_log_level(config.log_level);
+  if (config.library.api_key.empty()) {
+    log_warn("daemon", "no API key (BRAINTRUST_API_KEY or api.key): the API will refuse every request");
+  }
+
+  std::unique_ptr<Daemon> daemon;
+  try {
+    daemon = std::make_unique<Daemon>(config);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "spanlined: configuration error: " << e.what() << std::endl;
+    return 2;
+  }
+
+  // The signal set exists before any listener is bound, so an early SIGTERM is never fatal.
+  std::promise<int> stop_signal;
+  auto stop_future = stop_signal.get_future();
+  boost::asio::signal_set signals(daemon->io(), SIGTERM, SIGINT);
+  std::signal(SIGPIPE, SIG_IGN);
+  std::function<void(const boost::system::error_code&, int)> on_signal;
+  int signals_seen = 0;
+  on_signal = [&](const boost::system::error_code& ec, int signal_number) {
+    if (ec) return;
+    if (++signals_seen == 1) {
+      stop_signal.set_value(signal_number);
+      signals.async_wait(on_signal);
+      return;
+    }
+    log_warn("daemon", "second signal: exiting now without waiting for the drain");
+    std::_Exit(128 + signal_number);
+  };
+  signals.async_wait(on_signal);
+
+  try {
+    daemon->start();
+  } catch (const std::exception& e) {
+    log_error("daemon", std::string("cannot start: ") + e.what());
+    return 1;
+  }
+  std::cout << daemon->ready_line() << std::endl;  // flushed: scripts wait for this line
+
+  const int signal_number = stop_future.get();
+  log_info("daemon", std::string("received ") + (signal_number == SIGINT ? "SIGINT" : "SIGTERM") +
+                         ": stopped accepting, draining (deadline " +
+                         std::to_string(config.library.shutdown_timeout.count()) + " ms)");
+  const StopReport report = daemon->stop();
+  const std::string summary = describe(report.result, report.accepted);
+  log_info("daemon", "stopped: " + summary);
+  std::cout << "spanlined stopped: " << summary << std::endl;
+  if (!report.result.complete) {
+    log_warn("daemon", std::to_string(report.result.pending + report.result.dropped) +
+                           " rows were not delivered (counted as dropped; see spanline_rows_dropped_total)");
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    spanline::agent::log_error("daemon", std::string("fatal: ") + e.what());
+    return 1;
+  }
+}
