@@ -1,0 +1,209 @@
+#include "spool/spool.hpp"
+
+#include "spool/segment_format.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+namespace spanline::detail {
+namespace {
+
+constexpr const char* kLockFileName = "spool.lock";
+constexpr const char* kProbeFileName = ".write-probe";
+
+std::int64_t read_le64(const char* p) {
+  std::uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return static_cast<std::int64_t>(v);
+}
+
+// When the first record of a segment was written, for the oldest-unacked-age gauge;
+// 0 when it cannot be told (replay finds out later). Not CRC-checked: only a gauge.
+std::int64_t peek_first_record_time(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char bytes[kSegmentHeaderBytes + kRecordHeaderBytes + kRecordFixedBodyBytes];
+  const ssize_t n = ::pread(fd, bytes, sizeof bytes, 0);
+  ::close(fd);
+  if (n != static_cast<ssize_t>(sizeof bytes)) return 0;
+  const std::string_view view(bytes, sizeof bytes);
+  if (check_segment_header(view) != HeaderCheck::ok) return 0;
+  if (!parse_record_header(view.substr(kSegmentHeaderBytes))) return 0;
+  return read_le64(bytes + kSegmentHeaderBytes + kRecordHeaderBytes + 12);
+}
+
+SpoolError check_writable(const std::filesystem::path& dir) {
+  const std::filesystem::path probe = dir / kProbeFileName;
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return make_spool_error(errno, "create files in", dir);
+  const char byte = 'x';
+  ssize_t n;
+  do {
+    n = ::write(fd, &byte, 1);
+  } while (n < 0 && errno == EINTR);
+  const int write_errno = n == 1 ? 0 : (n < 0 ? errno : EIO);
+  ::close(fd);
+  ::unlink(probe.c_str());
+  if (write_errno != 0) return make_spool_error(write_errno, "write to", dir);
+  return {};
+}
+
+}  // namespace
+
+SpoolError make_spool_error(int errno_value, std::string_view action, const std::filesystem::path& path) {
+  SpoolError error;
+  error.code = boost::system::error_code(errno_value, boost::system::system_category());
+  error.message = "spool: cannot ";
+  error.message += action;
+  error.message += ' ';
+  error.message += path.string();
+  error.message += ": ";
+  error.message += error.code.message();
+  return error;
+}
+
+void validate(const SpoolOptions& options) {
+  if (options.directory.empty()) throw std::invalid_argument("spool.directory must be set");
+  if (options.fsync_interval.count() < 0) {
+    throw std::invalid_argument("spool.fsync_interval_ms must be >= 0, got " +
+                                std::to_string(options.fsync_interval.count()));
+  }
+  if (options.segment_max_bytes < 1024) {
+    throw std::invalid_argument("spool.segment_max_bytes must be >= 1 KiB, got " +
+                                std::to_string(options.segment_max_bytes));
+  }
+  if (options.max_bytes < 4096) {
+    throw std::invalid_argument("spool.max_bytes must be >= 4 KiB, got " + std::to_string(options.max_bytes));
+  }
+  if (options.block_timeout.count() < 0) {
+    throw std::invalid_argument("spool.block_timeout_ms must be >= 0, got " +
+                                std::to_string(options.block_timeout.count()));
+  }
+}
+
+std::string_view to_string(SpoolStatus status) {
+  switch (status) {
+    case SpoolStatus::ok:
+      return "ok";
+    case SpoolStatus::full:
+      return "full";
+    case SpoolStatus::too_large:
+      return "too_large";
+    case SpoolStatus::io_error:
+      return "io_error";
+    case SpoolStatus::timeout:
+      return "timeout";
+    case SpoolStatus::closed:
+      return "closed";
+  }
+  return "unknown";
+}
+
+std::unique_ptr<Spool> Spool::open(const SpoolOptions& options, SpoolError& error) {
+  validate(options);
+  error = {};
+  const std::filesystem::path& dir = options.directory;
+
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    error = make_spool_error(ec.value(), "create directory", dir);
+    return nullptr;
+  }
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) {
+    error = make_spool_error(errno, "open directory", dir);
+    return nullptr;
+  }
+  const std::filesystem::path lock_path = dir / kLockFileName;
+  const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0) {
+    error = make_spool_error(errno, "create lock file", lock_path);
+    ::close(dir_fd);
+    return nullptr;
+  }
+  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    if (err == EWOULDBLOCK) {
+      error.code = boost::system::error_code(EBUSY, boost::system::system_category());
+      error.message = "spool: directory " + dir.string() + " is in use by another spool (" +
+                      lock_path.string() + " is locked)";
+    } else {
+      error = make_spool_error(err, "lock", lock_path);
+    }
+    ::close(lock_fd);
+    ::close(dir_fd);
+    return nullptr;
+  }
+  if (error = check_writable(dir); error) {
+    ::close(lock_fd);
+    ::close(dir_fd);
+    return nullptr;
+  }
+
+  std::vector<Existing> existing;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const auto segment = parse_segment_name(it->path().filename().string());
+    if (!segment) continue;
+    std::error_code size_ec;
+    const std::uint64_t bytes = it->file_size(size_ec);
+    if (size_ec) continue;
+    existing.push_back(Existing{*segment, it->path(), bytes, peek_first_record_time(it->path())});
+  }
+  if (ec) {
+    error = make_spool_error(ec.value(), "list", dir);
+    ::close(lock_fd);
+    ::close(dir_fd);
+    return nullptr;
+  }
+  std::sort(existing.begin(), existing.end(),
+            [](const Existing& a, const Existing& b) { return a.segment < b.segment; });
+  const std::uint64_t first_new = existing.empty() ? 1 : existing.back().segment + 1;
+  return std::unique_ptr<Spool>(new Spool(options, dir_fd, lock_fd, existing, first_new));
+}
+
+Spool::Spool(const SpoolOptions& options, int directory_fd, int lock_fd,
+             const std::vector<Existing>& existing, std::uint64_t first_new_segment)
+    : options_(options),
+      directory_fd_(directory_fd),
+      lock_fd_(lock_fd),
+      catalog_(options_),
+      writer_(options_, catalog_, directory_fd_, first_new_segment),
+      reader_(catalog_) {
+  for (const Existing& e : existing) catalog_.add_existing(e.segment, e.path, e.bytes, e.first_unix_ms);
+  catalog_.set_wake_hook([this] { writer_.wake_maintenance(); });
+  writer_.start();
+}
+
+Spool::~Spool() {
+  close();
+  ::close(lock_fd_);
+  ::close(directory_fd_);
+}
+
+void Spool::close() noexcept {
+  catalog_.close();
+  writer_.close();
+}
+
+SpoolMetrics Spool::metrics() const {
+  SpoolMetrics m;
+  catalog_.fill(m);
+  writer_.add_metrics(m);
+  return m;
+}
+
+SpoolError Spool::last_error() const {
+  SpoolError error = writer_.last_error();
+  if (!error) error = catalog_.last_read_error();
+  return error;
+}
+
+}  // namespace spanline::detail

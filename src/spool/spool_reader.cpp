@@ -1,0 +1,88 @@
+#include "spool/spool_reader.hpp"
+
+#include <exception>
+
+namespace spanline::detail {
+
+std::optional<SpoolRecord> SpoolReader::next_redelivery() {
+  while (auto redo = catalog_.pop_redelivery()) {
+    const auto& [id, target] = *redo;
+    SpoolRecord record;
+    boost::system::error_code ec;
+    bool ok = false;
+    if (scanner_ && segment_ == id.segment) {
+      ok = scanner_->read_at(id.offset, target.readable_end, record, ec);
+    } else if (auto scanner = SegmentScanner::open(target.path, id.segment, ec)) {
+      ok = scanner->read_at(id.offset, target.readable_end, record, ec);
+    }
+    if (ok) {
+      catalog_.handed(record, true);
+      return record;
+    }
+    catalog_.lost(id);
+  }
+  return std::nullopt;
+}
+
+std::optional<SpoolRecord> SpoolReader::next() noexcept {
+  try {
+    for (;;) {
+      // Taken before looking, so a change that lands while we look still wakes the waiter.
+      seen_version_ = catalog_.version();
+      if (auto record = next_redelivery()) return record;
+
+      if (!scanner_) {
+        const auto target = catalog_.next_segment(segment_);
+        if (!target) return std::nullopt;
+        segment_ = target->segment;
+        boost::system::error_code ec;
+        scanner_ = SegmentScanner::open(target->path, target->segment, ec);
+        if (!scanner_) {
+          catalog_.unreadable(target->segment, make_spool_error(ec.value(), "open", target->path));
+          continue;
+        }
+      }
+      const auto target = catalog_.refresh(*segment_);
+      if (!target) {  // deleted under us: cannot happen while unread, but do not spin on it
+        scanner_.reset();
+        continue;
+      }
+      SpoolRecord record;
+      const SegmentScanner::Result step = scanner_->next(target->readable_end, record);
+      switch (step.step) {
+        case SegmentScanner::Step::record:
+          catalog_.handed(record, false);
+          return record;
+        case SegmentScanner::Step::corrupt:
+        case SegmentScanner::Step::truncated:
+          catalog_.skipped(*segment_, step.offset, step.bytes, step.step == SegmentScanner::Step::truncated);
+          continue;
+        case SegmentScanner::Step::end:
+          if (target->sealed) {
+            catalog_.finished_reading(*segment_);
+            scanner_.reset();
+            continue;
+          }
+          catalog_.caught_up(*segment_, scanner_->position());
+          return std::nullopt;
+        case SegmentScanner::Step::unknown_version:
+          catalog_.unreadable(*segment_, {});
+          scanner_.reset();
+          continue;
+        case SegmentScanner::Step::error:
+          catalog_.unreadable(*segment_, make_spool_error(step.error.value(), "read", target->path));
+          scanner_.reset();
+          continue;
+      }
+    }
+  } catch (const std::exception&) {
+    // Allocation failure for a large record: give up this round; the record is still on disk.
+    return std::nullopt;
+  }
+}
+
+bool SpoolReader::wait_for_records(std::chrono::steady_clock::time_point deadline) noexcept {
+  return catalog_.wait_for_change(seen_version_, deadline);
+}
+
+}  // namespace spanline::detail
