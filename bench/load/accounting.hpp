@@ -19,8 +19,8 @@ struct FakeStats {
   std::uint64_t bytes_received = 0;  // bodies as sent on the wire
   std::uint64_t bytes_decoded = 0;   // bodies after Content-Encoding
   std::uint64_t inserts = 0;
-  std::uint64_t status_429 = 0;      // answered 429
-  std::uint64_t status_5xx = 0;      // answered 500..599
+  std::uint64_t status_429 = 0;  // answered 429
+  std::uint64_t status_5xx = 0;  // answered 500..599
 };
 // Field-wise `after - before` (saturating at 0): what one run added on a shared server.
 FakeStats delta(const FakeStats& after, const FakeStats& before);

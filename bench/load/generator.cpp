@@ -14,11 +14,12 @@ namespace spanline::load {
 namespace {
 
 constexpr std::array<std::string_view, 32> kSyllables{
-    "ka", "lo", "mi", "ne", "ru", "ta", "so", "vi", "an", "el", "or", "un", "qua", "ri", "de", "po",
+    "ka", "lo", "mi",  "ne",  "ru",  "ta",  "so",  "vi",  "an", "el", "or", "un",  "qua", "ri", "de", "po",
     "st", "ex", "ion", "tra", "ber", "com", "pre", "sen", "ti", "al", "ly", "ing", "con", "ma", "th", "er"};
-constexpr std::array<std::string_view, 6> kModels{"gpt-4o",       "gpt-4o-mini", "claude-3-5-sonnet",
-                                                  "llama-3-70b",  "mistral-large", "gemini-1.5-pro"};
-constexpr std::array<std::string_view, 5> kTools{"search", "calculator", "sql_query", "fetch_url", "code_exec"};
+constexpr std::array<std::string_view, 6> kModels{"gpt-4o",      "gpt-4o-mini",   "claude-3-5-sonnet",
+                                                  "llama-3-70b", "mistral-large", "gemini-1.5-pro"};
+constexpr std::array<std::string_view, 5> kTools{"search", "calculator", "sql_query", "fetch_url",
+                                                 "code_exec"};
 
 // Text length drawn from the configured distribution around `center`.
 std::size_t draw_size(Rng& rng, const GeneratorConfig& cfg, std::size_t center) {
@@ -92,8 +93,8 @@ struct Builder {
     } else {
       const std::string_view tool = kTools[rng.below(kTools.size())];
       span.name = std::string(tool);
-      const std::string query = SpanGenerator::text(text_seed, std::min<std::size_t>(
-                                                                   draw_size(rng, cfg, cfg.prompt_bytes / 4), 512));
+      const std::string query = SpanGenerator::text(
+          text_seed, std::min<std::size_t>(draw_size(rng, cfg, cfg.prompt_bytes / 4), 512));
       std::string input = R"({"tool":)";
       detail::append_json_string(input, tool);
       input += R"(,"args":{"query":)";
@@ -102,7 +103,8 @@ struct Builder {
       span.start.json_unchecked("input", input);
     }
 
-    const std::size_t completion = draw_size(rng, cfg, type == "tool" ? cfg.completion_bytes / 2 : cfg.completion_bytes);
+    const std::size_t completion =
+        draw_size(rng, cfg, type == "tool" ? cfg.completion_bytes / 2 : cfg.completion_bytes);
     const std::uint64_t prompt_tokens = 1 + span.start.body().size() / 4;
     const std::uint64_t completion_tokens = 1 + completion / 4;
     for (unsigned k = 0; k < cfg.merges; ++k) {
@@ -157,15 +159,18 @@ SizeDist parse_size_dist(std::string_view text) {
   if (text == "fixed") return SizeDist::fixed;
   if (text == "uniform") return SizeDist::uniform;
   if (text == "lognormal") return SizeDist::lognormal;
-  throw std::invalid_argument("size distribution must be fixed, uniform or lognormal, got '" + std::string(text) +
-                              "'");
+  throw std::invalid_argument("size distribution must be fixed, uniform or lognormal, got '" +
+                              std::string(text) + "'");
 }
 
 std::string_view to_string(SizeDist dist) {
   switch (dist) {
-    case SizeDist::fixed: return "fixed";
-    case SizeDist::uniform: return "uniform";
-    case SizeDist::lognormal: return "lognormal";
+    case SizeDist::fixed:
+      return "fixed";
+    case SizeDist::uniform:
+      return "uniform";
+    case SizeDist::lognormal:
+      return "lognormal";
   }
   return "?";
 }
@@ -225,7 +230,7 @@ std::string make_uuid(std::uint64_t nonce, std::uint64_t sequence, std::uint64_t
   std::uint64_t state = nonce ^ (sequence * 0xd1b54a32d192ed03ULL) ^ (salt * 0x9e3779b97f4a7c15ULL);
   const std::uint64_t a = splitmix64(state);
   const std::uint64_t b = splitmix64(state);
-  char buf[40];
+  char buf[64];
   std::snprintf(buf, sizeof buf, "%08llx-%04llx-4%03llx-%04llx-%012llx",
                 static_cast<unsigned long long>(a >> 32), static_cast<unsigned long long>((a >> 16) & 0xffff),
                 static_cast<unsigned long long>(a & 0xfff),
@@ -241,7 +246,7 @@ std::string iso8601(double unix_seconds) {
   const auto millis = static_cast<int>((unix_seconds - static_cast<double>(whole)) * 1000.0);
   std::tm tm{};
   gmtime_r(&whole, &tm);
-  char buf[40];
+  char buf[64];
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, std::clamp(millis, 0, 999));
   return buf;

@@ -25,14 +25,14 @@ std::string_view to_string(SizeDist dist);
 struct GeneratorConfig {
   std::uint64_t seed = 1;
   SizeDist size_dist = SizeDist::lognormal;
-  std::size_t prompt_bytes = 600;      // fixed size, uniform mean, or lognormal median
+  std::size_t prompt_bytes = 600;  // fixed size, uniform mean, or lognormal median
   std::size_t completion_bytes = 400;
-  std::size_t min_text_bytes = 16;     // every text is clamped to [min, max]
+  std::size_t min_text_bytes = 16;  // every text is clamped to [min, max]
   std::size_t max_text_bytes = 32 * 1024;
-  double sigma = 0.8;                  // lognormal shape
-  unsigned max_children = 3;           // direct children of a span: uniform in [0, max] at the root
-  unsigned max_depth = 2;              // levels below the root
-  unsigned merges = 2;                 // merge updates (log calls) per span, besides end()
+  double sigma = 0.8;         // lognormal shape
+  unsigned max_children = 3;  // direct children of a span: uniform in [0, max] at the root
+  unsigned max_depth = 2;     // levels below the root
+  unsigned merges = 2;        // merge updates (log calls) per span, besides end()
 };
 
 // One step of replaying a trace, in the order an instrumented program would do it.
@@ -45,11 +45,11 @@ struct TraceOp {
 
 struct SpanPlan {
   std::string name;
-  std::string type;       // task | llm | tool
-  int parent = -1;        // index of the parent span; -1 for the root
-  Fields start;           // written with the span's full row
+  std::string type;             // task | llm | tool
+  int parent = -1;              // index of the parent span; -1 for the root
+  Fields start;                 // written with the span's full row
   std::vector<Fields> updates;  // each one merge row
-  Fields end;             // written with metrics.end
+  Fields end;                   // written with metrics.end
 };
 
 struct TracePlan {

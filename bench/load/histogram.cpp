@@ -7,8 +7,8 @@
 namespace spanline::load {
 
 namespace {
-constexpr std::uint64_t kExact = std::uint64_t{1} << LatencyHistogram::kSubBits;   // 256
-constexpr std::uint64_t kHalf = kExact / 2;                                          // 128 per octave
+constexpr std::uint64_t kExact = std::uint64_t{1} << LatencyHistogram::kSubBits;  // 256
+constexpr std::uint64_t kHalf = kExact / 2;                                       // 128 per octave
 }  // namespace
 
 std::size_t LatencyHistogram::bucket_index(std::uint64_t value) noexcept {

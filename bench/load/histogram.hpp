@@ -14,7 +14,7 @@ namespace spanline::load {
 
 class LatencyHistogram {
  public:
-  static constexpr unsigned kSubBits = 8;                       // 256 exact values, 128 per octave
+  static constexpr unsigned kSubBits = 8;                                 // 256 exact values, 128 per octave
   static constexpr std::uint64_t kMaxTrackable = std::uint64_t{1} << 42;  // ~73 min in ns
 
   LatencyHistogram();

@@ -63,8 +63,8 @@ struct HttpClient::Impl {
                     std::chrono::milliseconds timeout) {
     HttpResponse out;
     if (!stream && !connect(timeout, out.error)) return out;
-    http::request<http::string_body> req{http::string_to_verb(method), endpoint.path_prefix + std::string(target),
-                                         11};
+    http::request<http::string_body> req{http::string_to_verb(method),
+                                         endpoint.path_prefix + std::string(target), 11};
     req.set(http::field::host, endpoint.host);
     req.set(http::field::user_agent, "spanline-load");
     if (!authorization.empty()) req.set(http::field::authorization, authorization);

@@ -76,8 +76,9 @@ std::optional<FakeStats> parse_fake_stats(std::string_view json_text) {
     for (const auto& [key, count] : r->as_object()) {
       const int status = std::atoi(std::string(key).c_str());
       const std::uint64_t n = count.is_uint64() ? count.as_uint64()
-                              : count.is_int64() && count.as_int64() > 0 ? static_cast<std::uint64_t>(count.as_int64())
-                                                                         : 0;
+                              : count.is_int64() && count.as_int64() > 0
+                                  ? static_cast<std::uint64_t>(count.as_int64())
+                                  : 0;
       if (status >= 200 && status < 300) f.requests += n;
       if (status == 429) f.status_429 += n;
       if (status >= 500 && status < 600) f.status_5xx += n;

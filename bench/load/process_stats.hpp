@@ -11,8 +11,8 @@
 namespace spanline::load {
 
 struct ProcessUsage {
-  double cpu_seconds = 0;           // user + system
-  std::uint64_t peak_rss_bytes = 0; // VmHWM
+  double cpu_seconds = 0;            // user + system
+  std::uint64_t peak_rss_bytes = 0;  // VmHWM
 };
 
 // This process, from getrusage(RUSAGE_SELF).

@@ -25,27 +25,38 @@ LatencySummary summarize(const LatencyHistogram& h) {
 std::string format_ns(std::uint64_t ns) {
   char buf[32];
   const auto v = static_cast<double>(ns);
-  if (ns < 10'000) std::snprintf(buf, sizeof buf, "%" PRIu64 " ns", ns);
-  else if (ns < 10'000'000) std::snprintf(buf, sizeof buf, "%.1f us", v / 1e3);
-  else if (ns < 10'000'000'000ULL) std::snprintf(buf, sizeof buf, "%.1f ms", v / 1e6);
-  else std::snprintf(buf, sizeof buf, "%.2f s", v / 1e9);
+  if (ns < 10'000)
+    std::snprintf(buf, sizeof buf, "%" PRIu64 " ns", ns);
+  else if (ns < 1'000'000)
+    std::snprintf(buf, sizeof buf, "%.1f us", v / 1e3);
+  else if (ns < 1'000'000'000ULL)
+    std::snprintf(buf, sizeof buf, "%.1f ms", v / 1e6);
+  else
+    std::snprintf(buf, sizeof buf, "%.2f s", v / 1e9);
   return buf;
 }
 
 std::string format_bytes(double bytes) {
   char buf[32];
-  if (bytes < 1024) std::snprintf(buf, sizeof buf, "%.0f B", bytes);
-  else if (bytes < 1024.0 * 1024) std::snprintf(buf, sizeof buf, "%.1f KiB", bytes / 1024);
-  else if (bytes < 1024.0 * 1024 * 1024) std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / (1024.0 * 1024));
-  else std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / (1024.0 * 1024 * 1024));
+  if (bytes < 1024)
+    std::snprintf(buf, sizeof buf, "%.0f B", bytes);
+  else if (bytes < 1024.0 * 1024)
+    std::snprintf(buf, sizeof buf, "%.1f KiB", bytes / 1024);
+  else if (bytes < 1024.0 * 1024 * 1024)
+    std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / (1024.0 * 1024));
+  else
+    std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / (1024.0 * 1024 * 1024));
   return buf;
 }
 
 std::string format_count(double count) {
   char buf[32];
-  if (count < 1e3) std::snprintf(buf, sizeof buf, "%.0f", count);
-  else if (count < 1e6) std::snprintf(buf, sizeof buf, "%.1fk", count / 1e3);
-  else std::snprintf(buf, sizeof buf, "%.2fM", count / 1e6);
+  if (count < 1e3)
+    std::snprintf(buf, sizeof buf, "%.0f", count);
+  else if (count < 1e6)
+    std::snprintf(buf, sizeof buf, "%.1fk", count / 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%.2fM", count / 1e6);
   return buf;
 }
 
@@ -64,12 +75,13 @@ void latency_line(std::string& out, const char* label, const LatencySummary& s) 
     return;
   }
   line(out, "  %-22s p50 %-10s p90 %-10s p99 %-10s p99.9 %-10s max %-10s (n=%s)", label,
-       format_ns(s.p50).c_str(), format_ns(s.p90).c_str(), format_ns(s.p99).c_str(), format_ns(s.p999).c_str(),
-       format_ns(s.max).c_str(), format_count(static_cast<double>(s.count)).c_str());
+       format_ns(s.p50).c_str(), format_ns(s.p90).c_str(), format_ns(s.p99).c_str(),
+       format_ns(s.p999).c_str(), format_ns(s.max).c_str(),
+       format_count(static_cast<double>(s.count)).c_str());
 }
 
 json::object latency_json(const LatencySummary& s) {
-  return {{"count", s.count}, {"p50_ns", s.p50},   {"p90_ns", s.p90}, {"p99_ns", s.p99},
+  return {{"count", s.count},  {"p50_ns", s.p50}, {"p90_ns", s.p90},  {"p99_ns", s.p99},
           {"p999_ns", s.p999}, {"max_ns", s.max}, {"mean_ns", s.mean}};
 }
 
@@ -123,26 +135,38 @@ std::string render_text(const RunResult& r) {
        format_count(r.achieved_rate).c_str(), format_count(r.rows_per_second).c_str(), r.send_seconds,
        r.warmup_s, r.drain_seconds);
   line(out, "  traces                 %" PRIu64 " (%" PRIu64 " rows logged)", r.traces, r.rows_logged);
+  if (r.backlog_spans > 0) {
+    line(out, "  backlog                %" PRIu64 " spans were due but not sent by the end (target too slow)",
+         r.backlog_spans);
+  }
   latency_line(out, "caller latency / trace", r.caller_trace);
   latency_line(out, "caller latency / call", r.caller_call);
   latency_line(out, "delivery latency", r.delivery);
   if (r.delivery_known) {
-    line(out, "  sent %" PRIu64 "  delivered unique %" PRIu64 "  duplicates %" PRIu64 "  lost %" PRIu64
-              "  rejected %" PRIu64 "  dropped locally %" PRIu64 "%s",
+    line(out,
+         "  sent %" PRIu64 "  delivered unique %" PRIu64 "  duplicates %" PRIu64 "  lost %" PRIu64
+         "  rejected %" PRIu64 "  dropped locally %" PRIu64 "%s",
          r.sent, r.delivered_unique, r.duplicates, r.lost, r.rejected, r.dropped_local,
          r.unexpected ? "  (more delivered than sent: shared server?)" : "");
   } else {
-    line(out, "  sent %" PRIu64 "  delivered unique UNKNOWN (no fake API stats)  rejected %" PRIu64
-              "  dropped locally %" PRIu64,
+    line(out,
+         "  sent %" PRIu64 "  delivered unique UNKNOWN (no fake API stats)  rejected %" PRIu64
+         "  dropped locally %" PRIu64,
          r.sent, r.rejected, r.dropped_local);
   }
-  line(out, "  bytes raw %s  on the wire %s  ratio %.2fx  requests %" PRIu64 "  429s %" PRIu64
-            "  retries %" PRIu64,
-       format_bytes(static_cast<double>(r.bytes_raw)).c_str(), format_bytes(static_cast<double>(r.bytes_wire)).c_str(),
-       r.compression_ratio, r.requests, r.status_429, r.retries);
+  line(out,
+       "  bytes raw %s  on the wire %s  ratio %.2fx  requests %" PRIu64 "  429s %" PRIu64
+       "  retries %" PRIu64,
+       format_bytes(static_cast<double>(r.bytes_raw)).c_str(),
+       format_bytes(static_cast<double>(r.bytes_wire)).c_str(), r.compression_ratio, r.requests, r.status_429,
+       r.retries);
   line(out, "  cpu (%s) %.2f s  peak RSS %s", r.cpu_of.c_str(), r.cpu_seconds,
        format_bytes(static_cast<double>(r.peak_rss_bytes)).c_str());
-  line(out, "  result: %s", !r.delivery_known ? "delivery unknown" : (r.lost == 0 ? "NO LOSS" : "LOSS"));
+  line(out, "  result: %s",
+       !r.delivery_known ? "delivery unknown"
+       : r.lost > 0      ? "LOSS"
+       : r.clean()       ? "NO LOSS"
+                         : "no row id lost, but rows were dropped or rejected");
   return out;
 }
 
@@ -159,6 +183,7 @@ json::object to_json(const RunResult& r) {
   o["drain_seconds"] = r.drain_seconds;
   o["traces"] = r.traces;
   o["rows_logged"] = r.rows_logged;
+  o["backlog_spans"] = r.backlog_spans;
   o["achieved_rate"] = r.achieved_rate;
   o["rows_per_second"] = r.rows_per_second;
   o["latency"] = json::object{{"caller_trace", latency_json(r.caller_trace)},
@@ -181,13 +206,13 @@ json::object to_json(const RunResult& r) {
   o["cpu_of"] = r.cpu_of;
   o["cpu_seconds"] = r.cpu_seconds;
   o["peak_rss_bytes"] = r.peak_rss_bytes;
-  o["sample_fields"] = json::array{"t", "sent", "delivered", "queue_rows", "in_flight", "retries", "status_429",
-                                   "dropped"};
+  o["sample_fields"] =
+      json::array{"t", "sent", "delivered", "queue_rows", "in_flight", "retries", "status_429", "dropped"};
   json::array samples;
   samples.reserve(r.samples.size());
   for (const auto& s : r.samples) {
-    samples.push_back(json::array{s.t, s.sent, s.delivered, s.queue_rows, s.in_flight, s.retries, s.status_429,
-                                  s.dropped});
+    samples.push_back(
+        json::array{s.t, s.sent, s.delivered, s.queue_rows, s.in_flight, s.retries, s.status_429, s.dropped});
   }
   o["samples"] = std::move(samples);
   return o;
@@ -212,6 +237,7 @@ RunResult result_from_json(const json::value& value) {
   r.drain_seconds = dbl(o, "drain_seconds");
   r.traces = u64(o, "traces");
   r.rows_logged = u64(o, "rows_logged");
+  r.backlog_spans = u64(o, "backlog_spans");
   r.achieved_rate = dbl(o, "achieved_rate");
   r.rows_per_second = dbl(o, "rows_per_second");
   if (const auto* l = o.if_contains("latency"); l != nullptr && l->is_object()) {
@@ -242,9 +268,10 @@ RunResult result_from_json(const json::value& value) {
       if (!row.is_array() || row.as_array().size() < 8) continue;
       const auto& a = row.as_array();
       auto num = [](const json::value& v) -> double {
-        return v.is_double() ? v.as_double() : v.is_uint64() ? static_cast<double>(v.as_uint64())
-                                             : v.is_int64()  ? static_cast<double>(v.as_int64())
-                                                             : 0.0;
+        return v.is_double()   ? v.as_double()
+               : v.is_uint64() ? static_cast<double>(v.as_uint64())
+               : v.is_int64()  ? static_cast<double>(v.as_int64())
+                               : 0.0;
       };
       ProgressSample p;
       p.t = num(a[0]);

@@ -20,24 +20,24 @@ LatencySummary summarize(const LatencyHistogram& histogram);
 
 // One progress sample (cumulative counts since the run started).
 struct ProgressSample {
-  double t = 0;                   // seconds since the run started
-  std::uint64_t sent = 0;         // row ids produced
-  std::uint64_t delivered = 0;    // unique ids at the fake API (or acknowledged rows when unknown)
-  std::uint64_t queue_rows = 0;   // gauge: rows waiting in the pipeline
-  std::uint64_t in_flight = 0;    // gauge: requests on the wire
+  double t = 0;                  // seconds since the run started
+  std::uint64_t sent = 0;        // row ids produced
+  std::uint64_t delivered = 0;   // unique ids at the fake API (or acknowledged rows when unknown)
+  std::uint64_t queue_rows = 0;  // gauge: rows waiting in the pipeline
+  std::uint64_t in_flight = 0;   // gauge: requests on the wire
   std::uint64_t retries = 0;
   std::uint64_t status_429 = 0;
-  std::uint64_t dropped = 0;      // rows dropped or rejected so far (known locally)
+  std::uint64_t dropped = 0;  // rows dropped or rejected so far (known locally)
 };
 
 struct RunResult {
   // what was run
-  std::string name;         // scenario name (free text)
-  std::string target;       // inproc | uds | udp-unix | tcp | http
-  std::string mode;         // open | closed
-  double target_rate = 0;   // spans/s offered in open loop (0 in closed loop)
+  std::string name;        // scenario name (free text)
+  std::string target;      // inproc | uds | udp-unix | tcp | http
+  std::string mode;        // open | closed
+  double target_rate = 0;  // spans/s offered in open loop (0 in closed loop)
   unsigned threads = 0;
-  std::string faults;       // human description of injected faults ("" = none)
+  std::string faults;  // human description of injected faults ("" = none)
   double warmup_s = 0;
 
   // timing
@@ -46,17 +46,18 @@ struct RunResult {
 
   // volume
   std::uint64_t traces = 0;
-  std::uint64_t rows_logged = 0;      // rows handed over (start + merges + end)
-  double achieved_rate = 0;           // spans (row ids) per second over send_seconds
+  std::uint64_t rows_logged = 0;    // rows handed over (start + merges + end)
+  std::uint64_t backlog_spans = 0;  // open loop: due before the end but never sent (target too slow)
+  double achieved_rate = 0;         // spans (row ids) per second over send_seconds
   double rows_per_second = 0;
 
   // caller-side latency (ns); in open loop measured from the intended send time
-  LatencySummary caller_trace;        // one whole trace (all its calls)
-  LatencySummary caller_call;         // one logging call
-  LatencySummary delivery;            // logged -> stored by the fake API (estimated, see accounting.hpp)
+  LatencySummary caller_trace;  // one whole trace (all its calls)
+  LatencySummary caller_call;   // one logging call
+  LatencySummary delivery;      // logged -> stored by the fake API (estimated, see accounting.hpp)
 
   // delivery
-  bool delivery_known = false;        // false: no fake API stats were reachable
+  bool delivery_known = false;  // false: no fake API stats were reachable
   std::uint64_t sent = 0;
   std::uint64_t delivered_unique = 0;
   std::uint64_t duplicates = 0;
@@ -68,17 +69,20 @@ struct RunResult {
   // wire
   std::uint64_t bytes_raw = 0;
   std::uint64_t bytes_wire = 0;
-  double compression_ratio = 0;       // raw / wire
-  std::uint64_t requests = 0;         // every request the fake API saw
+  double compression_ratio = 0;  // raw / wire
+  std::uint64_t requests = 0;    // every request the fake API saw
   std::uint64_t status_429 = 0;
   std::uint64_t retries = 0;
 
   // cost of the process doing the shipping
-  std::string cpu_of;                 // "harness" (inproc: harness + library) or "agent pid N"
+  std::string cpu_of;  // "harness" (inproc: harness + library) or "agent pid N"
   double cpu_seconds = 0;
   std::uint64_t peak_rss_bytes = 0;
 
   std::vector<ProgressSample> samples;
+
+  // Nothing lost, dropped or rejected (and delivery was checked).
+  bool clean() const { return delivery_known && lost == 0 && dropped_local == 0 && rejected == 0; }
 };
 
 }  // namespace spanline::load

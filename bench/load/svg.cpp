@@ -35,12 +35,23 @@ std::string xml_escape(std::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -115,8 +126,8 @@ std::string render_line_chart(const ChartSpec& spec, const std::vector<ChartSeri
   // grid and y ticks
   for (double t : yticks) {
     const double y = top + h - (t - ylo) / (yhi - ylo) * h;
-    out += "<line x1=\"" + fmt("%.1f", left) + "\" x2=\"" + fmt("%.1f", left + w) + "\" y1=\"" + fmt("%.1f", y) +
-           "\" y2=\"" + fmt("%.1f", y) + "\" stroke=\"#ddd\"/>\n";
+    out += "<line x1=\"" + fmt("%.1f", left) + "\" x2=\"" + fmt("%.1f", left + w) + "\" y1=\"" +
+           fmt("%.1f", y) + "\" y2=\"" + fmt("%.1f", y) + "\" stroke=\"#ddd\"/>\n";
     const std::string label = spec.log_y ? tick_label(std::pow(10.0, t)) : tick_label(t);
     out += "<text x=\"" + fmt("%.1f", left - 6) + "\" y=\"" + fmt("%.1f", y + 4) + "\" text-anchor=\"end\">" +
            xml_escape(label) + "</text>\n";
@@ -132,8 +143,8 @@ std::string render_line_chart(const ChartSpec& spec, const std::vector<ChartSeri
     for (double t : nice_ticks(xmin, xmax)) {
       if (t < xmin - 1e-9 || t > xmax + 1e-9) continue;
       const double x = X(t);
-      out += "<line x1=\"" + fmt("%.1f", x) + "\" x2=\"" + fmt("%.1f", x) + "\" y1=\"" + fmt("%.1f", top + h) +
-             "\" y2=\"" + fmt("%.1f", top + h + 5) + "\" stroke=\"#333\"/>\n";
+      out += "<line x1=\"" + fmt("%.1f", x) + "\" x2=\"" + fmt("%.1f", x) + "\" y1=\"" +
+             fmt("%.1f", top + h) + "\" y2=\"" + fmt("%.1f", top + h + 5) + "\" stroke=\"#333\"/>\n";
       out += "<text x=\"" + fmt("%.1f", x) + "\" y=\"" + fmt("%.1f", top + h + 18) +
              "\" text-anchor=\"middle\">" + xml_escape(tick_label(t)) + "</text>\n";
     }
@@ -159,8 +170,8 @@ std::string render_line_chart(const ChartSpec& spec, const std::vector<ChartSeri
       pts += px + "," + py + " ";
       marks += "<circle cx=\"" + px + "\" cy=\"" + py + "\" r=\"2.5\" fill=\"" + color + "\"/>";
     }
-    out += "<polyline fill=\"none\" stroke-width=\"2\" stroke=\"" + std::string(color) + "\" points=\"" + pts +
-           "\"/>\n";
+    out += "<polyline fill=\"none\" stroke-width=\"2\" stroke=\"" + std::string(color) + "\" points=\"" +
+           pts + "\"/>\n";
     if (series[i].points.size() <= 64) out += marks + "\n";
     const double ly = top + 10 + static_cast<double>(i) * 18;
     out += "<rect x=\"" + fmt("%.1f", left + w + 15) + "\" y=\"" + fmt("%.1f", ly - 9) +

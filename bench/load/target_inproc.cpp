@@ -28,8 +28,8 @@ class InprocProducer final : public Producer {
       switch (op.kind) {
         case TraceOp::Kind::start:
           span = s.parent < 0 ? logger_.start_span(to_, SpanArgs{s.name, s.type}, s.start)
-                              : spans_[static_cast<std::size_t>(s.parent)].start_child(SpanArgs{s.name, s.type},
-                                                                                        s.start);
+                              : spans_[static_cast<std::size_t>(s.parent)].start_child(
+                                    SpanArgs{s.name, s.type}, s.start);
           break;
         case TraceOp::Kind::log:
           if (span.log(s.updates[op.update]) != LogResult::queued) ++refused;

@@ -1,0 +1,276 @@
+#include "targets.hpp"
+
+#include "http_client.hpp"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+namespace spanline::load {
+
+namespace {
+
+std::uint64_t now_ns() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
+}
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = o.fd_;
+      o.fd_ = -1;
+    }
+    return *this;
+  }
+  ~Fd() { reset(); }
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  int get() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+// Connects a stream or datagram socket to `address`; an invalid Fd on failure.
+Fd connect_to(SocketKind kind, const std::string& address) {
+  if (kind == SocketKind::uds || kind == SocketKind::udp_unix) {
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    if (address.size() >= sizeof sa.sun_path) return {};
+    std::memcpy(sa.sun_path, address.c_str(), address.size() + 1);
+    Fd fd(::socket(AF_UNIX, kind == SocketKind::uds ? SOCK_STREAM : SOCK_DGRAM, 0));
+    if (!fd) return {};
+    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) return {};
+    return fd;
+  }
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos) return {};
+  const std::string host = address.substr(0, colon), port = address.substr(colon + 1);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (::getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0) return {};
+  Fd out;
+  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    Fd fd(::socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol));
+    if (fd && ::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) == 0) {
+      int one = 1;
+      ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      out = std::move(fd);
+      break;
+    }
+  }
+  ::freeaddrinfo(res);
+  return out;
+}
+
+bool write_all(int fd, const char* data, std::size_t size) {
+  while (size > 0) {
+    const ssize_t n = ::send(fd, data, size, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// Row ids for one trace instance: unique per (nonce, producer, sequence).
+class IdSource {
+ public:
+  IdSource(std::uint64_t nonce, unsigned producer) : nonce_(nonce), producer_(producer) {}
+  const std::vector<RowIds>& next(const TracePlan& plan) {
+    ids_.resize(plan.spans.size());
+    for (auto& id : ids_) {
+      const std::uint64_t seq = (std::uint64_t{producer_} << 44) | counter_++;
+      id.id = make_uuid(nonce_, seq, 0);
+      id.span_id = make_uuid(nonce_, seq, 1);
+    }
+    return ids_;
+  }
+
+ private:
+  std::uint64_t nonce_;
+  unsigned producer_;
+  std::uint64_t counter_ = 0;
+  std::vector<RowIds> ids_;
+};
+
+// NDJSON over a Unix or TCP stream: one write per trace (all its rows, one per line).
+class StreamProducer final : public Producer {
+ public:
+  StreamProducer(SocketKind kind, std::string address, std::string project_id, std::uint64_t nonce,
+                 unsigned index)
+      : kind_(kind), address_(std::move(address)), project_id_(std::move(project_id)), ids_(nonce, index) {}
+
+  std::uint64_t send(const TracePlan& plan, LatencyHistogram* calls) override {
+    const auto& ids = ids_.next(plan);
+    const double now = unix_now();
+    buffer_.clear();
+    for (const TraceOp& op : plan.ops) {
+      render_row(buffer_, plan, op, ids, now, project_id_);
+      buffer_ += '\n';
+    }
+    const std::uint64_t t0 = now_ns();
+    if (!fd_) fd_ = connect_to(kind_, address_);
+    bool ok = fd_ && write_all(fd_.get(), buffer_.data(), buffer_.size());
+    if (!ok && fd_) {
+      // The connection broke (the daemon restarted?): one fresh attempt, rows may repeat.
+      fd_ = connect_to(kind_, address_);
+      ok = fd_ && write_all(fd_.get(), buffer_.data(), buffer_.size());
+    }
+    if (calls != nullptr) calls->record(now_ns() - t0);
+    if (!ok) fd_.reset();
+    return ok ? 0 : plan.row_count();
+  }
+
+ private:
+  SocketKind kind_;
+  std::string address_;
+  std::string project_id_;
+  IdSource ids_;
+  Fd fd_;
+  std::string buffer_;
+};
+
+// One datagram per row on a Unix datagram socket.
+class DatagramProducer final : public Producer {
+ public:
+  DatagramProducer(std::string address, std::string project_id, std::uint64_t nonce, unsigned index)
+      : address_(std::move(address)), project_id_(std::move(project_id)), ids_(nonce, index) {}
+
+  std::uint64_t send(const TracePlan& plan, LatencyHistogram* calls) override {
+    const auto& ids = ids_.next(plan);
+    const double now = unix_now();
+    std::uint64_t refused = 0;
+    if (!fd_) fd_ = connect_to(SocketKind::udp_unix, address_);
+    for (const TraceOp& op : plan.ops) {
+      row_.clear();
+      render_row(row_, plan, op, ids, now, project_id_);
+      row_ += '\n';
+      const std::uint64_t t0 = now_ns();
+      ssize_t n = -1;
+      if (fd_) {
+        do {
+          n = ::send(fd_.get(), row_.data(), row_.size(), MSG_NOSIGNAL);
+        } while (n < 0 && errno == EINTR);
+      }
+      if (calls != nullptr) calls->record(now_ns() - t0);
+      if (n != static_cast<ssize_t>(row_.size())) {
+        ++refused;
+        fd_ = connect_to(SocketKind::udp_unix, address_);
+      }
+    }
+    return refused;
+  }
+
+ private:
+  std::string address_;
+  std::string project_id_;
+  IdSource ids_;
+  Fd fd_;
+  std::string row_;
+};
+
+// The sidecar's HTTP ingest: one insert request per trace, keep-alive.
+class HttpProducer final : public Producer {
+ public:
+  HttpProducer(const std::string& base_url, std::string project_id, std::uint64_t nonce, unsigned index)
+      : client_(parse_http_url(base_url)),
+        path_("/v1/project_logs/" + project_id + "/insert"),
+        ids_(nonce, index) {}
+
+  std::uint64_t send(const TracePlan& plan, LatencyHistogram* calls) override {
+    const auto& ids = ids_.next(plan);
+    const double now = unix_now();
+    body_ = R"({"events":[)";
+    bool first = true;
+    for (const TraceOp& op : plan.ops) {
+      if (!first) body_ += ',';
+      first = false;
+      render_row(body_, plan, op, ids, now, {});
+    }
+    body_ += "]}";
+    const std::uint64_t t0 = now_ns();
+    const HttpResponse res = client_.request("POST", path_, body_, std::chrono::seconds(30));
+    if (calls != nullptr) calls->record(now_ns() - t0);
+    return res.status >= 200 && res.status < 300 ? 0 : plan.row_count();
+  }
+
+ private:
+  HttpClient client_;
+  std::string path_;
+  IdSource ids_;
+  std::string body_;
+};
+
+class SocketTarget final : public Target {
+ public:
+  SocketTarget(SocketKind kind, std::string address, std::string project_id, std::uint64_t nonce)
+      : kind_(kind), address_(std::move(address)), project_id_(std::move(project_id)), nonce_(nonce) {
+    if (kind_ == SocketKind::http) {
+      (void)parse_http_url(address_);  // throws early on a bad URL
+    } else if (!connect_to(kind_, address_)) {
+      throw std::runtime_error("cannot connect to the sidecar at '" + address_ +
+                               "': " + std::strerror(errno));
+    }
+  }
+
+  std::unique_ptr<Producer> make_producer(unsigned index) override {
+    switch (kind_) {
+      case SocketKind::uds:
+      case SocketKind::tcp:
+        return std::make_unique<StreamProducer>(kind_, address_, project_id_, nonce_, index);
+      case SocketKind::udp_unix:
+        return std::make_unique<DatagramProducer>(address_, project_id_, nonce_, index);
+      case SocketKind::http:
+        return std::make_unique<HttpProducer>(address_, project_id_, nonce_, index);
+    }
+    return nullptr;
+  }
+
+  bool flush(std::chrono::milliseconds) override { return true; }
+  TargetGauges gauges() const override { return {}; }
+  void stop(std::chrono::milliseconds) override {}
+
+ private:
+  SocketKind kind_;
+  std::string address_;
+  std::string project_id_;
+  std::uint64_t nonce_;
+};
+
+}  // namespace
+
+std::unique_ptr<Target> make_socket_target(SocketKind kind, std::string address, std::string project_id,
+                                           std::uint64_t nonce) {
+  return std::make_unique<SocketTarget>(kind, std::move(address), std::move(project_id), nonce);
+}
+
+}  // namespace spanline::load

@@ -1,0 +1,330 @@
+// Batcher-side costs: coalescing, body assembly, compression, and the batcher thread
+// end to end (queue -> batches -> a sink that only counts).
+
+#include "batch/batch.hpp"
+#include "batch/batcher.hpp"
+#include "batch/coalescer.hpp"
+#include "codec/codec.hpp"
+#include "core/accounting.hpp"
+#include "core/error_reporter.hpp"
+#include "metrics/counters.hpp"
+#include "queue/memory_budget.hpp"
+#include "queue/row_queue.hpp"
+
+#include <benchmark/benchmark.h>
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace spanline::detail {
+namespace {
+
+// ---- deterministic LLM-like rows ---------------------------------------------------
+
+// xorshift64*: fixed seed, same rows on every run and machine.
+class Rng {
+ public:
+  explicit Rng(std::uint64_t seed) : state_(seed | 1) {}
+  std::uint64_t next() {
+    state_ ^= state_ >> 12;
+    state_ ^= state_ << 25;
+    state_ ^= state_ >> 27;
+    return state_ * 0x2545F4914F6CDD1DULL;
+  }
+  std::size_t below(std::size_t n) { return static_cast<std::size_t>(next() % n); }
+  double unit() { return static_cast<double>(next() >> 11) / static_cast<double>(1ULL << 53); }
+
+ private:
+  std::uint64_t state_;
+};
+
+constexpr std::array<std::string_view, 48> kWords{
+    "the",       "model",   "answer",   "question", "customer", "order",     "refund", "policy",
+    "summarize", "context", "document", "retrieve", "tokens",   "latency",   "please", "explain",
+    "why",       "how",     "should",   "would",    "account",  "billing",   "error",  "request",
+    "response",  "search",  "result",   "score",    "quality",  "relevant",  "source", "citation",
+    "step",      "first",   "then",     "finally",  "user",     "assistant", "system", "tool",
+    "call",      "weather", "Paris",    "today",    "invoice",  "shipping",  "delay",  "thanks"};
+constexpr std::array<std::string_view, 4> kModels{"gpt-4o-mini", "claude-3-5-sonnet", "llama-3.1-70b",
+                                                  "mistral-large"};
+
+void append_text(std::string& out, Rng& rng, std::size_t words) {
+  for (std::size_t i = 0; i < words; ++i) {
+    if (i > 0) out.push_back(' ');
+    out.append(kWords[rng.below(kWords.size())]);
+  }
+}
+
+void append_hex(std::string& out, Rng& rng, std::size_t digits) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (std::size_t i = 0; i < digits; ++i) out.push_back(kHex[rng.below(16)]);
+}
+
+std::string make_id(Rng& rng) {
+  std::string id;
+  id.reserve(36);
+  append_hex(id, rng, 8);
+  id.push_back('-');
+  append_hex(id, rng, 4);
+  id.append("-4");
+  append_hex(id, rng, 3);
+  id.push_back('-');
+  append_hex(id, rng, 4);
+  id.push_back('-');
+  append_hex(id, rng, 12);
+  return id;
+}
+
+// A span-start row of roughly 500 bytes, shaped like what the SDKs log for an LLM call.
+Row make_llm_row(Rng& rng, std::uint32_t destination, const std::string& id) {
+  Row row;
+  row.destination = destination;
+  std::string& j = row.json;
+  j.reserve(640);
+  j.append(R"({"id":")");
+  row.id_offset = static_cast<std::uint32_t>(j.size());
+  j.append(id);
+  row.id_size = static_cast<std::uint32_t>(id.size());
+  j.append(R"(","span_id":")").append(id).append(R"(","root_span_id":")").append(id);
+  j.append(R"(","created":"2024-05-01T12:00:00.000Z","input":[{"role":"system","content":")");
+  append_text(j, rng, 8 + rng.below(6));
+  j.append(R"("},{"role":"user","content":")");
+  append_text(j, rng, 14 + rng.below(10));
+  j.append(R"("}],"output":")");
+  append_text(j, rng, 16 + rng.below(12));
+  j.append(R"(","metadata":{"model":")").append(kModels[rng.below(kModels.size())]);
+  char numbers[256];
+  std::snprintf(numbers, sizeof numbers,
+                R"(","temperature":%.1f,"user_id":"u-%zu"},"scores":{"accuracy":%.3f,"relevance":%.3f},)"
+                R"("metrics":{"start":%.3f,"prompt_tokens":%zu,"completion_tokens":%zu},)",
+                rng.unit(), rng.below(100000), rng.unit(), rng.unit(), 1714564800.0 + rng.unit() * 1e5,
+                50 + rng.below(2000), 20 + rng.below(800));
+  j.append(numbers);
+  j.append(R"("span_attributes":{"name":"chat","type":"llm"},"tags":["prod"],"_is_merge":false})");
+  return row;
+}
+
+// The span-end row for `id`: a small merge row.
+Row make_end_row(Rng& rng, std::uint32_t destination, const std::string& id) {
+  Row row;
+  row.destination = destination;
+  row.is_merge = true;
+  row.json.reserve(128);
+  row.json.append(R"({"id":")");
+  row.id_offset = static_cast<std::uint32_t>(row.json.size());
+  row.json.append(id);
+  row.id_size = static_cast<std::uint32_t>(id.size());
+  char tail[96];
+  std::snprintf(tail, sizeof tail, R"(","metrics":{"end":%.3f},"tags":["done"],"_is_merge":true})",
+                1714564800.0 + rng.unit() * 1e5);
+  row.json.append(tail);
+  return row;
+}
+
+std::vector<Row> unique_rows(std::size_t count, std::uint64_t seed = 42) {
+  Rng rng(seed);
+  std::vector<Row> rows;
+  rows.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) rows.push_back(make_llm_row(rng, 0, make_id(rng)));
+  return rows;
+}
+
+// start rows for count/2 spans, each followed a few spans later by its end row.
+std::vector<Row> span_rows(std::size_t count, std::uint64_t seed = 7) {
+  Rng rng(seed);
+  std::vector<Row> rows;
+  rows.reserve(count);
+  std::vector<std::string> open;
+  constexpr std::size_t kInFlight = 16;
+  while (rows.size() < count) {
+    if (open.size() < kInFlight && rows.size() + open.size() < count) {
+      open.push_back(make_id(rng));
+      rows.push_back(make_llm_row(rng, 0, open.back()));
+    } else {
+      const std::size_t k = rng.below(open.size());
+      rows.push_back(make_end_row(rng, 0, open[k]));
+      open[k] = open.back();
+      open.pop_back();
+    }
+  }
+  return rows;
+}
+
+Batch batch_of_bytes(std::size_t body_bytes) {
+  Batch batch;
+  Rng rng(99);
+  while (batch.body_size() < body_bytes) {
+    Row row = make_llm_row(rng, 0, make_id(rng));
+    BatchEvent event;
+    event.budget_bytes = row.budget_bytes();
+    event.json = std::move(row.json);
+    batch.events.push_back(std::move(event));
+  }
+  return batch;
+}
+
+// ---- coalescing -----------------------------------------------------------------------
+
+void run_coalescer(benchmark::State& state, const std::vector<Row>& source) {
+  PipelineCounters counters;
+  Coalescer coalescer(0);
+  std::size_t bytes = 0;
+  for (const auto& row : source) bytes += row.json.size();
+  const auto now = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    state.PauseTiming();
+    std::vector<Row> rows = source;
+    state.ResumeTiming();
+    for (auto& row : rows) coalescer.add(std::move(row), now, counters);
+    Batch batch = coalescer.take();
+    benchmark::DoNotOptimize(batch.events.data());
+    state.PauseTiming();
+    batch = Batch{};  // freeing the events is not the coalescer's cost
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * source.size()));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
+}
+
+void BM_CoalesceUniqueIds(benchmark::State& state) {
+  run_coalescer(state, unique_rows(static_cast<std::size_t>(state.range(0))));
+}
+BENCHMARK(BM_CoalesceUniqueIds)->Arg(2000)->Arg(10000);
+
+// Half the rows are span-end merge rows that meet their start row in the batch.
+void BM_CoalesceSpanStartEnd(benchmark::State& state) {
+  run_coalescer(state, span_rows(static_cast<std::size_t>(state.range(0))));
+}
+BENCHMARK(BM_CoalesceSpanStartEnd)->Arg(2000)->Arg(10000);
+
+// ---- body assembly and encoding per batch size ----------------------------------------
+
+void BM_AssembleBody(benchmark::State& state) {
+  const Batch batch = batch_of_bytes(static_cast<std::size_t>(state.range(0)));
+  for (auto _ : state) {
+    std::string body = assemble_body(batch);
+    benchmark::DoNotOptimize(body.data());
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * batch.events.size()));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * batch.body_size()));
+}
+BENCHMARK(BM_AssembleBody)->Arg(64 << 10)->Arg(1 << 20)->Arg(4 << 20);
+
+void run_encode(benchmark::State& state, Compression compression, int level) {
+  Batch batch = batch_of_bytes(static_cast<std::size_t>(state.range(0)));
+  for (auto _ : state) {
+    encode(batch, compression, level);
+    benchmark::DoNotOptimize(batch.body.data());
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * batch.raw_body_bytes));
+  state.counters["ratio"] = static_cast<double>(batch.raw_body_bytes) /
+                            static_cast<double>(std::max<std::size_t>(1, batch.body.size()));
+}
+
+void BM_EncodeZstd1(benchmark::State& state) { run_encode(state, Compression::zstd, 1); }
+BENCHMARK(BM_EncodeZstd1)->Arg(64 << 10)->Arg(1 << 20)->Arg(4 << 20)->Unit(benchmark::kMicrosecond);
+
+void BM_EncodeZstd3(benchmark::State& state) { run_encode(state, Compression::zstd, 3); }
+BENCHMARK(BM_EncodeZstd3)->Arg(64 << 10)->Arg(1 << 20)->Arg(4 << 20)->Unit(benchmark::kMicrosecond);
+
+void BM_EncodeGzip(benchmark::State& state) { run_encode(state, Compression::gzip, 1); }
+BENCHMARK(BM_EncodeGzip)->Arg(64 << 10)->Arg(1 << 20)->Arg(4 << 20)->Unit(benchmark::kMicrosecond);
+
+void BM_DecodeZstd(benchmark::State& state) {
+  Batch batch = batch_of_bytes(static_cast<std::size_t>(state.range(0)));
+  encode(batch, Compression::zstd, 1);
+  for (auto _ : state) {
+    std::string raw = decompress(Compression::zstd, batch.body, batch.raw_body_bytes);
+    benchmark::DoNotOptimize(raw.data());
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * batch.raw_body_bytes));
+}
+BENCHMARK(BM_DecodeZstd)->Arg(1 << 20)->Unit(benchmark::kMicrosecond);
+
+// ---- the batcher thread end to end ------------------------------------------------------
+
+// Settles every batch at once, as a sender that never fails would.
+class CountingSink : public BatchSink {
+ public:
+  explicit CountingSink(Accounting& accounting) : accounting_(accounting) {}
+  void submit(Batch batch) noexcept override {
+    accounting_.delivered(batch, batch.raw_body_bytes, batch.body.size());
+    const std::uint64_t rows = rows_.fetch_add(batch.source_rows()) + batch.source_rows();
+    if (rows >= target_.load()) {
+      std::lock_guard lock(mutex_);
+      done_.notify_all();
+    }
+  }
+  std::size_t payload_limit() const noexcept override { return std::size_t{6} << 20; }
+  Compression encoding() const noexcept override { return encoding_; }
+
+  void expect(std::uint64_t rows) { target_ = rows; }
+  void wait() {
+    std::unique_lock lock(mutex_);
+    done_.wait(lock, [&] { return rows_.load() >= target_.load(); });
+  }
+  Compression encoding_ = Compression::zstd;
+
+ private:
+  Accounting& accounting_;
+  std::atomic<std::uint64_t> rows_{0};
+  std::atomic<std::uint64_t> target_{0};
+  std::mutex mutex_;
+  std::condition_variable done_;
+};
+
+// Rows pushed by this thread, batched, coalesced, assembled and compressed by the
+// batcher thread; the clock stops when the last row reached the sink.
+void run_batcher(benchmark::State& state, Compression compression, bool spans) {
+  constexpr std::size_t kRowsPerIteration = 20'000;
+  const std::vector<Row> source = spans ? span_rows(kRowsPerIteration) : unique_rows(kRowsPerIteration);
+  PipelineCounters counters;
+  MemoryBudget budget(std::uint64_t{1} << 34, 100'000'000);
+  Accounting accounting(counters, budget);
+  RowQueue queue;
+  ErrorReporter errors;
+  CountingSink sink(accounting);
+  sink.encoding_ = compression;
+  Batcher batcher(BatcherConfig{.batch_max_bytes = std::size_t{2} << 20,
+                                .batch_max_rows = 10'000,
+                                .linger = std::chrono::milliseconds(20)},
+                  queue, sink, accounting, errors);
+  batcher.start();
+  std::uint64_t pushed = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    std::vector<Row> rows = source;
+    pushed += rows.size();
+    sink.expect(pushed);
+    state.ResumeTiming();
+    for (auto& row : rows) {
+      (void)budget.try_acquire(row.budget_bytes());
+      if (!queue.push(std::move(row))) state.SkipWithError("queue push failed");
+    }
+    batcher.begin_flush();
+    sink.wait();
+    batcher.end_flush();
+  }
+  batcher.stop();
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kRowsPerIteration));
+  state.counters["coalesced"] = static_cast<double>(counters.rows_coalesced.load());
+}
+
+void BM_BatcherUniqueZstd(benchmark::State& state) { run_batcher(state, Compression::zstd, false); }
+BENCHMARK(BM_BatcherUniqueZstd)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_BatcherUniqueNone(benchmark::State& state) { run_batcher(state, Compression::none, false); }
+BENCHMARK(BM_BatcherUniqueNone)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_BatcherSpansZstd(benchmark::State& state) { run_batcher(state, Compression::zstd, true); }
+BENCHMARK(BM_BatcherSpansZstd)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+}  // namespace spanline::detail
