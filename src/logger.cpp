@@ -173,6 +173,14 @@ LogResult Logger::log_prepared(DestinationHandle to, PreparedRow row) {
                                    .is_merge = row.is_merge});
 }
 
+Logger::DurableResult Logger::log_durable(DestinationHandle to, std::vector<PreparedRow> rows,
+                                          std::chrono::milliseconds timeout) {
+  require_destination(*core_, to);
+  (void)rows;
+  (void)timeout;
+  return DurableResult::no_spool;  // TODO(spool wiring): write-ahead through LoggerCore
+}
+
 Span Logger::start_span(DestinationHandle to, SpanArgs args, const Fields& fields) {
   require_destination(*core_, to);
   const detail::SpanIdentity identity = core_->rows().span_identity(nullptr);

@@ -88,7 +88,8 @@ const std::vector<Setting>& settings() {
          if (v == "block") o.overflow = OverflowPolicy::block;
          else if (v == "drop_newest") o.overflow = OverflowPolicy::drop_newest;
          else if (v == "drop_oldest") o.overflow = OverflowPolicy::drop_oldest;
-         else bad_value("queue.overflow", v, "one of block, drop_newest, drop_oldest");
+         else if (v == "spill") o.overflow = OverflowPolicy::spill;
+         else bad_value("queue.overflow", v, "one of block, drop_newest, drop_oldest, spill");
        },
        [](const Options& o) { return std::string(to_string(o.overflow)); }},
       {"queue.block_timeout_ms",
@@ -144,6 +145,26 @@ const std::vector<Setting>& settings() {
          else bad_value("ids.format", v, "one of uuid, otel_hex");
        },
        [](const Options& o) { return std::string(to_string(o.id_format)); }},
+      {"spool.dir", [](Options& o, std::string_view v) { o.spool_dir = v; },
+       [](const Options& o) { return o.spool_dir; }},
+      {"spool.max_bytes", [](Options& o, std::string_view v) { o.spool_max_bytes = parse_size("spool.max_bytes", v); },
+       [](const Options& o) { return std::to_string(o.spool_max_bytes); }},
+      {"spool.segment_bytes",
+       [](Options& o, std::string_view v) { o.spool_segment_bytes = parse_size("spool.segment_bytes", v); },
+       [](const Options& o) { return std::to_string(o.spool_segment_bytes); }},
+      {"spool.fsync_interval_ms",
+       [](Options& o, std::string_view v) { o.spool_fsync_interval = parse_millis("spool.fsync_interval_ms", v); },
+       [](const Options& o) { return millis_text(o.spool_fsync_interval); }},
+      {"spool.full_policy",
+       [](Options& o, std::string_view v) {
+         if (v == "drop_newest") o.spool_full_policy = SpoolFullPolicy::drop_newest;
+         else if (v == "block") o.spool_full_policy = SpoolFullPolicy::block;
+         else bad_value("spool.full_policy", v, "one of drop_newest, block");
+       },
+       [](const Options& o) { return std::string(to_string(o.spool_full_policy)); }},
+      {"spool.outage_after_ms",
+       [](Options& o, std::string_view v) { o.spool_outage_after = parse_millis("spool.outage_after_ms", v); },
+       [](const Options& o) { return millis_text(o.spool_outage_after); }},
       {"shutdown.timeout_ms",
        [](Options& o, std::string_view v) { o.shutdown_timeout = parse_millis("shutdown.timeout_ms", v); },
        [](const Options& o) { return millis_text(o.shutdown_timeout); }},
@@ -168,8 +189,13 @@ std::string_view to_string(OverflowPolicy policy) {
     case OverflowPolicy::block: return "block";
     case OverflowPolicy::drop_newest: return "drop_newest";
     case OverflowPolicy::drop_oldest: return "drop_oldest";
+    case OverflowPolicy::spill: return "spill";
   }
   return "unknown";
+}
+
+std::string_view to_string(SpoolFullPolicy policy) {
+  return policy == SpoolFullPolicy::block ? "block" : "drop_newest";
 }
 
 std::string_view to_string(Compression compression) {
@@ -230,6 +256,12 @@ void validate(const Options& o) {
   require(o.retry_base_delay.count() > 0, "retry.base_delay_ms must be > 0" + got(o.retry_base_delay.count()));
   require(o.retry_max_delay >= o.retry_base_delay,
           "retry.max_delay_ms must be >= retry.base_delay_ms" + got(o.retry_max_delay.count()));
+  require(o.spool_segment_bytes >= 4096, "spool.segment_bytes must be >= 4 KiB" + got(o.spool_segment_bytes));
+  require(o.spool_max_bytes >= o.spool_segment_bytes,
+          "spool.max_bytes must be >= spool.segment_bytes" + got(o.spool_max_bytes));
+  require(o.spool_fsync_interval.count() > 0,
+          "spool.fsync_interval_ms must be > 0" + got(o.spool_fsync_interval.count()));
+  require(o.spool_outage_after.count() > 0, "spool.outage_after_ms must be > 0" + got(o.spool_outage_after.count()));
   require(o.api_key.find_first_of("\r\n") == std::string::npos, "api.key must not contain line breaks");
 }
 

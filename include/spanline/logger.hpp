@@ -127,6 +127,14 @@ class Logger {
 
   Span start_span(DestinationHandle to, SpanArgs args, const Fields& fields = {});
 
+  // Write-ahead for durable ingest (the daemon's ingest.ack = "durable"): writes the
+  // rows straight to the spool as one record, waits until an fsync covers it, and
+  // returns durable; the spool's replay then delivers them. Nothing is written when
+  // the result is not durable, except on timeout (written, not yet known to be on disk).
+  enum class DurableResult { durable, no_spool, spool_full, io_error, timeout, closed };
+  DurableResult log_durable(DestinationHandle to, std::vector<PreparedRow> rows,
+                            std::chrono::milliseconds timeout);
+
   // Sends everything accepted before the call; waits at most `timeout`.
   FlushResult flush(std::chrono::milliseconds timeout);
   // Stops accepting rows, flushes within `timeout`, counts what is left as dropped

@@ -20,6 +20,14 @@ enum class OverflowPolicy {
   block,        // wait up to Options::block_timeout for room, then drop the new row
   drop_newest,  // refuse the new row at once
   drop_oldest,  // evict the oldest queued row to make room
+  spill,        // move waiting batches to the spool to make room (needs spool_dir;
+                // without a usable spool it behaves like block)
+};
+
+// What happens when the spool holds spool_max_bytes.
+enum class SpoolFullPolicy {
+  drop_newest,  // refuse the new batch at once; its rows are counted as dropped (spool_full)
+  block,        // wait up to block_timeout for replay to free space, then refuse it
 };
 
 enum class Compression { zstd, gzip, none };
@@ -62,6 +70,18 @@ struct Options {
   std::chrono::milliseconds retry_max_delay{30'000};
   std::size_t max_retry_attempts = 0;  // per batch; 0 = retry until shutdown (rows stay budgeted)
 
+  // --- durable spool (off while spool_dir is empty) ---------------------------
+  // Batches go to disk, already encoded, when the upstream has failed for
+  // spool_outage_after, when overflow == spill and the budget is full, and when the
+  // shutdown deadline passes with rows pending. They are replayed oldest first,
+  // also by the next process that opens the same directory.
+  std::string spool_dir;
+  std::size_t spool_max_bytes = std::size_t{1} << 30;        // all segment files together
+  std::size_t spool_segment_bytes = std::size_t{16} << 20;   // a segment closes past this
+  std::chrono::milliseconds spool_fsync_interval{100};       // group commit interval
+  SpoolFullPolicy spool_full_policy = SpoolFullPolicy::drop_newest;
+  std::chrono::milliseconds spool_outage_after{10'000};      // failing this long = outage
+
   // --- ids and lifecycle ------------------------------------------------------
   IdFormat id_format = IdFormat::uuid;
   std::chrono::milliseconds shutdown_timeout{10'000};  // used by the destructor
@@ -86,6 +106,7 @@ Options options_from_env(Options base = {});
 
 std::string_view to_string(OverflowPolicy policy);
 std::string_view to_string(Compression compression);
+std::string_view to_string(SpoolFullPolicy policy);
 std::string_view to_string(IdFormat format);
 
 }  // namespace spanline

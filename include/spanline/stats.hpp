@@ -17,8 +17,9 @@ enum class DropReason {
   shutdown,           // still pending when the shutdown deadline passed
   retries_exhausted,  // max_retry_attempts reached
   invalid,            // refused at log time (malformed row)
+  spool_full,         // had to go to the spool, which was full (or unwritable)
 };
-inline constexpr std::size_t kDropReasonCount = 6;
+inline constexpr std::size_t kDropReasonCount = 7;
 std::string_view to_string(DropReason reason);
 
 struct Stats {
@@ -43,6 +44,22 @@ struct Stats {
   std::uint64_t memory_bytes = 0;    // bytes counted against the budget
   std::uint64_t in_flight = 0;       // requests on the wire
   std::uint64_t concurrency_limit = 0;
+
+  // durable spool (all zero when no spool is configured)
+  struct Spool {
+    bool enabled = false;
+    std::uint64_t bytes_on_disk = 0;       // gauge
+    std::uint64_t segments_on_disk = 0;    // gauge
+    std::uint64_t replay_lag_bytes = 0;    // gauge: record bytes on disk not yet acknowledged
+    double oldest_unacked_age_seconds = 0; // gauge: replay lag in time
+    std::uint64_t records_written = 0;
+    std::uint64_t rows_spilled = 0;        // rows written to the spool (as logged)
+    std::uint64_t records_replayed = 0;
+    std::uint64_t rows_replayed_delivered = 0;
+    std::uint64_t records_corrupt = 0;     // bad CRC / damaged regions skipped
+    std::uint64_t records_truncated = 0;   // incomplete tails skipped (crash mid-write)
+    std::uint64_t write_errors = 0;        // write + fsync failures
+  } spool;
 
   // request latency histogram (seconds): cumulative counts per upper bound, like Prometheus
   std::vector<double> latency_bounds;

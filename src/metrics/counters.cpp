@@ -13,6 +13,7 @@ std::string_view to_string(DropReason reason) {
     case DropReason::shutdown: return "shutdown";
     case DropReason::retries_exhausted: return "retries_exhausted";
     case DropReason::invalid: return "invalid";
+    case DropReason::spool_full: return "spool_full";
   }
   return "unknown";
 }

@@ -8,6 +8,7 @@ bool Admission::admit(std::uint64_t bytes) noexcept {
     case OverflowPolicy::drop_newest:
       return false;
     case OverflowPolicy::block:
+    case OverflowPolicy::spill:  // waits while the sender moves waiting batches to the spool
       try {
         return budget_.acquire_until(bytes, std::chrono::steady_clock::now() + block_timeout_);
       } catch (...) {

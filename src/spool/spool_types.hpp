@@ -14,11 +14,8 @@
 
 namespace spanline::detail {
 
-// What append() does when the spool holds max_bytes.
-enum class SpoolFullPolicy {
-  drop_newest,  // refuse the new record at once (SpoolStatus::full); the caller counts its rows
-  block,        // wait up to block_timeout for acks to free space, then refuse it (counted)
-};
+// What append() does when the spool holds max_bytes: the public enum (options.hpp).
+using SpoolFullPolicy = spanline::SpoolFullPolicy;
 
 // A failure at a file edge: the OS error plus a message naming the path, for example
 // "spool: cannot create segment /var/lib/spanline/spool/00000000000000000007.spool: No space left on device".
