@@ -98,8 +98,9 @@ FlushResult LoggerCore::shutdown(std::chrono::milliseconds timeout) {
   // the final drain sees its row.
   while (producers_inside_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
 
-  batcher_.begin_flush();
-  batcher_.stop();  // drains the queue and hands every open batch to the sender
+  batcher_.begin_flush();  // no lingering: the final drain hands batches over at once
+  batcher_.stop();         // drains the queue and hands every open batch to the sender
+  batcher_.end_flush();
   sender_.shutdown(deadline);  // delivers what it can in time, drops the rest as shutdown
   budget_.close();
 
