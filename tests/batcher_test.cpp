@@ -42,9 +42,15 @@ class MemorySink : public BatchSink {
   }
   std::size_t payload_limit() const noexcept override { return payload_limit_.load(); }
   Compression encoding() const noexcept override { return encoding_.load(); }
+  bool ready_for_batch() const noexcept override {
+    readiness_asked_.fetch_add(1);
+    return ready_.load();
+  }
 
   void set_payload_limit(std::size_t limit) { payload_limit_ = limit; }
   void set_encoding(Compression encoding) { encoding_ = encoding; }
+  void set_ready(bool ready) { ready_ = ready; }
+  std::uint64_t readiness_asked() const { return readiness_asked_.load(); }
 
   // True once at least `rows` source rows arrived.
   bool wait_for_rows(std::uint64_t rows) {
@@ -64,6 +70,8 @@ class MemorySink : public BatchSink {
   Accounting& accounting_;
   std::atomic<std::size_t> payload_limit_{std::size_t{6} << 20};
   std::atomic<Compression> encoding_{Compression::zstd};
+  std::atomic<bool> ready_{true};
+  mutable std::atomic<std::uint64_t> readiness_asked_{0};
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::vector<Batch> batches_;
@@ -235,6 +243,67 @@ TEST(Batcher, ClosesOnLinger) {
   // And it keeps working for rows that come after an idle period.
   p.push(0, row_json("late", 99));
   ASSERT_TRUE(p.sink.wait_for_rows(6));
+}
+
+// Polls `condition` until it holds or the deadline passes.
+template <typename Condition>
+bool eventually(Condition condition) {
+  const auto deadline = std::chrono::steady_clock::now() + kDeadline;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+// A 429 storm: while the sender cannot start a batch, linger must not cut the open
+// batch into many small ones that would queue behind the pause.
+TEST(Batcher, KeepsGrowingPastLingerWhileTheSinkIsNotReady) {
+  auto config = slow_config();
+  config.linger = 2ms;
+  Pipeline p(config);
+  p.sink.set_ready(false);
+  p.batcher.start();
+  for (int i = 0; i < 10; ++i) p.push(0, row_json(std::to_string(i), i));
+  // Every question the batcher asks after the rows are due is a linger close it held back.
+  ASSERT_TRUE(eventually([&] { return p.queue.size_approx() == 0; }));
+  const std::uint64_t asked = p.sink.readiness_asked();
+  ASSERT_TRUE(eventually([&] { return p.sink.readiness_asked() >= asked + 10; }));
+  EXPECT_EQ(p.sink.batches().size(), 0u);
+  for (int i = 10; i < 20; ++i) p.push(0, row_json(std::to_string(i), i));
+  ASSERT_TRUE(eventually([&] { return p.queue.size_approx() == 0; }));
+  const std::uint64_t asked_again = p.sink.readiness_asked();
+  ASSERT_TRUE(eventually([&] { return p.sink.readiness_asked() >= asked_again + 3; }));
+  EXPECT_EQ(p.sink.batches().size(), 0u);
+
+  p.sink.set_ready(true);  // the pause ends: everything leaves as one batch
+  ASSERT_TRUE(p.sink.wait_for_rows(20));
+  const auto batches = p.sink.batches();
+  ASSERT_EQ(batches.size(), 1u);
+  EXPECT_EQ(batches[0].events.size(), 20u);
+  // And once the sink is ready, linger closes batches as before.
+  p.push(0, row_json("later", 20));
+  ASSERT_TRUE(p.sink.wait_for_rows(21));
+  EXPECT_EQ(p.sink.batches().size(), 2u);
+}
+
+TEST(Batcher, SizeLimitsAndFlushStillCloseWhileTheSinkIsNotReady) {
+  auto config = slow_config();
+  config.linger = 1ms;
+  config.batch_max_rows = 8;
+  Pipeline p(config);
+  p.sink.set_ready(false);
+  p.batcher.start();
+  for (int i = 0; i < 20; ++i) p.push(0, row_json(std::to_string(i), i));
+  ASSERT_TRUE(p.sink.wait_for_rows(16));  // two full batches close on rows
+  ASSERT_TRUE(eventually([&] { return p.queue.size_approx() == 0; }));
+  EXPECT_EQ(p.sink.batches().size(), 2u);
+  p.batcher.begin_flush();  // a flush does not wait for the sink to become ready
+  ASSERT_TRUE(p.sink.wait_for_rows(20));
+  p.batcher.end_flush();
+  const auto batches = p.sink.batches();
+  ASSERT_EQ(batches.size(), 3u);
+  EXPECT_EQ(batches[2].events.size(), 4u);
 }
 
 TEST(Batcher, ClosesOnFlush) {

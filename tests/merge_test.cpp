@@ -1,4 +1,5 @@
 #include "batch/merge.hpp"
+#include "batch/text_merge.hpp"
 
 #include "merge_cases.hpp"
 
@@ -8,8 +9,10 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include <random>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace spanline::detail {
 namespace {
@@ -90,6 +93,124 @@ TEST(Merge, DeleteMarkedAsMergeStillDeletes) {
   json::object row = parse_object(R"({"id":"r","_is_merge":false,"input":"i"})");
   combine_rows(row, parse_object(R"({"id":"r","_is_merge":true,"_object_delete":true})"));
   EXPECT_EQ(json::value(row), json::parse(R"({"id":"r","_is_merge":true,"_object_delete":true})"));
+}
+
+// ---- the text path (text_merge.hpp) -------------------------------------------------
+
+// The tree path's answer for two rows, as a value.
+json::value tree_combined(const std::string& earlier, const std::string& later) {
+  json::object row = parse_object(earlier);
+  combine_rows(row, parse_object(later));
+  return json::value(std::move(row));
+}
+
+// Cases the text path hands to the tree path by design.
+bool text_path_declines(const test::MergeCase& c) {
+  return c.later.find("_merge_paths") != std::string::npos ||
+         c.earlier.find("_object_delete") != std::string::npos;
+}
+
+class TextMergeCases : public ::testing::TestWithParam<test::MergeCase> {};
+
+TEST_P(TextMergeCases, AgreesWithTheTreePath) {
+  const auto& c = GetParam();
+  std::string out;
+  const bool handled = combine_rows_text(c.earlier, c.later, out);
+  EXPECT_EQ(handled, !text_path_declines(c));
+  if (!handled) return;
+  EXPECT_EQ(json::parse(out), json::parse(c.expected)) << "got      " << out << "\n"
+                                                       << "expected " << c.expected;
+  // Same members in the same order as the tree path: the server sees the same row.
+  EXPECT_EQ(json::serialize(json::parse(out)), json::serialize(tree_combined(c.earlier, c.later)));
+}
+
+INSTANTIATE_TEST_SUITE_P(TextMerge, TextMergeCases, ::testing::ValuesIn(test::merge_cases()),
+                         [](const ::testing::TestParamInfo<test::MergeCase>& info) {
+                           return info.param.name;
+                         });
+
+TEST(TextMerge, KeepsNumbersAsWritten) {
+  std::string out;
+  ASSERT_TRUE(combine_rows_text(R"({"id":"r","_is_merge":false,"metrics":{"start":1732800000.123456}})",
+                                R"({"id":"r","_is_merge":true,"metrics":{"end":1732800001.5,"tokens":99}})", out));
+  EXPECT_EQ(out, R"({"id":"r","_is_merge":false,"metrics":{"start":1732800000.123456,"end":1732800001.5,"tokens":99}})");
+}
+
+TEST(TextMerge, ToleratesWhitespaceAndEscapes) {
+  std::string out;
+  ASSERT_TRUE(combine_rows_text(" { \"id\" : \"r\" , \"input\" : \"say \\\"hi\\\" \\\\\" , \"o\" : { \"a\" : [1, {\"b\":\"}\"}] } } ",
+                                R"({"id":"r","_is_merge":true,"o":{"c":"]"},"tags":["x"]})", out));
+  EXPECT_EQ(json::parse(out),
+            json::parse(R"({"id":"r","input":"say \"hi\" \\","o":{"a":[1,{"b":"}"}],"c":"]"},"tags":["x"]})"))
+      << out;
+}
+
+TEST(TextMerge, DeclinesWhatOnlyTheTreePathKnows) {
+  std::string out;
+  // Keys spelled with escapes could equal plain keys once decoded.
+  EXPECT_FALSE(combine_rows_text(R"({"id":"r","\u0061":1})", R"({"id":"r","_is_merge":true,"a":2})", out));
+  // Duplicate keys: which one counts is the parser's business.
+  EXPECT_FALSE(combine_rows_text(R"({"id":"r","a":1,"a":2})", R"({"id":"r","_is_merge":true,"b":2})", out));
+  // Tags that are not plain strings.
+  EXPECT_FALSE(combine_rows_text(R"({"id":"r","tags":["a",1]})", R"({"id":"r","_is_merge":true,"tags":["b"]})", out));
+  // Not JSON objects, or cut short.
+  EXPECT_FALSE(combine_rows_text(R"([1,2])", R"({"id":"r","_is_merge":true})", out));
+  EXPECT_FALSE(combine_rows_text(R"({"id":"r","a":"open)", R"({"id":"r","_is_merge":true,"b":1})", out));
+  EXPECT_FALSE(combine_rows_text(R"({"id":"r","a":{"b":1})", R"({"id":"r","_is_merge":true,"a":{"c":1}})", out));
+}
+
+// Random span-shaped rows through both paths: whenever the text path answers, the
+// server must see the same row as from the tree path.
+TEST(TextMerge, RandomRowsAgreeWithTheTreePath) {
+  std::mt19937 rng(12345);
+  const std::vector<std::string> keys = {"input", "output", "metadata", "metrics", "scores", "tags",
+                                         "created", "span_id", "error", "expected"};
+  const std::vector<std::string> scalars = {"1", "2.5", "-3e2", "true", "false", "null", R"("s")",
+                                            R"("with \"quote\"")", R"("x,}]{[")", "[1,2]", "[]"};
+  const auto value = [&](const std::string& key, int depth, auto& self) -> std::string {
+    if (key == "tags") {
+      std::string out = "[";
+      const int n = static_cast<int>(rng() % 4);
+      for (int i = 0; i < n; ++i) out += (i ? ",\"t" : "\"t") + std::to_string(rng() % 5) + "\"";
+      return out + "]";
+    }
+    if (depth < 3 && rng() % 3 == 0) {
+      std::string out = "{";
+      std::set<std::string> used;
+      const int n = static_cast<int>(rng() % 4);
+      for (int i = 0; i < n; ++i) {
+        const std::string k = "k" + std::to_string(rng() % 4);
+        if (!used.insert(k).second) continue;
+        if (out.size() > 1) out += ',';
+        out += "\"" + k + "\":" + self(k, depth + 1, self);
+      }
+      return out + "}";
+    }
+    return scalars[rng() % scalars.size()];
+  };
+  const auto row = [&](bool merge) {
+    std::string out = R"({"id":"r")";
+    if (rng() % 4 != 0) out += merge ? R"(,"_is_merge":true)" : R"(,"_is_merge":false)";
+    std::set<std::string> used;
+    const int n = static_cast<int>(rng() % 6);
+    for (int i = 0; i < n; ++i) {
+      const std::string& k = keys[rng() % keys.size()];
+      if (!used.insert(k).second) continue;
+      out += ",\"" + k + "\":" + value(k, 1, value);
+    }
+    return out + "}";
+  };
+  int handled = 0;
+  for (int i = 0; i < 3000; ++i) {
+    const std::string earlier = row(rng() % 3 == 0);
+    const std::string later = row(rng() % 4 != 0);
+    std::string out;
+    if (!combine_rows_text(earlier, later, out)) continue;
+    ++handled;
+    ASSERT_EQ(json::serialize(json::parse(out)), json::serialize(tree_combined(earlier, later)))
+        << "earlier " << earlier << "\nlater   " << later << "\ntext    " << out;
+  }
+  EXPECT_GT(handled, 2500);
 }
 
 }  // namespace

@@ -16,6 +16,10 @@ class BatchSink {
   virtual std::size_t payload_limit() const noexcept = 0;
   // The encoding the sender currently uses for its host (after any 415 fallback).
   virtual Compression encoding() const noexcept = 0;
+  // True when a batch submitted now would start sending at once: no pause in force,
+  // nothing waiting, a request slot free. The batcher keeps growing a batch past its
+  // linger while this is false. A hint read from the batcher's thread; any answer is safe.
+  virtual bool ready_for_batch() const noexcept { return true; }
 };
 
 }  // namespace spanline::detail

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <optional>
 #include <string>
 
 namespace spanline::detail {
@@ -13,9 +14,19 @@ using Clock = std::chrono::steady_clock;
 // small enough that a flush or a linger deadline is noticed soon.
 constexpr std::size_t kDrainRows = 1024;
 
-// How long to block when no batch is open: any push wakes the batcher anyway, this
-// only bounds how late a missed wake-up could be noticed.
+// How long to sleep when the logger is idle: the next push wakes the batcher, this only
+// bounds how late a missed wake-up could be noticed.
 constexpr std::chrono::microseconds kIdleWait{100'000};
+
+// While rows flow, the batcher looks at the queue on its own timer this often instead
+// of being woken by pushes: a wake-up is a futex call on the caller's thread, and a
+// poll is far cheaper than one per row. Rows wait at most this long before they join
+// a batch (where they linger anyway).
+constexpr std::chrono::microseconds kPollInterval{1'000};
+
+// How long after the last row the batcher keeps polling before it sleeps until a push
+// wakes it: traffic with gaps shorter than this never pays for a wake-up.
+constexpr std::chrono::milliseconds kStayAwake{1'000};
 
 }  // namespace
 
@@ -86,10 +97,13 @@ void Batcher::run() noexcept {
 
 bool Batcher::step() {
   const bool stopping = stopping_.load(std::memory_order_acquire);
-  const auto wait = stopping ? std::chrono::microseconds(0) : next_wait(Clock::now());
-  const std::size_t n = queue_.pop_bulk(buffer_.data(), buffer_.size(), wait);
+  RowQueue::WakeOn wake_on = RowQueue::WakeOn::push;
+  const auto wait = stopping ? std::chrono::microseconds(0) : next_wait(Clock::now(), wake_on);
+  const std::size_t n = queue_.pop_bulk(buffer_.data(), buffer_.size(), wait, wake_on);
 
   const auto now = Clock::now();
+  backlog_ = n == buffer_.size();
+  if (n != 0) last_rows_ = now;
   read_limits();
   for (std::size_t i = 0; i < n; ++i) {
     Row& row = buffer_[i];
@@ -103,12 +117,21 @@ bool Batcher::step() {
   // Close what is due. A pending flush closes everything right after a drain that
   // emptied the queue (took less than a full buffer): lingering would only delay what
   // the caller waits for, and closing mid-backlog would only make smaller batches.
-  const bool close_everything = n < buffer_.size() && flushes_pending_.load(std::memory_order_acquire) > 0;
+  const bool close_everything = !backlog_ && flushes_pending_.load(std::memory_order_acquire) > 0;
+  // A batch past its linger closes only when the sink can start sending it now. While
+  // the host is paused (429) or every request slot is busy, the batch keeps growing up
+  // to its size limits instead: a queue of small batches behind a pause would each cost
+  // a request (and maybe another 429) later.
+  std::optional<bool> sink_ready;  // asked once per step, and only when a batch is due
+  const auto due = [&](const Coalescer& batch) {
+    if (close_everything) return true;
+    if (now - batch.opened() < config_.linger) return false;
+    if (!sink_ready) sink_ready = sink_.ready_for_batch();
+    return *sink_ready;
+  };
   for (std::size_t k = 0; k < active_.size();) {
     Open& open = open_[active_[k]];
-    if (!open.batch->empty() && (close_everything || now - open.batch->opened() >= config_.linger)) {
-      close(*open.batch);
-    }
+    if (!open.batch->empty() && due(*open.batch)) close(*open.batch);
     if (open.batch->empty()) {
       open.active = false;
       active_[k] = active_.back();
@@ -208,22 +231,32 @@ void Batcher::close_all() {
   active_.clear();
 }
 
-std::chrono::microseconds Batcher::next_wait(Clock::time_point now) const {
-  const auto linger = std::chrono::duration_cast<std::chrono::microseconds>(config_.linger);
-  std::chrono::microseconds wait = kIdleWait;
+std::chrono::microseconds Batcher::next_wait(Clock::time_point now, RowQueue::WakeOn& wake_on) const {
+  using std::chrono::microseconds;
+  if (backlog_) return microseconds(0);  // the last drain filled the buffer: more is waiting
   bool any_open = false;
+  auto until_due = microseconds::max();  // until the first open batch's linger ends
   for (const std::uint32_t destination : active_) {
     const Coalescer& batch = *open_[destination].batch;
     if (batch.empty()) continue;
     any_open = true;
-    const auto left =
-        std::chrono::duration_cast<std::chrono::microseconds>(batch.opened() + config_.linger - now);
-    wait = std::min(wait, left);
+    until_due = std::min(until_due, std::chrono::duration_cast<microseconds>(batch.opened() + config_.linger - now));
   }
-  if (any_open) wait = std::clamp(wait, std::chrono::microseconds(0), linger);
-  // A flush waits for the open batches: look at the queue without blocking, then close.
-  if (any_open && flushes_pending_.load(std::memory_order_acquire) > 0) wait = std::chrono::microseconds(0);
-  return wait;
+  const auto poll = std::min<microseconds>(kPollInterval, std::chrono::duration_cast<microseconds>(config_.linger));
+  if (any_open) {
+    // A flush waits for the open batches: look at the queue without blocking, then close.
+    if (flushes_pending_.load(std::memory_order_acquire) > 0) return microseconds(0);
+    wake_on = RowQueue::WakeOn::explicit_wake;
+    // Past due means held back for a busy sink: look again after a poll interval.
+    if (until_due <= microseconds(0)) return std::max(poll, microseconds(100));
+    return std::clamp(until_due, microseconds(1), std::max(poll, microseconds(1)));
+  }
+  if (poll > microseconds(0) && now - last_rows_ < kStayAwake) {
+    wake_on = RowQueue::WakeOn::explicit_wake;
+    return poll;
+  }
+  wake_on = RowQueue::WakeOn::push;
+  return kIdleWait;
 }
 
 }  // namespace spanline::detail

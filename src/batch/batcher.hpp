@@ -2,6 +2,8 @@
 // The batcher: one thread that drains the row queue in bulk, groups rows by
 // destination, coalesces rows with the same id, and closes batches on size, row
 // count, linger, flush or stop into the BatchSink (encoded with the sink's encoding).
+// Linger closes a batch only while the sink is ready to send one at once; while it is
+// not (a 429 pause, every request slot busy), the batch grows up to its size limits.
 
 #include "batch/batch_sink.hpp"
 #include "batch/coalescer.hpp"
@@ -24,7 +26,7 @@ struct BatcherConfig {
   std::size_t batch_max_bytes = std::size_t{2}
                                 << 20;   // uncompressed body; also capped by sink.payload_limit()
   std::size_t batch_max_rows = 10'000;   // events per batch
-  std::chrono::milliseconds linger{20};  // longest a row waits in an open batch
+  std::chrono::milliseconds linger{20};  // longest a row waits in an open batch (sink ready)
   int zstd_level = 1;
 };
 
@@ -58,7 +60,8 @@ class Batcher {
   void close(Coalescer& open);
   void submit(Batch&& batch);
   void close_all();
-  std::chrono::microseconds next_wait(std::chrono::steady_clock::time_point now) const;
+  // How long the next pop_bulk may sleep, and what may wake it early.
+  std::chrono::microseconds next_wait(std::chrono::steady_clock::time_point now, RowQueue::WakeOn& wake_on) const;
   void read_limits() noexcept;
 
   const BatcherConfig config_;
@@ -78,6 +81,8 @@ class Batcher {
   std::size_t payload_limit_ = 0;  // sink_.payload_limit() as of the current drain
   std::size_t limit_ = 0;          // batch_limit() as of the current drain
   std::vector<Row> buffer_;
+  bool backlog_ = false;                             // the last drain filled buffer_
+  std::chrono::steady_clock::time_point last_rows_;  // when a drain last found rows
 
   std::atomic<int> flushes_pending_{0};
   std::atomic<bool> stopping_{false};

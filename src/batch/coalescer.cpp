@@ -1,6 +1,7 @@
 #include "batch/coalescer.hpp"
 
 #include "batch/merge.hpp"
+#include "batch/text_merge.hpp"
 
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
@@ -128,6 +129,12 @@ void Coalescer::append(Row&& row, std::uint32_t hash, std::size_t slot) {
   if (slot != SIZE_MAX) index(event, hash, slot);
 }
 
+void Coalescer::pin_id(std::size_t event) {
+  if (ids_[event].pinned >= 0) return;
+  pinned_.emplace_back(id_of(event));
+  ids_[event].pinned = static_cast<std::int32_t>(pinned_.size() - 1);
+}
+
 bool Coalescer::combine(std::size_t event, Row&& row) {
   BatchEvent& target = batch_.events[event];
   const std::size_t old_size = target.json.size();
@@ -137,31 +144,42 @@ bool Coalescer::combine(std::size_t event, Row&& row) {
     ids_[event] = IdRef{row.id_offset, row.id_size, -1};
     target.json = std::move(row.json);
   } else {
-    try {
-      std::string merged;
-      {
-        const boost::json::storage_ptr memory(&scratch_->memory);
-        boost::json::value earlier = boost::json::parse(target.json, memory);
-        const boost::json::value later = boost::json::parse(row.json, memory);
-        if (!earlier.is_object() || !later.is_object()) return false;
-        combine_rows(earlier.get_object(), later.get_object());
-        merged = boost::json::serialize(earlier);
-      }
-      scratch_->memory.release();
-      if (ids_[event].pinned < 0) {
-        pinned_.emplace_back(id_of(event));
-        ids_[event].pinned = static_cast<std::int32_t>(pinned_.size() - 1);
-      }
-      target.json = std::move(merged);
-    } catch (const std::exception&) {
-      scratch_->memory.release();
-      return false;
-    }
+    std::string merged;
+    if (!merge_text(target.json, row.json, merged) && !merge_trees(target.json, row.json, merged)) return false;
+    pin_id(event);
+    target.json = std::move(merged);
   }
   target.source_rows += 1;
   target.budget_bytes += budget;
   body_size_ = body_size_ - old_size + target.json.size();
   return true;
+}
+
+bool Coalescer::merge_text(const std::string& earlier, const std::string& later, std::string& merged) noexcept {
+  try {
+    return combine_rows_text(earlier, later, merged);
+  } catch (const std::exception&) {
+    return false;  // out of memory: the tree path will not do better, but it decides
+  }
+}
+
+bool Coalescer::merge_trees(const std::string& earlier_text, const std::string& later_text,
+                            std::string& merged) noexcept {
+  bool combined = false;
+  try {
+    const boost::json::storage_ptr memory(&scratch_->memory);
+    boost::json::value earlier = boost::json::parse(earlier_text, memory);
+    const boost::json::value later = boost::json::parse(later_text, memory);
+    if (earlier.is_object() && later.is_object()) {
+      combine_rows(earlier.get_object(), later.get_object());
+      merged = boost::json::serialize(earlier);
+      combined = true;
+    }
+  } catch (const std::exception&) {
+    combined = false;
+  }
+  scratch_->memory.release();
+  return combined;
 }
 
 Batch Coalescer::take() {

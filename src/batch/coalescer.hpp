@@ -3,8 +3,8 @@
 // into the earlier event with the same id (Braintrust merge semantics), so a span's
 // start, log and end rows logged close together leave as one event.
 //
-// Only the batcher thread uses a Coalescer; it is not thread-safe. Rows are parsed
-// only when their id repeats inside the batch; everything else is a string move.
+// Only the batcher thread uses a Coalescer; it is not thread-safe. Rows are looked
+// at only when their id repeats inside the batch; everything else is a string move.
 
 #include "batch/batch.hpp"
 #include "core/row.hpp"
@@ -60,7 +60,14 @@ class Coalescer {
   void index(std::size_t event, std::uint32_t hash, std::size_t slot);
   void grow_index();
   void append(Row&& row, std::uint32_t hash, std::size_t slot);
+  // Combines `row` into `event`: on the rows' text when it can (text_merge.hpp), else
+  // through JSON trees (merge.hpp). False when the rows cannot be combined at all.
   bool combine(std::size_t event, Row&& row);
+  // The two ways to combine two rows' JSON into `merged`; false when they cannot.
+  bool merge_text(const std::string& earlier, const std::string& later, std::string& merged) noexcept;
+  bool merge_trees(const std::string& earlier, const std::string& later, std::string& merged) noexcept;
+  // Keeps a copy of the event's id before its JSON is rewritten.
+  void pin_id(std::size_t event);
 
   struct Scratch;
 

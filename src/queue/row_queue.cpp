@@ -35,7 +35,10 @@ struct CachedToken {
 }  // namespace
 
 RowQueue::RowQueue()
-    : queue_(1024), consumer_token_(queue_), instance_id_(next_instance_id.fetch_add(1, std::memory_order_relaxed)) {
+    : queue_(1024),
+      consumer_token_(queue_),
+      wakeups_(0, /*maxSpins=*/0),  // the consumer has nothing to spin for: it sleeps or polls
+      instance_id_(next_instance_id.fetch_add(1, std::memory_order_relaxed)) {
   std::lock_guard lock(live_queues_mutex);
   live_queues.insert(instance_id_);
 }
@@ -53,22 +56,49 @@ bool RowQueue::push(Row&& row) noexcept {
       cached.token = std::make_unique<moodycamel::ProducerToken>(queue_);
       cached.instance_id = instance_id_;
     }
-    return queue_.enqueue(*cached.token, std::move(row));
+    if (!queue_.enqueue(*cached.token, std::move(row))) return false;
   } catch (const std::bad_alloc&) {
     return false;
   }
+  // Pairs with the fence in pop_bulk: either the consumer's last look at the queue saw
+  // this row, or this sees the consumer waiting and wakes it.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (consumer_waits_for_push_.load(std::memory_order_relaxed) &&
+      consumer_waits_for_push_.exchange(false, std::memory_order_acq_rel)) {
+    wakeups_.signal();
+  }
+  return true;
 }
 
 bool RowQueue::pop_one(Row& out) noexcept { return queue_.try_dequeue(out); }
 
-std::size_t RowQueue::pop_bulk(Row* out, std::size_t max, std::chrono::microseconds wait) noexcept {
-  if (wait.count() <= 0) return queue_.try_dequeue_bulk(consumer_token_, out, max);
-  return queue_.wait_dequeue_bulk_timed(consumer_token_, out, max, wait);
+std::size_t RowQueue::pop_bulk(Row* out, std::size_t max, std::chrono::microseconds wait, WakeOn wake_on) noexcept {
+  std::size_t n = queue_.try_dequeue_bulk(consumer_token_, out, max);
+  if (n != 0 || wait.count() <= 0) return n;
+  if (wake_on == WakeOn::push) {
+    consumer_waits_for_push_.store(true, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    n = queue_.try_dequeue_bulk(consumer_token_, out, max);  // a push that raced the flag
+    if (n != 0) {
+      consumer_waits_for_push_.store(false, std::memory_order_relaxed);
+      return n;
+    }
+  }
+  (void)wakeups_.wait(wait.count());
+  // A producer that cleared the flag has signalled or is about to: that signal only
+  // makes a later wait return early, which costs one extra look at the queue.
+  consumer_waits_for_push_.store(false, std::memory_order_relaxed);
+  return queue_.try_dequeue_bulk(consumer_token_, out, max);
 }
 
 void RowQueue::wake() noexcept {
   // An empty row is the batcher's wake-up sentinel: it carries no data and no budget.
-  (void)queue_.enqueue(Row{});
+  try {
+    (void)queue_.enqueue(Row{});
+  } catch (const std::bad_alloc&) {
+    // The signal below still wakes the consumer; it finds the queue as it is.
+  }
+  wakeups_.signal();
 }
 
 }  // namespace spanline::detail

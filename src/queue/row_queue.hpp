@@ -2,10 +2,16 @@
 // The queue between producers and the batcher: moodycamel's lock-free queue with a
 // producer token per (thread, queue), one consumer. Bounds live in MemoryBudget;
 // this class only moves rows.
+//
+// Waking the consumer is the expensive part of a push (a futex call on the producer's
+// thread), so a push wakes it only when it sleeps waiting for rows (pop_bulk with
+// WakeOn::push). A consumer that has rows in hand and polls on its own timer sleeps
+// with WakeOn::explicit_wake, and pushes never pay for a wake-up.
 
 #include "core/row.hpp"
 
-#include <concurrentqueue/blockingconcurrentqueue.h>
+#include <concurrentqueue/concurrentqueue.h>
+#include <concurrentqueue/lightweightsemaphore.h>
 
 #include <atomic>
 #include <chrono>
@@ -16,6 +22,12 @@ namespace spanline::detail {
 
 class RowQueue {
  public:
+  // What ends a consumer's wait in pop_bulk() before its timeout.
+  enum class WakeOn {
+    push,           // the next push (or wake())
+    explicit_wake,  // only wake()
+  };
+
   RowQueue();
   ~RowQueue();
   RowQueue(const RowQueue&) = delete;
@@ -26,17 +38,24 @@ class RowQueue {
   [[nodiscard]] bool push(Row&& row) noexcept;
   // Removes some queued row, roughly the oldest of one producer (drop_oldest).
   [[nodiscard]] bool pop_one(Row& out) noexcept;
-  // Consumer only: takes up to `max` rows, waiting up to `wait` for the first.
-  std::size_t pop_bulk(Row* out, std::size_t max, std::chrono::microseconds wait) noexcept;
-  // Wakes a consumer blocked in pop_bulk.
+  // Consumer only: takes up to `max` rows; when there are none, sleeps up to `wait`
+  // (or until what `wake_on` names happens) and tries once more.
+  std::size_t pop_bulk(Row* out, std::size_t max, std::chrono::microseconds wait,
+                       WakeOn wake_on = WakeOn::push) noexcept;
+  // Wakes the consumer, whatever it sleeps for; its pop_bulk returns an empty row
+  // (a sentinel carrying no data and no budget) or what else was queued.
   void wake() noexcept;
 
   std::size_t size_approx() const noexcept { return queue_.size_approx(); }
 
  private:
-  moodycamel::BlockingConcurrentQueue<Row> queue_;
+  moodycamel::ConcurrentQueue<Row> queue_;
   moodycamel::ConsumerToken consumer_token_;
-  const std::uint64_t instance_id_;
+  moodycamel::LightweightSemaphore wakeups_;
+  // On its own cache line: producers read it on every push, and it changes only
+  // when the consumer goes to sleep or wakes up.
+  alignas(64) std::atomic<bool> consumer_waits_for_push_{false};
+  alignas(64) const std::uint64_t instance_id_;
 };
 
 }  // namespace spanline::detail
