@@ -43,4 +43,16 @@ std::string Destination::key() const {
   return std::string(kind_segment(kind)) + ":" + id;
 }
 
+std::optional<Destination> Destination::from_key(std::string_view key) {
+  const auto colon = key.find(':');
+  if (colon == std::string_view::npos || colon + 1 == key.size()) return std::nullopt;
+  const std::string_view kind = key.substr(0, colon);
+  std::string rest(key.substr(colon + 1));
+  if (kind == "project_name") return project_named(std::move(rest));
+  if (kind == kind_segment(Kind::project_logs)) return project(std::move(rest));
+  if (kind == kind_segment(Kind::experiment)) return experiment(std::move(rest));
+  if (kind == kind_segment(Kind::dataset)) return dataset(std::move(rest));
+  return std::nullopt;
+}
+
 }  // namespace spanline

@@ -1,5 +1,6 @@
 #include <spanline/logger.hpp>
 
+#include "codec/codec.hpp"
 #include "core/logger_core.hpp"
 
 #include <stdexcept>
@@ -21,6 +22,32 @@ const Options& validated(const Options& options) {
   return options;
 }
 
+// Opens the spool when one is configured. A directory that cannot be used is reported
+// and the logger runs without a spool: spill then behaves like block, and what the
+// shutdown deadline leaves is dropped as usual.
+std::unique_ptr<Spool> open_spool(const Options& options, ErrorReporter& errors) {
+  if (options.spool_dir.empty()) return nullptr;
+  SpoolOptions spool_options{
+      .directory = options.spool_dir,
+      .fsync_interval = options.spool_fsync_interval,
+      // log_durable waits for an fsync: let it cost one fsync, not up to an interval.
+      .sync_on_wait = true,
+      .segment_max_bytes = options.spool_segment_bytes,
+      .max_bytes = options.spool_max_bytes,
+      .full_policy = options.spool_full_policy,
+      .block_timeout = options.block_timeout,
+      .on_error = [&errors](const SpoolError& error) { errors.report("spool", "io", error.message); },
+  };
+  SpoolError error;
+  auto spool = Spool::open(spool_options, error);
+  if (!spool) {
+    errors.report("spool", "open",
+                  error.message + "; running without a spool" +
+                      (options.overflow == OverflowPolicy::spill ? " (overflow spill behaves like block)" : ""));
+  }
+  return spool;
+}
+
 }  // namespace
 
 LoggerCore::LoggerCore(Options options)
@@ -28,8 +55,13 @@ LoggerCore::LoggerCore(Options options)
       row_builder_(options_.id_format),
       budget_(options_.max_queue_bytes, options_.max_queue_rows),
       accounting_(counters_, budget_),
-      sender_(options_, destinations_, accounting_, errors_),
-      admission_(options_.overflow, options_.block_timeout, budget_, queue_, accounting_),
+      spool_(open_spool(options_, errors_)),
+      sender_(options_, destinations_, accounting_, errors_, spool_.get()),
+      admission_(options_.overflow, options_.block_timeout, budget_, queue_, accounting_,
+                 spool_ && options_.overflow == OverflowPolicy::spill ? std::function<void()>([this] {
+                   sender_.make_room();
+                 })
+                                                                      : std::function<void()>()),
       batcher_(batcher_config(options_), queue_, sender_, accounting_, errors_) {
   // Threads start last, once every member they touch exists.
   sender_.start();
@@ -75,7 +107,77 @@ FlushResult LoggerCore::totals(bool complete) const {
                      .delivered = snapshot.rows_delivered,
                      .rejected = snapshot.rows_rejected,
                      .dropped = snapshot.rows_dropped_total(),
-                     .pending = snapshot.pending_rows};
+                     .pending = snapshot.pending_rows,
+                     .spooled = counters_.rows_spilled.load(std::memory_order_relaxed)};
+}
+
+Logger::DurableResult LoggerCore::write_ahead(std::uint32_t destination, const std::vector<PreparedRow>& rows,
+                                              std::chrono::milliseconds timeout) {
+  using Result = Logger::DurableResult;
+  if (!spool_) return Result::no_spool;
+  if (closed_.load(std::memory_order_seq_cst)) return Result::closed;
+  if (rows.empty()) return Result::durable;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const std::string key = destinations_.get(destination).key();
+  const std::size_t limit = sender_.payload_limit();
+  const Compression encoding = sender_.encoding();
+
+  std::uint64_t last_sequence = 0;
+  for (std::size_t next = 0; next < rows.size();) {
+    // One {"events":[...]} body per record, as many rows as the payload limit allows.
+    std::string body = "{\"events\":[";
+    std::uint32_t count = 0;
+    for (; next < rows.size(); ++next) {
+      const std::string& json = rows[next].json;
+      if (count != 0 && body.size() + 1 + json.size() + 2 > limit) break;
+      if (count != 0) body += ',';
+      body += json;
+      ++count;
+    }
+    body += "]}";
+    SpoolEntry entry{.destination_key = key,
+                     .encoding = Compression::none,
+                     .source_rows = count,
+                     .raw_bytes = static_cast<std::uint32_t>(body.size()),
+                     .payload = body};
+    std::string compressed;
+    if (encoding != Compression::none) {
+      try {
+        compressed = compress(encoding, body, options_.zstd_level);
+        entry.encoding = encoding;
+        entry.payload = compressed;
+      } catch (const std::exception&) {
+        // Stored uncompressed instead; replay sends it as it is.
+      }
+    }
+    const AppendResult appended = spool_->append(entry);
+    switch (appended.status) {
+      case SpoolStatus::ok:
+        last_sequence = appended.sequence;
+        continue;
+      case SpoolStatus::full:
+      case SpoolStatus::too_large:
+        errors_.report("spool", "durable-full",
+                       "log_durable: the spool in " + spool_->directory().string() + " refused " +
+                           std::to_string(count) + " rows (" + std::string(to_string(appended.status)) + ")");
+        return Result::spool_full;
+      case SpoolStatus::closed:
+        return Result::closed;
+      case SpoolStatus::io_error:
+      case SpoolStatus::timeout:
+        errors_.report("spool", "durable-io", "log_durable: " + appended.error.message);
+        return Result::io_error;
+    }
+  }
+  switch (spool_->wait_durable(last_sequence, deadline)) {
+    case SpoolStatus::ok: return Result::durable;
+    case SpoolStatus::timeout: return Result::timeout;
+    case SpoolStatus::closed: return Result::closed;
+    case SpoolStatus::full:
+    case SpoolStatus::too_large: return Result::spool_full;
+    case SpoolStatus::io_error: return Result::io_error;
+  }
+  return Result::io_error;
 }
 
 FlushResult LoggerCore::flush(std::chrono::milliseconds timeout) {
@@ -101,8 +203,9 @@ FlushResult LoggerCore::shutdown(std::chrono::milliseconds timeout) {
   batcher_.begin_flush();  // no lingering: the final drain hands batches over at once
   batcher_.stop();         // drains the queue and hands every open batch to the sender
   batcher_.end_flush();
-  sender_.shutdown(deadline);  // delivers what it can in time, drops the rest as shutdown
+  sender_.shutdown(deadline);  // delivers what it can in time; the rest to the spool, or dropped as shutdown
   budget_.close();
+  if (spool_) spool_->close();  // unacknowledged records stay for the next run
 
   const bool complete = counters_.rows_pending() == 0 && counters_.rows_dropped[static_cast<std::size_t>(
                                                              DropReason::shutdown)] == 0;
@@ -115,6 +218,21 @@ Stats LoggerCore::stats() const {
   counters_.copy_to(snapshot);
   snapshot.queue_rows = queue_.size_approx();
   snapshot.memory_bytes = budget_.bytes_in_use();
+  if (spool_) {
+    const SpoolMetrics m = spool_->metrics();
+    Stats::Spool& out = snapshot.spool;
+    out.enabled = true;
+    out.bytes_on_disk = m.bytes_on_disk;
+    out.segments_on_disk = m.segments_on_disk;
+    out.replay_lag_bytes = m.replay_lag_bytes;
+    out.oldest_unacked_age_seconds = static_cast<double>(m.oldest_unacked_age_ms) / 1000.0;
+    out.records_written = m.records_written;
+    out.rows_spilled = m.rows_written;  // spilled batches and log_durable rows
+    out.records_replayed = m.records_replayed;
+    out.records_corrupt = m.records_corrupt;
+    out.records_truncated = m.records_truncated;
+    out.write_errors = m.write_errors + m.fsync_errors;
+  }
   return snapshot;
 }
 
@@ -177,9 +295,11 @@ LogResult Logger::log_prepared(DestinationHandle to, PreparedRow row) {
 Logger::DurableResult Logger::log_durable(DestinationHandle to, std::vector<PreparedRow> rows,
                                           std::chrono::milliseconds timeout) {
   require_destination(*core_, to);
-  (void)rows;
-  (void)timeout;
-  return DurableResult::no_spool;  // TODO(spool wiring): write-ahead through LoggerCore
+  for (const PreparedRow& row : rows) {
+    if (row.id_size == 0 || std::size_t{row.id_offset} + row.id_size > row.json.size())
+      throw std::invalid_argument("PreparedRow id_offset/id_size do not point inside its json");
+  }
+  return core_->write_ahead(to.index, rows, timeout);
 }
 
 Span Logger::start_span(DestinationHandle to, SpanArgs args, const Fields& fields) {

@@ -3,7 +3,9 @@
 // POST /v1/project), an experiment, or a dataset.
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace spanline {
 
@@ -23,6 +25,9 @@ struct Destination {
   std::string insert_path() const;
   // "project_logs:<id>", "project_name:<name>", ...: a stable, human-readable key.
   std::string key() const;
+  // The inverse of key() (e.g. for records read back from the spool); nullopt when
+  // `key` is not of that form or names nothing.
+  static std::optional<Destination> from_key(std::string_view key);
 
   friend bool operator==(const Destination&, const Destination&) = default;
 };

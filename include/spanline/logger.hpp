@@ -42,6 +42,7 @@ struct FlushResult {
   std::uint64_t rejected = 0;   // rows the server refused for good
   std::uint64_t dropped = 0;    // rows dropped, all reasons
   std::uint64_t pending = 0;    // rows accepted and not resolved yet
+  std::uint64_t spooled = 0;    // rows written to the durable spool instead (replay delivers them)
 };
 
 // An error worth a human's attention. Reports are rate-limited per component and

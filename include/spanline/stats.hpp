@@ -25,7 +25,7 @@ std::string_view to_string(DropReason reason);
 struct Stats {
   // rows (as logged, before coalescing)
   std::uint64_t rows_in = 0;         // accepted into the queue
-  std::uint64_t rows_delivered = 0;  // acknowledged by a 2xx
+  std::uint64_t rows_delivered = 0;  // acknowledged by a 2xx (replayed spool records included)
   std::uint64_t rows_rejected = 0;   // refused by the server for good (400/401/403/404/413/422)
   std::array<std::uint64_t, kDropReasonCount> rows_dropped{};  // indexed by DropReason
   std::uint64_t rows_coalesced = 0;  // merged into another row with the same id before sending
@@ -53,7 +53,7 @@ struct Stats {
     std::uint64_t replay_lag_bytes = 0;    // gauge: record bytes on disk not yet acknowledged
     double oldest_unacked_age_seconds = 0; // gauge: replay lag in time
     std::uint64_t records_written = 0;
-    std::uint64_t rows_spilled = 0;        // rows written to the spool (as logged)
+    std::uint64_t rows_spilled = 0;        // rows written to the spool (as logged; log_durable rows too)
     std::uint64_t records_replayed = 0;
     std::uint64_t rows_replayed_delivered = 0;
     std::uint64_t records_corrupt = 0;     // bad CRC / damaged regions skipped

@@ -24,6 +24,26 @@ void Accounting::dropped(const Batch& batch, DropReason reason) noexcept {
   settle(rows, batch.budget_bytes());
 }
 
+void Accounting::spooled(const Batch& batch) noexcept {
+  const std::uint64_t rows = batch.source_rows();
+  counters_.rows_spilled.fetch_add(rows, std::memory_order_relaxed);
+  settle(rows, batch.budget_bytes());
+}
+
+void Accounting::replay_delivered(std::uint64_t rows, std::uint64_t raw_bytes, std::uint64_t wire_bytes) noexcept {
+  counters_.rows_delivered.fetch_add(rows, std::memory_order_relaxed);
+  counters_.rows_replayed_delivered.fetch_add(rows, std::memory_order_relaxed);
+  counters_.records_replay_delivered.fetch_add(1, std::memory_order_relaxed);
+  counters_.batches_sent.fetch_add(1, std::memory_order_relaxed);
+  counters_.bytes_raw.fetch_add(raw_bytes, std::memory_order_relaxed);
+  counters_.bytes_compressed.fetch_add(wire_bytes, std::memory_order_relaxed);
+}
+
+void Accounting::replay_rejected(std::uint64_t rows) noexcept {
+  counters_.rows_rejected.fetch_add(rows, std::memory_order_relaxed);
+  counters_.rows_replayed_rejected.fetch_add(rows, std::memory_order_relaxed);
+}
+
 void Accounting::dropped_event(const BatchEvent& event, DropReason reason) noexcept {
   counters_.add_dropped(reason, event.source_rows);
   settle(event.source_rows, event.budget_bytes);

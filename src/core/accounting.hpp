@@ -26,8 +26,15 @@ class Accounting {
   void rejected(const Batch& batch) noexcept;
   // Not delivered for `reason`.
   void dropped(const Batch& batch, DropReason reason) noexcept;
+  // Written to the spool: settled here, delivered later by the spool's replay.
+  void spooled(const Batch& batch) noexcept;
   // One event of a batch dropped on its own (e.g. too large), the rest goes on.
   void dropped_event(const BatchEvent& event, DropReason reason) noexcept;
+
+  // A spool record replayed: its rows were settled (spooled) when written, possibly by
+  // an earlier process, so only the outcome counters move here.
+  void replay_delivered(std::uint64_t rows, std::uint64_t raw_bytes, std::uint64_t wire_bytes) noexcept;
+  void replay_rejected(std::uint64_t rows) noexcept;
 
   // Rows evicted from the queue before reaching a batch (drop_oldest).
   void evicted(std::uint64_t rows, std::uint64_t budget_bytes) noexcept;

@@ -1,6 +1,7 @@
 #pragma once
 // The shared state behind Logger and Span: the stages, wired front to back.
-// Producers call submit(); the batcher and sender threads do the rest.
+// Producers call submit(); the batcher and sender threads do the rest. With
+// Options::spool_dir set, a durable spool sits beside the sender (see sender.hpp).
 
 #include "batch/batcher.hpp"
 #include "core/accounting.hpp"
@@ -11,6 +12,7 @@
 #include "queue/admission.hpp"
 #include "queue/memory_budget.hpp"
 #include "queue/row_queue.hpp"
+#include "spool/spool.hpp"
 #include "transport/sender.hpp"
 
 #include <spanline/logger.hpp>
@@ -19,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 namespace spanline::detail {
 
@@ -31,6 +34,11 @@ class LoggerCore {
 
   // Applies the size limit and the overflow policy, then queues the row.
   LogResult submit(Row&& row) noexcept;
+
+  // Logger::log_durable: the rows as one spool record (more when over the payload
+  // limit), waited on until an fsync covers them.
+  Logger::DurableResult write_ahead(std::uint32_t destination, const std::vector<PreparedRow>& rows,
+                                    std::chrono::milliseconds timeout);
 
   FlushResult flush(std::chrono::milliseconds timeout);
   FlushResult shutdown(std::chrono::milliseconds timeout);
@@ -54,6 +62,9 @@ class LoggerCore {
   MemoryBudget budget_;
   Accounting accounting_;
   RowQueue queue_;
+  // Null when no spool_dir is set or the directory could not be opened (reported).
+  // Declared before the sender, which uses it until it stops.
+  std::unique_ptr<Spool> spool_;
   Sender sender_;
   Admission admission_;
   Batcher batcher_;

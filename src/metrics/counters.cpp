@@ -75,6 +75,7 @@ void PipelineCounters::copy_to(Stats& stats) const {
   stats.in_flight = load(in_flight);
   stats.concurrency_limit = load(concurrency_limit);
   stats.pending_rows = rows_pending();
+  stats.spool.rows_replayed_delivered = load(rows_replayed_delivered);
   {
     std::lock_guard lock(status_mutex_);
     stats.requests_by_status.clear();

@@ -34,6 +34,14 @@ struct PipelineCounters {
   // Accepted rows that reached a final state (delivered, rejected, or dropped after
   // being accepted). Rows refused at log time are counted in rows_dropped only.
   std::atomic<std::uint64_t> rows_settled{0};
+  // Accepted rows settled by being written to the spool (their delivery is the
+  // spool's replay's business from then on; part of rows_settled).
+  std::atomic<std::uint64_t> rows_spilled{0};
+  // Rows of spool records acknowledged by a 2xx on replay (also in rows_delivered)
+  // and refused for good on replay (also in rows_rejected).
+  std::atomic<std::uint64_t> rows_replayed_delivered{0};
+  std::atomic<std::uint64_t> rows_replayed_rejected{0};
+  std::atomic<std::uint64_t> records_replay_delivered{0};
 
   std::atomic<std::uint64_t> events_sent{0};
   std::atomic<std::uint64_t> batches_sent{0};

@@ -1,5 +1,7 @@
 #include "queue/admission.hpp"
 
+#include <algorithm>
+
 namespace spanline::detail {
 
 bool Admission::admit(std::uint64_t bytes) noexcept {
@@ -10,6 +12,7 @@ bool Admission::admit(std::uint64_t bytes) noexcept {
     case OverflowPolicy::block:
     case OverflowPolicy::spill:  // waits while the sender moves waiting batches to the spool
       try {
+        if (policy_ == OverflowPolicy::spill && make_room_) return spill_until_room(bytes);
         return budget_.acquire_until(bytes, std::chrono::steady_clock::now() + block_timeout_);
       } catch (...) {
         return false;  // a failed wait (e.g. a mutex error) refuses this row only
@@ -18,6 +21,20 @@ bool Admission::admit(std::uint64_t bytes) noexcept {
       return evict_until_room(bytes);
   }
   return false;
+}
+
+bool Admission::spill_until_room(std::uint64_t bytes) {
+  // Other producers may take the room a spill freed before this one wakes, so keep
+  // asking for more in short rounds until the block timeout runs out.
+  constexpr std::chrono::milliseconds kRound{20};
+  const auto deadline = std::chrono::steady_clock::now() + block_timeout_;
+  for (;;) {
+    make_room_();
+    const auto now = std::chrono::steady_clock::now();
+    const auto until = std::min(deadline, now + kRound);
+    if (budget_.acquire_until(bytes, until)) return true;
+    if (until >= deadline) return false;
+  }
 }
 
 bool Admission::evict_until_room(std::uint64_t bytes) noexcept {

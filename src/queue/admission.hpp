@@ -10,14 +10,22 @@
 #include <spanline/options.hpp>
 
 #include <chrono>
+#include <functional>
 
 namespace spanline::detail {
 
 class Admission {
  public:
+  // `make_room` (spill only) asks the next stages to move waiting batches to the spool;
+  // it must not block. Empty, or without a usable spool, spill behaves like block.
   Admission(OverflowPolicy policy, std::chrono::milliseconds block_timeout, MemoryBudget& budget, RowQueue& queue,
-            Accounting& accounting)
-      : policy_(policy), block_timeout_(block_timeout), budget_(budget), queue_(queue), accounting_(accounting) {}
+            Accounting& accounting, std::function<void()> make_room = {})
+      : policy_(policy),
+        block_timeout_(block_timeout),
+        budget_(budget),
+        queue_(queue),
+        accounting_(accounting),
+        make_room_(std::move(make_room)) {}
 
   // True when room for `bytes` was taken. drop_oldest evicts rows still waiting in
   // the queue (counted as evicted_oldest); rows already batched or in flight cannot
@@ -26,12 +34,14 @@ class Admission {
 
  private:
   bool evict_until_room(std::uint64_t bytes) noexcept;
+  bool spill_until_room(std::uint64_t bytes);
 
   const OverflowPolicy policy_;
   const std::chrono::milliseconds block_timeout_;
   MemoryBudget& budget_;
   RowQueue& queue_;
   Accounting& accounting_;
+  const std::function<void()> make_room_;
 };
 
 }  // namespace spanline::detail

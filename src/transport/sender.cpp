@@ -5,6 +5,7 @@
 #include "core/destination_table.hpp"
 #include "core/error_reporter.hpp"
 #include "metrics/counters.hpp"
+#include "spool/spool.hpp"
 #include "transport/concurrency_limit.hpp"
 #include "transport/http_connection.hpp"
 #include "transport/retry_policy.hpp"
@@ -19,7 +20,9 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <deque>
 #include <future>
 #include <map>
@@ -63,12 +66,58 @@ struct Job {
   std::uint32_t retries = 0;
 };
 
+// How often the replay thread looks for new records when the spool has none.
+constexpr std::chrono::milliseconds kReplayPoll{100};
+// How long replay waits before trying a record whose destination is still being resolved.
+constexpr std::chrono::milliseconds kReplayResolveWait{200};
+
 }  // namespace
+
+// Spool records handed from the replay thread to the io thread and not yet finished
+// (acknowledged, or left for the next run): bounded, so replay never holds more than a
+// few records in memory however large the backlog.
+struct ReplayWindow {
+  explicit ReplayWindow(std::size_t slots) : capacity(slots) {}
+
+  // Waits for a free slot and takes it; false once stopping.
+  bool acquire() {
+    std::unique_lock lock(mutex);
+    changed.wait(lock, [&] { return stopping || outstanding < capacity; });
+    if (stopping) return false;
+    ++outstanding;
+    return true;
+  }
+  void release() noexcept {
+    {
+      std::lock_guard lock(mutex);
+      if (outstanding > 0) --outstanding;
+    }
+    changed.notify_all();
+  }
+  void stop() noexcept {
+    {
+      std::lock_guard lock(mutex);
+      stopping = true;
+    }
+    changed.notify_all();
+  }
+  bool stopped() {
+    std::lock_guard lock(mutex);
+    return stopping;
+  }
+
+  const std::size_t capacity;
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::size_t outstanding = 0;
+  bool stopping = false;
+};
 
 class SenderCore : public std::enable_shared_from_this<SenderCore> {
  public:
   SenderCore(const Options& options, net::io_context& io, DestinationTable& destinations,
-             Accounting& accounting, ErrorReporter& errors)
+             Accounting& accounting, ErrorReporter& errors, Spool* spool,
+             std::shared_ptr<ReplayWindow> replay_window)
       : options_(options),
         url_(parse_base_url(options.api_url)),
         io_(io),
@@ -79,6 +128,10 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
         errors_(errors),
         limit_(options.initial_in_flight, options.max_in_flight),
         pause_timer_(io),
+        spool_(spool),
+        replay_window_(std::move(replay_window)),
+        outage_timer_(io),
+        replay_timer_(io),
         rng_(std::random_device{}()),
         encoding_(options.compression) {
     auto settings = std::make_shared<HttpSettings>();
@@ -103,6 +156,11 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
     return learned_limit_.load(std::memory_order_relaxed);
   }
   Compression encoding() const noexcept { return encoding_.load(std::memory_order_relaxed); }
+  // See BatchSink::ready_for_batch(): published by the io thread after every pump().
+  bool ready_for_batch() const noexcept {
+    return slot_free_.load(std::memory_order_relaxed) &&
+           Clock::now().time_since_epoch().count() >= paused_until_ticks_.load(std::memory_order_relaxed);
+  }
   std::size_t in_flight() const noexcept { return in_flight_.load(std::memory_order_relaxed); }
 
   // --- io thread ----------------------------------------------------------------
@@ -122,9 +180,40 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
       return;
     }
     Job job{std::move(batch), 0};
+    // During an outage new batches go straight to disk, except one kept as a probe
+    // when nothing else is on the wire to find out that the upstream is back.
+    if (in_outage() && (!active_.empty() || !replay_active_.empty() || !replay_ready_.empty())) {
+      return spill(std::move(job));
+    }
     if (!destinations_.insert_path(job.batch.destination)) return park(std::move(job));
     ready_.push_back(std::move(job));
     pump();
+  }
+
+  // A record from the replay thread; it holds one slot of the replay window until it
+  // is acknowledged (or the sender stops).
+  void enqueue_replay(SpoolRecord record) {
+    if (stopped_) {
+      replay_window_->release();
+      return;
+    }
+    replay_ready_.push_back(std::move(record));
+    pump();
+  }
+
+  // Spills the oldest waiting batches until the budget is about half free (spill policy).
+  void spill_for_room() {
+    room_requested_.store(false, std::memory_order_release);
+    if (stopped_ || spool_ == nullptr) return;
+    MemoryBudget& budget = accounting_.budget();
+    const std::uint64_t target = budget.max_bytes() / 2;
+    spill_waiting([&] { return budget.bytes_in_use() > target; });
+    check_idle();
+  }
+  // True when this call should post spill_for_room() (none is pending yet).
+  bool request_room() noexcept {
+    if (spool_ == nullptr) return false;
+    return !room_requested_.exchange(true, std::memory_order_acq_rel);
   }
 
   void begin_drain(std::shared_ptr<std::promise<void>> idle) {
@@ -132,12 +221,18 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
     check_idle();
   }
 
-  // Settles everything that is left as dropped(shutdown) and stops the io loop.
-  void force_stop() noexcept {
+  // Settles everything that is left as dropped(shutdown), or with a spool writes it
+  // there (and fsyncs it by `deadline`), and stops the io loop.
+  void force_stop(Clock::time_point deadline) noexcept {
     if (stopped_) return;
     stopped_ = true;
     std::uint64_t rows = 0;
-    auto drop = [&](const Batch& batch) {
+    std::uint64_t spooled_before = counters_.rows_spilled.load(std::memory_order_relaxed);
+    auto drop = [&](Batch& batch) {
+      if (spool_ != nullptr) {
+        spill(Job{std::move(batch), 0});
+        return;
+      }
       rows += batch.source_rows();
       accounting_.dropped(batch, DropReason::shutdown);
     };
@@ -153,8 +248,15 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
     publish_gauges();  // off the wire before they count as settled
     for (auto& [id, attempt] : active) {
       attempt->connection->close();
+      attempt->job.batch.body.clear();  // it went into the request: encode again if spilled
       drop(attempt->job.batch);
     }
+    // Replayed records not acknowledged stay in the spool for the next run.
+    for (auto& [id, attempt] : replay_active_) attempt->connection->close();
+    replay_active_.clear();
+    replay_ready_.clear();
+    replay_timer_.cancel();
+    outage_timer_.cancel();
     for (auto& [destination, resolution] : resolutions_) {
       if (resolution.timer) resolution.timer->cancel();
       // Reset, not just closed: its pending callback holds this core, and the io loop
@@ -173,6 +275,16 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
     if (rows != 0) {
       errors_.report("sender", "shutdown",
                      "shutdown deadline passed: " + std::to_string(rows) + " rows were not delivered");
+    }
+    if (spool_ != nullptr) {
+      const std::uint64_t spooled = counters_.rows_spilled.load(std::memory_order_relaxed) - spooled_before;
+      if (spooled != 0) {
+        const SpoolStatus synced = spool_->sync(std::max(deadline, Clock::now() + std::chrono::milliseconds(1)));
+        errors_.report("sender", "shutdown-spooled",
+                       "shutdown deadline passed: " + std::to_string(spooled) + " rows written to the spool in " +
+                           spool_->directory().string() + " (fsync: " + std::string(to_string(synced)) +
+                           "); the next run replays them");
+      }
     }
     if (idle_promise_) {
       idle_promise_->set_value();
@@ -204,9 +316,11 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
   // --- sending batches -------------------------------------------------------------
 
   // Starts as many ready batches as the limit allows, unless the host is paused.
+  // Replayed spool records share the limit: they start only in a share of it, and only
+  // while the live queue is short.
   void pump() {
     if (stopped_) return;
-    while (!ready_.empty() && active_.size() < limit_.current()) {
+    while (!ready_.empty() && requests_on_wire() < limit_.current()) {
       if (Clock::now() < pause_until_) {
         arm_pause_timer();
         break;
@@ -216,8 +330,20 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
       std::string target;
       if (prepare(job, target)) send(std::move(job), std::move(target));
     }
+    pump_replay();
     check_idle();
+    publish_readiness();
   }
+
+  // For the batcher (ready_for_batch): nothing waits for a slot and one is free; the pause.
+  void publish_readiness() noexcept {
+    // During an outage a batch goes straight to the spool: holding it back gains nothing.
+    slot_free_.store(in_outage() || (ready_.empty() && requests_on_wire() < limit_.current()),
+                     std::memory_order_relaxed);
+    paused_until_ticks_.store(pause_until_.time_since_epoch().count(), std::memory_order_relaxed);
+  }
+
+  std::size_t requests_on_wire() const { return active_.size() + replay_active_.size(); }
 
   void arm_pause_timer() {
     if (pause_armed_) return;
@@ -309,23 +435,38 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
     switch (decision) {
       case RetryDecision::success:
         limit_.on_success();
+        upstream_answered();
         accounting_.delivered(job.batch, job.batch.raw_body_bytes, job.batch.body.size());
         break;
 
       case RetryDecision::retry_after_pause: {
         limit_.on_congestion();
+        upstream_failed();
         auto delay = parse_retry_after(result.retry_after, std::chrono::system_clock::now());
         if (!delay) delay = backoff(job.retries);
         pause_until_ = std::max(pause_until_, Clock::now() + *delay);
-        if (take_retry(job, attempt->target, status, result)) ready_.push_front(std::move(job));
+        if (take_retry(job, attempt->target, status, result)) {
+          if (in_outage()) {
+            spill(std::move(job));
+          } else {
+            ready_.push_front(std::move(job));
+          }
+        }
         break;
       }
 
       case RetryDecision::retry_backoff: {
         limit_.on_congestion();
+        upstream_failed();
         report_retryable(attempt->target, status, result);
         const auto delay = backoff(job.retries);
-        if (take_retry(job, attempt->target, status, result)) wait_then_retry(std::move(job), delay);
+        if (take_retry(job, attempt->target, status, result)) {
+          if (in_outage()) {
+            spill(std::move(job));
+          } else {
+            wait_then_retry(std::move(job), delay);
+          }
+        }
         break;
       }
 
@@ -392,6 +533,11 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
       if (ec) return;
       auto node = self->waiting_.extract(id);
       if (node.empty()) return;
+      if (self->in_outage()) {
+        self->spill(std::move(node.mapped().job));
+        self->check_idle();
+        return;
+      }
       self->ready_.push_front(std::move(node.mapped().job));
       self->pump();
     });
@@ -434,7 +580,7 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
   void release_connection(std::shared_ptr<HttpConnection> connection) {
     if (!connection) return;
     // The pool follows the limit: connections beyond it are closed rather than kept.
-    if (!stopped_ && connection->is_open() && idle_.size() + active_.size() < limit_.current()) {
+    if (!stopped_ && connection->is_open() && idle_.size() + requests_on_wire() < limit_.current()) {
       idle_.push_back(std::move(connection));
     } else {
       connection->close();
@@ -631,11 +777,313 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
     release_connection(std::move(connection));
   }
 
+  // --- outage and spilling ----------------------------------------------------------
+
+  // Failing with no 2xx for spool_outage_after (only meaningful with a spool).
+  bool in_outage() const {
+    return spool_ != nullptr && failing_since_ && Clock::now() - *failing_since_ >= options_.spool_outage_after;
+  }
+
+  void upstream_answered() {
+    if (!failing_since_) return;
+    failing_since_.reset();
+    outage_timer_.cancel();
+  }
+
+  // A retriable failure. The first one after a 2xx starts the outage clock; when it
+  // runs out with batches still waiting, they go to the spool.
+  void upstream_failed() {
+    if (spool_ == nullptr || failing_since_) return;
+    failing_since_ = Clock::now();
+    outage_timer_.expires_at(*failing_since_ + options_.spool_outage_after);
+    outage_timer_.async_wait([self = shared_from_this()](error_code ec) {
+      if (ec || self->stopped_ || !self->in_outage()) return;
+      self->errors_.report("sender", "outage",
+                           "no 2xx from " + self->url_.host_header() + " for " +
+                               std::to_string(self->options_.spool_outage_after.count()) +
+                               " ms: writing waiting batches to the spool in " +
+                               self->spool_->directory().string());
+      self->spill_waiting([] { return true; });
+      self->check_idle();
+    });
+  }
+
+  // Spills waiting batches, oldest first (backing-off retries by age, then the ready
+  // queue front to back), while `more()` says so.
+  template <typename More>
+  void spill_waiting(More more) {
+    std::vector<std::uint64_t> by_age;
+    by_age.reserve(waiting_.size());
+    for (const auto& [id, waiting] : waiting_) by_age.push_back(id);
+    std::sort(by_age.begin(), by_age.end(), [&](std::uint64_t a, std::uint64_t b) {
+      return waiting_.at(a).job.batch.opened < waiting_.at(b).job.batch.opened;
+    });
+    for (const std::uint64_t id : by_age) {
+      if (!more()) return;
+      auto node = waiting_.extract(id);
+      node.mapped().timer->cancel();
+      spill(std::move(node.mapped().job));
+    }
+    while (!ready_.empty() && more()) {
+      Job job = std::move(ready_.front());
+      ready_.pop_front();
+      spill(std::move(job));
+    }
+  }
+
+  // Writes a batch to the spool (split to the payload limit first, so replay can send
+  // each record as it is) and settles it as spooled, or as dropped(spool_full).
+  void spill(Job job) {
+    Batch& batch = job.batch;
+    if (batch.events.empty()) return;
+    const std::size_t limit = payload_limit();
+    if (batch.body_size() <= limit) return spill_batch(batch);
+    for (Batch& part : split_to_limit(std::move(batch), limit)) {
+      if (part.events.size() == 1 && part.body_size() > limit) {
+        accounting_.dropped_event(part.events.front(), DropReason::too_large);
+        continue;
+      }
+      part.body.clear();
+      spill_batch(part);
+    }
+  }
+
+  void spill_batch(Batch& batch) {
+    try {
+      if (batch.body.empty()) encode(batch, encoding(), options_.zstd_level);
+    } catch (const std::exception& e) {
+      errors_.report("sender", "encode", std::string("cannot encode a batch for the spool: ") + e.what());
+      accounting_.dropped(batch, DropReason::invalid);
+      return;
+    }
+    std::string key;
+    try {
+      key = destinations_.get(batch.destination).key();
+    } catch (const std::exception&) {
+    }
+    const AppendResult appended =
+        spool_->append(SpoolEntry{.destination_key = key,
+                                  .encoding = batch.encoding,
+                                  .source_rows = static_cast<std::uint32_t>(batch.source_rows()),
+                                  .raw_bytes = static_cast<std::uint32_t>(batch.raw_body_bytes),
+                                  .payload = batch.body});
+    if (appended.ok()) {
+      accounting_.spooled(batch);
+      return;
+    }
+    errors_.report("sender", "spool-" + std::string(to_string(appended.status)),
+                   "could not write a batch of " + std::to_string(batch.source_rows()) + " rows to the spool in " +
+                       spool_->directory().string() + " (" + std::string(to_string(appended.status)) +
+                       (appended.error ? ": " + appended.error.message : std::string()) + "); rows dropped");
+    accounting_.dropped(batch, DropReason::spool_full);
+  }
+
+  // --- replaying spool records ------------------------------------------------------
+
+  struct ReplayAttempt {
+    SpoolRecord record;
+    std::shared_ptr<HttpConnection> connection;
+    std::string target;
+    Clock::time_point started;
+  };
+
+  // How many replayed records may be on the wire: half the limit while the live queue
+  // is empty, one while live batches wait (none when the limit is one).
+  std::size_t replay_share() const {
+    const std::size_t limit = limit_.current();
+    if (ready_.empty()) return std::max<std::size_t>(1, limit / 2);
+    return limit >= 2 ? 1 : 0;
+  }
+
+  void pump_replay() {
+    while (!replay_ready_.empty() && requests_on_wire() < limit_.current() &&
+           replay_active_.size() < replay_share()) {
+      const auto now = Clock::now();
+      if (now < pause_until_) {
+        arm_pause_timer();
+        return;
+      }
+      if (now < replay_hold_until_) {
+        arm_replay_timer();
+        return;
+      }
+      SpoolRecord record = std::move(replay_ready_.front());
+      replay_ready_.pop_front();
+      start_replay(std::move(record));
+    }
+  }
+
+  void arm_replay_timer() {
+    if (replay_armed_) return;
+    replay_armed_ = true;
+    replay_timer_.expires_at(replay_hold_until_);
+    replay_timer_.async_wait([self = shared_from_this()](error_code ec) {
+      self->replay_armed_ = false;
+      if (!ec) self->pump();
+    });
+  }
+
+  // The destination a record's key names, registered in the table; nullopt when the
+  // key names nothing.
+  std::optional<std::uint32_t> replay_destination(const std::string& key) {
+    if (auto known = replay_destinations_.find(key); known != replay_destinations_.end()) return known->second;
+    auto destination = Destination::from_key(key);
+    if (!destination) return std::nullopt;
+    try {
+      const std::uint32_t index = destinations_.add(*destination).index;
+      replay_destinations_.emplace(key, index);
+      return index;
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  }
+
+  void finish_replay(const SpoolRecord& record, bool rejected) {
+    if (rejected) {
+      spool_->ack_rejected(record.id);
+      accounting_.replay_rejected(record.source_rows);
+    } else {
+      spool_->ack(record.id);
+    }
+    replay_window_->release();
+  }
+
+  void start_replay(SpoolRecord record) {
+    const auto destination = replay_destination(record.destination_key);
+    if (!destination) {
+      errors_.report("sender", "spool-destination",
+                     "a spool record names an unknown destination \"" + snippet(record.destination_key, {}) +
+                         "\"; " + std::to_string(record.source_rows) + " rows rejected");
+      return finish_replay(record, true);
+    }
+    const auto path = destinations_.insert_path(*destination);
+    if (!path) {
+      // A project known by name: resolve it first, then try this record again.
+      Resolution& resolution = resolutions_[*destination];
+      if (!resolution.running) {
+        resolution.running = true;
+        resolve(*destination);
+      }
+      replay_ready_.push_front(std::move(record));
+      replay_hold_until_ = Clock::now() + kReplayResolveWait;
+      arm_replay_timer();
+      return;
+    }
+    // After a 415 fallback the host no longer takes what the record was written with.
+    const Compression wanted = encoding();
+    if (wanted != options_.compression && record.encoding != wanted && !transcode(record, wanted)) {
+      return finish_replay(record, true);
+    }
+    auto attempt = std::make_shared<ReplayAttempt>();
+    attempt->connection = acquire_connection();
+    attempt->target = url_.target(*path);
+    attempt->started = Clock::now();
+    HttpRequest request =
+        make_request(HttpRequest::Method::post, attempt->target, std::move(record.payload), record.encoding);
+    attempt->record = std::move(record);
+    const std::uint64_t id = next_id_++;
+    replay_active_.emplace(id, attempt);
+    publish_gauges();
+    attempt->connection->async_request(std::move(request), [self = shared_from_this(), id](HttpResult result) {
+      self->on_replay_answer(id, std::move(result));
+    });
+  }
+
+  bool transcode(SpoolRecord& record, Compression to) {
+    try {
+      std::string raw = decompress(record.encoding, record.payload, std::size_t{record.raw_bytes} + 1);
+      record.payload = to == Compression::none ? std::move(raw) : compress(to, raw, options_.zstd_level);
+      record.encoding = to;
+      return true;
+    } catch (const std::exception& e) {
+      errors_.report("sender", "spool-record",
+                     std::string("cannot re-encode a spool record: ") + e.what() + "; " +
+                         std::to_string(record.source_rows) + " rows rejected");
+      return false;
+    }
+  }
+
+  void on_replay_answer(std::uint64_t id, HttpResult result) {
+    auto node = replay_active_.extract(id);
+    if (node.empty()) return;  // the sender stopped; the record stays in the spool
+    std::shared_ptr<ReplayAttempt> attempt = std::move(node.mapped());
+    publish_gauges();
+    SpoolRecord record = std::move(attempt->record);
+    record.payload = std::move(result.request.body);
+    release_connection(std::move(attempt->connection));
+
+    const int status = result.ec ? 0 : result.status;
+    counters_.count_request(status);
+    counters_.request_latency.observe(std::chrono::duration<double>(Clock::now() - attempt->started).count());
+    // A record is sent whole: a 413 cannot be split here, so it counts as a refusal.
+    RetryDecision decision = result.ec ? RetryDecision::retry_backoff : decide(status, 1, result.body);
+    if (decision == RetryDecision::fallback_encoding && record.encoding == Compression::none) {
+      decision = RetryDecision::reject;
+    }
+    switch (decision) {
+      case RetryDecision::success:
+        limit_.on_success();
+        upstream_answered();
+        replay_failures_ = 0;
+        accounting_.replay_delivered(record.source_rows, record.raw_bytes, record.payload.size());
+        finish_replay(record, false);
+        break;
+
+      case RetryDecision::retry_after_pause:
+      case RetryDecision::retry_backoff: {
+        limit_.on_congestion();
+        upstream_failed();
+        counters_.retries.fetch_add(1, std::memory_order_relaxed);
+        const auto delay = backoff(replay_failures_++);
+        if (decision == RetryDecision::retry_after_pause) {
+          const auto pause = parse_retry_after(result.retry_after, std::chrono::system_clock::now()).value_or(delay);
+          pause_until_ = std::max(pause_until_, Clock::now() + pause);
+        } else {
+          report_retryable(attempt->target, status, result);
+          replay_hold_until_ = std::max(replay_hold_until_, Clock::now() + delay);
+        }
+        replay_ready_.push_front(std::move(record));  // keeps its window slot: tried again first
+        break;
+      }
+
+      case RetryDecision::fallback_encoding: {
+        Compression refused = record.encoding;
+        const Compression next = fallback_after(refused);
+        if (encoding_.compare_exchange_strong(refused, next)) {
+          errors_.report("sender", "encoding-fallback",
+                         "the API refused Content-Encoding " + std::string(to_string(record.encoding)) +
+                             " (HTTP " + std::to_string(status) + "); using " + std::string(to_string(next)) +
+                             " for this host from now on",
+                         status);
+        }
+        counters_.retries.fetch_add(1, std::memory_order_relaxed);
+        if (transcode(record, encoding())) {
+          replay_ready_.push_front(std::move(record));
+        } else {
+          finish_replay(record, true);
+        }
+        break;
+      }
+
+      case RetryDecision::split:
+      case RetryDecision::reject:
+        errors_.report("sender", "http-" + std::to_string(status),
+                       "POST " + attempt->target + " answered HTTP " + std::to_string(status) + " to a spool record; " +
+                           std::to_string(record.source_rows) +
+                           " rows rejected: " + snippet(result.body, options_.api_key),
+                       status);
+        finish_replay(record, true);
+        break;
+    }
+    publish_gauges();
+    pump();
+  }
+
   // --- state -----------------------------------------------------------------------
 
   void publish_gauges() noexcept {
-    in_flight_.store(active_.size(), std::memory_order_relaxed);
-    counters_.in_flight.store(active_.size(), std::memory_order_relaxed);
+    in_flight_.store(requests_on_wire(), std::memory_order_relaxed);
+    counters_.in_flight.store(requests_on_wire(), std::memory_order_relaxed);
     counters_.concurrency_limit.store(limit_.current(), std::memory_order_relaxed);
   }
 
@@ -676,24 +1124,52 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
   std::uint64_t next_id_ = 1;
   bool stopped_ = false;
   std::shared_ptr<std::promise<void>> idle_promise_;
+  // spool (all unused when spool_ is null)
+  Spool* const spool_;
+  const std::shared_ptr<ReplayWindow> replay_window_;
+  std::optional<Clock::time_point> failing_since_;  // first retriable failure since the last 2xx
+  net::steady_timer outage_timer_;
+  std::deque<SpoolRecord> replay_ready_;  // handed out by the spool, waiting for a slot
+  std::unordered_map<std::uint64_t, std::shared_ptr<ReplayAttempt>> replay_active_;
+  std::unordered_map<std::string, std::uint32_t> replay_destinations_;  // record key -> table index
+  Clock::time_point replay_hold_until_{};  // replay backs off after a failure
+  net::steady_timer replay_timer_;
+  bool replay_armed_ = false;
+  std::uint32_t replay_failures_ = 0;  // in a row
+  std::atomic<bool> room_requested_{false};
   std::mt19937_64 rng_;
 
   // read from any thread
   std::atomic<Compression> encoding_;
   std::atomic<std::size_t> learned_limit_{kDefaultPayloadLimit};
   std::atomic<std::size_t> in_flight_{0};
+  std::atomic<bool> slot_free_{true};
+  std::atomic<Clock::rep> paused_until_ticks_{0};
 };
 
 // --- Sender ------------------------------------------------------------------------
 
+namespace {
+// Records replay keeps in memory at once: enough to fill its share of the in-flight
+// limit, plus one being retried.
+std::size_t replay_window_slots(const Options& options) {
+  return std::max<std::size_t>(2, options.max_in_flight / 2 + 1);
+}
+}  // namespace
+
 Sender::Sender(const Options& options, DestinationTable& destinations, Accounting& accounting,
-               ErrorReporter& errors)
+               ErrorReporter& errors, Spool* spool)
     : accounting_(accounting),
       io_(std::make_unique<net::io_context>(1)),
-      core_(std::make_shared<SenderCore>(options, *io_, destinations, accounting, errors)) {}
+      spool_(spool),
+      replay_window_(std::make_shared<ReplayWindow>(replay_window_slots(options))) {
+  core_ = std::make_shared<SenderCore>(options, *io_, destinations, accounting, errors, spool, replay_window_);
+}
 
 Sender::~Sender() {
   shutdown(Clock::now());
+  replay_window_->stop();
+  if (replay_thread_.joinable()) replay_thread_.join();
   // Only when the io thread itself destroyed the sender (a misuse) is it still joinable here.
   if (thread_.joinable()) {
     if (thread_.get_id() == std::this_thread::get_id()) {
@@ -719,6 +1195,35 @@ void Sender::start() {
       }
     }
   });
+  if (spool_ != nullptr) replay_thread_ = std::thread([this] { run_replay(); });
+}
+
+// The replay thread: streams records oldest first (never more than the window holds)
+// to the io thread. Stops when shutdown() closes the window; records handed out and
+// not acknowledged by then stay in the spool for the next run.
+void Sender::run_replay() noexcept {
+  try {
+    while (replay_window_->acquire()) {
+      std::optional<SpoolRecord> record = spool_->next_record();
+      if (!record) {
+        replay_window_->release();
+        (void)spool_->wait_for_records(Clock::now() + kReplayPoll);
+        continue;
+      }
+      net::post(*io_, [core = core_, record = std::move(*record)]() mutable {
+        core->enqueue_replay(std::move(record));
+      });
+    }
+  } catch (...) {
+    // Only allocation failures get here; replay resumes with the next run.
+  }
+}
+
+void Sender::make_room() noexcept {
+  try {
+    if (core_->request_room()) net::post(*io_, [core = core_] { core->spill_for_room(); });
+  } catch (...) {
+  }
 }
 
 void Sender::submit(Batch batch) noexcept {
@@ -739,6 +1244,8 @@ std::size_t Sender::payload_limit() const noexcept { return core_->payload_limit
 
 Compression Sender::encoding() const noexcept { return core_->encoding(); }
 
+bool Sender::ready_for_batch() const noexcept { return core_->ready_for_batch(); }
+
 std::size_t Sender::in_flight() const noexcept { return core_->in_flight(); }
 
 void Sender::shutdown(std::chrono::steady_clock::time_point deadline) noexcept {
@@ -758,11 +1265,22 @@ void Sender::shutdown(std::chrono::steady_clock::time_point deadline) noexcept {
         });
       }
     }
+    replay_window_->stop();
+    if (replay_thread_.joinable()) replay_thread_.join();
+    // With a spool, stop delivering a little before the deadline so that writing what
+    // is left to disk (and its fsync) fits inside it.
+    auto give_up_at = deadline;
+    if (spool_ != nullptr) {
+      const auto left = deadline - Clock::now();
+      if (left > Clock::duration::zero()) {
+        give_up_at = deadline - std::min<Clock::duration>(left / 4, std::chrono::milliseconds(500));
+      }
+    }
     auto idle = std::make_shared<std::promise<void>>();
     auto settled = idle->get_future();
     net::post(*io_, [core = core_, idle] { core->begin_drain(idle); });
-    settled.wait_until(deadline);
-    net::post(*io_, [core = core_] { core->force_stop(); });
+    settled.wait_until(give_up_at);
+    net::post(*io_, [core = core_, deadline] { core->force_stop(deadline); });
     if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
   } catch (...) {
     // Nothing may escape a shutdown; the thread is joined by the destructor at worst.

@@ -17,8 +17,17 @@
 // split batch does). Batches waiting for a slot, a retry or a project id stay counted
 // in the memory budget: that is how backpressure reaches producers.
 //
-// Thread safety: submit(), payload_limit(), encoding() and in_flight() may be called
-// from any thread; start() and shutdown() from the owning thread.
+// With a spool (optional), batches that cannot be sent now go to disk, already
+// encoded, and settle as spooled: waiting and retrying batches once the upstream has
+// failed for Options::spool_outage_after; the oldest waiting batches when make_room()
+// is called (overflow = spill, budget full); whatever is left at the shutdown deadline.
+// A replay thread streams the spool's records (oldest first) to the io thread, which
+// sends them on the same connections as live batches, within a share of the in-flight
+// limit and only while few live batches wait. A refused append drops the batch
+// (spool_full).
+//
+// Thread safety: submit(), payload_limit(), encoding(), in_flight() and make_room()
+// may be called from any thread; start() and shutdown() from the owning thread.
 
 #include "batch/batch_sink.hpp"
 
@@ -40,6 +49,8 @@ class Accounting;
 class DestinationTable;
 class ErrorReporter;
 class SenderCore;
+class Spool;
+struct ReplayWindow;
 
 // Used when neither Options::max_payload_bytes nor GET /version gives a limit.
 inline constexpr std::size_t kDefaultPayloadLimit = std::size_t{6} << 20;
@@ -48,8 +59,9 @@ class Sender : public BatchSink {
  public:
   // Throws std::invalid_argument for a bad api_url or an unreadable ca_file.
   // The references must outlive the Sender.
+  // `spool` may be null (no spool); it must outlive the Sender.
   Sender(const Options& options, DestinationTable& destinations, Accounting& accounting,
-         ErrorReporter& errors);
+         ErrorReporter& errors, Spool* spool = nullptr);
   ~Sender() override;  // shutdown(now)
   Sender(const Sender&) = delete;
   Sender& operator=(const Sender&) = delete;
@@ -60,6 +72,8 @@ class Sender : public BatchSink {
   // Options::max_payload_bytes if set, else what GET /version reported, else 6 MiB.
   std::size_t payload_limit() const noexcept override;
   Compression encoding() const noexcept override;
+  // No 429 pause in force, no batch waiting for a slot, a slot free (see BatchSink).
+  bool ready_for_batch() const noexcept override;
 
   // Stops taking batches (later ones are dropped as shutdown), keeps delivering until
   // `deadline`, then settles whatever is still queued, in flight, waiting to retry or
@@ -70,12 +84,22 @@ class Sender : public BatchSink {
   // Batch requests on the wire now.
   std::size_t in_flight() const noexcept;
 
+  // The memory budget is full under overflow = spill: move the oldest waiting batches
+  // to the spool until about half the budget is free. Never blocks; requests made while
+  // one is pending fold into it. Does nothing without a spool.
+  void make_room() noexcept;
+
  private:
+  void run_replay() noexcept;
+
   Accounting& accounting_;
   // Declared before core_: destroyed last, which also releases the handlers' hold on the core.
   std::unique_ptr<boost::asio::io_context> io_;
   std::shared_ptr<SenderCore> core_;
   std::thread thread_;
+  Spool* const spool_;
+  std::shared_ptr<ReplayWindow> replay_window_;
+  std::thread replay_thread_;  // only with a spool
 
   std::mutex lifecycle_mutex_;  // accepting_ against submit(), start/stop against each other
   bool accepting_ = true;
