@@ -8,8 +8,9 @@ namespace spanline::agent {
 
 namespace http = boost::beast::http;
 
-HttpHandler make_admin_handler(Logger& logger, IngestCounters& counters) {
-  return [&logger, &counters](HttpRequest& request) -> HttpResponse {
+HttpHandler make_admin_handler(Logger& logger, IngestCounters& counters,
+                               const DurableIngestCounters* durable) {
+  return [&logger, &counters, durable](HttpRequest& request) -> HttpResponse {
     const std::string_view target = request.target().substr(0, request.target().find('?'));
     if (request.method() != http::verb::get && request.method() != http::verb::head) {
       HttpResponse response = make_response(request, 405, "method not allowed\n", "text/plain");
@@ -17,8 +18,10 @@ HttpHandler make_admin_handler(Logger& logger, IngestCounters& counters) {
       return response;
     }
     if (target == "/metrics") {
-      return make_response(request, 200, render_prometheus(logger.stats(), counters.snapshot()),
-                           kPrometheusContentType);
+      std::string text;
+      render_prometheus(logger.stats(), counters.snapshot(),
+                        durable != nullptr ? durable->snapshot() : DurableIngestSnapshot{}, text);
+      return make_response(request, 200, std::move(text), kPrometheusContentType);
     }
     if (target == "/healthz") return make_response(request, 200, "ok\n", "text/plain");
     if (target == "/readyz") {

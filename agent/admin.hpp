@@ -4,6 +4,7 @@
 //   GET /healthz  200 while the process runs
 //   GET /readyz   200 once every listener is bound, 503 before that and while stopping
 
+#include "durable_ingest.hpp"
 #include "http_server.hpp"
 #include "ingest_counters.hpp"
 
@@ -11,6 +12,8 @@
 
 namespace spanline::agent {
 
-HttpHandler make_admin_handler(Logger& logger, IngestCounters& counters);
+// `durable` (may be null) adds the durable-ack ingest counters to /metrics.
+HttpHandler make_admin_handler(Logger& logger, IngestCounters& counters,
+                               const DurableIngestCounters* durable = nullptr);
 
 }  // namespace spanline::agent

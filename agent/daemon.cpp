@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <optional>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -78,13 +79,20 @@ Daemon::Impl::Impl(DaemonConfig config) : config_(std::move(config)) {
   detail::IngestLimits limits;
   limits.max_event_bytes = config_.ingest.max_line_bytes;
   limits.max_depth = config_.ingest.max_depth;
-  sink_ = std::make_unique<IngestSink>(*logger_, config_.default_destination, counters_, limits);
+  sink_ = std::make_unique<IngestSink>(*logger_, config_.default_destination, counters_, limits,
+                                       config_.ingest.ack, config_.ingest.ack_timeout);
 }
 
 void Daemon::Impl::start() {
   if (started_) return;
   started_ = true;
   const IngestConfig& in = config_.ingest;
+  // The library falls back to running without a spool when its directory cannot be opened;
+  // a durable acknowledgement would then be impossible, so refuse to start instead.
+  if (in.ack == IngestAck::durable && !logger_->stats().spool.enabled) {
+    throw std::runtime_error("ingest.ack = \"durable\" but the spool at spool.dir '" +
+                             config_.library.spool_dir + "' could not be opened (see the error above)");
+  }
   work_.emplace(io_.get_executor());
   for (std::size_t i = 0; i < in.threads; ++i) {
     threads_.emplace_back([this] {
@@ -114,19 +122,29 @@ void Daemon::Impl::start() {
   if (in.http.enabled()) {
     auto& http_counters = counters_.at(Listener::http);
     http_ = make_http_server(
-        io_, "http", in.http, HttpServerLimits{in.max_body_bytes, in.max_connections, in.idle_timeout},
+        io_, "http", in.http,
+        HttpServerLimits{in.max_body_bytes, in.max_connections, in.idle_timeout, "ingest.max_body_bytes"},
         make_ingest_handler(*sink_, in),
         HttpConnectionCounters{&http_counters.connections_active, &http_counters.connections_total,
-                               &http_counters.connections_refused});
+                               &http_counters.connections_refused, &http_counters.connections_idle_closed,
+                               [this](unsigned status) { counters_.count_http_response(status); }});
     http_->start();
   }
   if (config_.admin.enabled()) {
-    admin_ = make_http_server(io_, "admin", config_.admin,
-                              HttpServerLimits{64 * 1024, kAdminMaxConnections, std::chrono::seconds(30)},
-                              make_admin_handler(*logger_, counters_));
+    admin_ = make_http_server(
+        io_, "admin", config_.admin,
+        HttpServerLimits{64 * 1024, kAdminMaxConnections, std::chrono::seconds(30)},
+        make_admin_handler(*logger_, counters_, sink_->durable() ? &sink_->durable_counters() : nullptr));
     admin_->start();
   }
   counters_.set_ready(true);
+  if (in.ack == IngestAck::durable) {
+    log_info(
+        "daemon",
+        "ingest.ack=durable: answers wait for an fsync to the spool in " + config_.library.spool_dir +
+            (in.datagram_path.empty() ? std::string()
+                                      : "; the datagram socket cannot acknowledge and stays best effort"));
+  }
   log_info("daemon", ready_line());
 }
 

@@ -25,6 +25,8 @@ std::string_view to_string(LogLevel level) {
   return "info";
 }
 
+std::string_view to_string(IngestAck ack) { return ack == IngestAck::durable ? "durable" : "none"; }
+
 ConfigError::ConfigError(std::string source, std::string key, std::string reason)
     : std::runtime_error((source.empty() ? std::string() : source + ": ") +
                          (key.empty() ? std::string() : key + ": ") + reason),
@@ -191,6 +193,21 @@ const std::vector<DaemonSetting>& daemon_settings() {
       {"ingest.threads",
        [](Building& b, std::string_view v) { b.config.ingest.threads = parse_bounded(v, 1, 64); },
        [](const Building& b) { return std::to_string(b.config.ingest.threads); }},
+      {"ingest.ack",
+       [](Building& b, std::string_view v) {
+         if (v == "none")
+           b.config.ingest.ack = IngestAck::none;
+         else if (v == "durable")
+           b.config.ingest.ack = IngestAck::durable;
+         else
+           bad("one of none, durable", v);
+       },
+       [](const Building& b) { return std::string(to_string(b.config.ingest.ack)); }},
+      {"ingest.ack_timeout_ms",
+       [](Building& b, std::string_view v) {
+         b.config.ingest.ack_timeout = std::chrono::milliseconds(parse_bounded(v, 1, 600'000));
+       },
+       [](const Building& b) { return millis_text(b.config.ingest.ack_timeout); }},
       {"admin.listen", [](Building& b, std::string_view v) { b.config.admin = parse_listen(v); },
        [](const Building& b) { return listen_text(b.config.admin); }},
       {"destination.project_id", [](Building& b, std::string_view v) { b.destination.project_id = v; },
@@ -355,6 +372,13 @@ void check(const DaemonConfig& config) {
   }
   if (in.max_body_bytes < in.max_line_bytes) {
     throw ConfigError("", "ingest.max_body_bytes", "must be >= ingest.max_line_bytes");
+  }
+  // A durable acknowledgement is a promise that the row is on disk; without a spool there is
+  // nowhere to keep it, so refuse to start rather than acknowledge rows held only in memory.
+  if (in.ack == IngestAck::durable && config.library.spool_dir.empty()) {
+    throw ConfigError("", "ingest.ack",
+                      "\"durable\" needs spool.dir (the directory acknowledged rows are written to); "
+                      "set spool.dir or use ingest.ack = \"none\"");
   }
 }
 

@@ -33,6 +33,13 @@ struct ListenAddress {
   bool enabled() const { return !host.empty(); }
 };
 
+// When an ingest answer means "you may forget this row" (ingest.ack).
+enum class IngestAck {
+  none,     // best effort: acknowledged once queued in memory; lost if the process dies
+  durable,  // acknowledged once an fsync put it in the spool (needs spool.dir)
+};
+std::string_view to_string(IngestAck ack);
+
 struct IngestConfig {
   std::string uds_path;  // NDJSON stream socket; "" = off
   std::uint32_t uds_mode = 0660;
@@ -45,6 +52,10 @@ struct IngestConfig {
   std::chrono::milliseconds idle_timeout{300'000};
   std::size_t max_depth = 64;
   std::size_t threads = 1;  // I/O threads for every listener
+  IngestAck ack = IngestAck::none;
+  // durable: longest an HTTP request or a stream chunk waits for its fsync before it is
+  // answered as not durable (503 / nack).
+  std::chrono::milliseconds ack_timeout{5'000};
 };
 
 struct DaemonConfig {

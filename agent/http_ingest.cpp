@@ -4,6 +4,7 @@
 #include <boost/beast/http/verb.hpp>
 
 #include <algorithm>
+#include <optional>
 
 namespace spanline::agent {
 
@@ -91,32 +92,88 @@ class IngestHandler {
     destination.id = route->id;
     const DestinationHandle to = sink_.handle_for(destination);
 
+    if (sink_.durable()) return commit_durable(request, to, events);
+
+    // Once the pipeline refuses a row for lack of room (queue full, or a `block` that timed
+    // out) or because it is shutting down, the rest of the request is not offered: under
+    // `block` every further row would hold this I/O thread for another
+    // queue.block_timeout_ms, and the client resends the whole request anyway. So when the
+    // budget is already full, nothing of the request is queued. A row larger than the API's
+    // payload limit is refused for good; the others still go, and the answer says so (413).
+    std::string body = row_ids_json(events);
+    std::size_t queued = 0;
+    std::size_t too_large = 0;
+    std::optional<LogResult> stopped_by;
+    for (auto& event : events) {
+      const LogResult result = sink_.queue(Listener::http, to, std::move(event.row));
+      if (result == LogResult::queued) {
+        ++queued;
+      } else if (result == LogResult::dropped_too_large) {
+        ++too_large;
+      } else {
+        stopped_by = result;
+        break;
+      }
+    }
+    const std::size_t total = events.size();
+    events.clear();
+    if (stopped_by) {
+      const std::size_t not_offered = total - queued - too_large - 1;
+      counters.not_queued.fetch_add(not_offered, std::memory_order_relaxed);
+      HttpResponse response = make_response(
+          request, 503,
+          "{\"error\":{\"message\":\"" + std::to_string(total - queued) + " of the request's " +
+              std::to_string(total) + " events were not queued (" +
+              (*stopped_by == LogResult::dropped_shutdown ? "shutting down" : "memory budget full") +
+              "); retry the same request\",\"reason\":\"" + std::string(to_string(*stopped_by)) +
+              "\",\"queued\":" + std::to_string(queued) + "}}");
+      response.set(http::field::retry_after, "1");
+      return response;
+    }
+    if (too_large > 0) {
+      return make_response(request, 413,
+                           "{\"error\":{\"message\":\"" + std::to_string(too_large) + " of the request's " +
+                               std::to_string(total) +
+                               " events are larger than the API's payload limit and were dropped\","
+                               "\"reason\":\"dropped_too_large\",\"queued\":" +
+                               std::to_string(queued) + "}}");
+    }
+    return make_response(request, 200, std::move(body));
+  }
+
+  // ingest.ack = "durable": the whole request goes to the spool (one record, one fsync) and
+  // 200 means it is on disk. On any failure nothing was acknowledged; the client retries the
+  // same request, and row ids make a row written twice harmless.
+  HttpResponse commit_durable(const HttpRequest& request, DestinationHandle to,
+                              std::vector<detail::IngestEvent>& events) {
+    std::string body = row_ids_json(events);
+    thread_local DurableBatch batch;
+    batch.clear();
+    for (auto& event : events) batch.add(to, std::move(event.row));
+    const std::size_t rows = batch.rows();
+    events.clear();
+    const Logger::DurableResult result = sink_.commit(Listener::http, batch);
+    if (result == Logger::DurableResult::durable) return make_response(request, 200, std::move(body));
+    HttpResponse response =
+        make_response(request, 503,
+                      "{\"error\":{\"message\":\"the request's " + std::to_string(rows) +
+                          " events were not made durable; retry the same request\",\"reason\":\"" +
+                          std::string(durable_result_name(result)) + "\"}}");
+    response.set(http::field::retry_after, "1");
+    return response;
+  }
+
+  static std::string row_ids_json(const std::vector<detail::IngestEvent>& events) {
     std::string body = "{\"row_ids\":[";
-    std::size_t refused = 0;
-    LogResult first_refusal = LogResult::queued;
     for (std::size_t i = 0; i < events.size(); ++i) {
-      PreparedRow& row = events[i].row;
+      const PreparedRow& row = events[i].row;
       if (i > 0) body += ',';
       body += '"';
       body.append(row.json, row.id_offset, row.id_size);  // raw JSON string content, already escaped
       body += '"';
-      const LogResult result = sink_.queue(Listener::http, to, std::move(row));
-      if (result != LogResult::queued) {
-        if (refused++ == 0) first_refusal = result;
-      }
     }
     body += "]}";
-    events.clear();
-    if (refused > 0) {
-      HttpResponse response = make_response(request, 503,
-                                            "{\"error\":{\"message\":\"" + std::to_string(refused) +
-                                                " of the request's events were not queued\","
-                                                "\"reason\":\"" +
-                                                std::string(to_string(first_refusal)) + "\"}}");
-      response.set(http::field::retry_after, "1");
-      return response;
-    }
-    return make_response(request, 200, std::move(body));
+    return body;
   }
 
   static std::string peer(const HttpRequest& request, std::optional<std::size_t> index) {

@@ -9,8 +9,15 @@
 //
 // A request with any invalid event is refused whole (400, {"error":{..., "event_index": N,
 // "reason": ...}}) and nothing of it is queued. 200 means every row is queued; 503 (with
-// Retry-After) means the pipeline refused some rows (queue full or shutting down): the rows
-// queued before that are still delivered, and a retry with the same ids is idempotent.
+// Retry-After, {"error":{..., "reason": "dropped_queue_full" | "dropped_shutdown", "queued": N}})
+// means the pipeline refused a row (memory budget full under the overflow policy, or shutting
+// down) and the rest of the request was not offered: the first N rows are queued and will be
+// delivered (none when the budget was already full), and a retry with the same ids is
+// idempotent. 413 (reason "dropped_too_large") names events larger than the API's payload
+// limit, dropped for good; the request's other rows are queued.
+// With ingest.ack = "durable", 200 means every row of the request is in the spool on disk
+// (fsynced); 503 (with Retry-After and {"error":{..., "reason": "spool_full" | "timeout" |
+// "io_error" | "closed" | "no_spool"}}) means none is acknowledged: retry the same request.
 // The client's Authorization header is ignored: the daemon uses its own API key.
 
 #include "http_server.hpp"

@@ -82,6 +82,10 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_read(error_code ec) {
+    if (ec == beast::error::timeout && !closing_) {
+      if (counters_.idle_closed != nullptr) counters_.idle_closed->fetch_add(1, std::memory_order_relaxed);
+      log_debug(name_, "closing a connection idle for " + std::to_string(limits_.idle_timeout.count()) + " ms");
+    }
     if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
         ec == asio::error::operation_aborted || closing_) {
       return fail({}, "");
@@ -90,14 +94,18 @@ class Session : public std::enable_shared_from_this<Session> {
       HttpRequest head;
       head.version(parser_->get().version());
       head.keep_alive(false);
-      return write(make_response(head, 413,
-                                 R"({"error":{"message":"request body larger than ingest.max_body_bytes"}})"),
-                   true);
+      std::string limit = std::to_string(limits_.max_body_bytes);
+      std::string setting = limits_.body_limit_setting.empty() ? "" : " (" + limits_.body_limit_setting + ")";
+      return write_error(make_response(head, 413,
+                                       R"({"error":{"message":"request body larger than the limit of )" + limit +
+                                           " bytes" + setting + R"(","reason":"body_too_large","max_body_bytes":)" +
+                                           limit + "}}"));
     }
     if (ec) {
       HttpRequest head;
       head.keep_alive(false);
-      return write(make_response(head, 400, R"({"error":{"message":"malformed HTTP request"}})"), true);
+      return write_error(make_response(
+          head, 400, R"({"error":{"message":"malformed HTTP request","reason":"malformed_http"}})"));
     }
     HttpRequest request = parser_->release();
     HttpResponse response;
@@ -112,25 +120,49 @@ class Session : public std::enable_shared_from_this<Session> {
     write(std::move(response), close);
   }
 
-  void write(HttpResponse response, bool close_after) {
+  // An answer the server gives itself, after which the connection closes; the client may still
+  // be sending the request body we refused.
+  void write_error(HttpResponse response) {
+    if (counters_.server_answered) counters_.server_answered(response.result_int());
+    write(std::move(response), true, true);
+  }
+
+  void write(HttpResponse response, bool close_after, bool unread_input = false) {
     response_ = std::make_shared<HttpResponse>(std::move(response));
     stream_.expires_after(limits_.idle_timeout);
     http::async_write(stream_, *response_,
-                      [self = shared_from_this(), close_after](error_code ec, std::size_t) {
-                        self->on_write(ec, close_after);
+                      [self = shared_from_this(), close_after, unread_input](error_code ec, std::size_t) {
+                        self->on_write(ec, close_after, unread_input);
                       });
   }
 
-  void on_write(error_code ec, bool close_after) {
+  void on_write(error_code ec, bool close_after, bool unread_input) {
     if (ec) return fail(ec, "write");
     response_.reset();
     if (close_after) {
       error_code ignored;
       stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      if (unread_input) drain();
       return;
     }
     read();
   }
+
+  // Closing a socket with unread input makes the kernel answer with a reset, which can destroy
+  // our answer before the client has read it (a client writing a large refused body sees only
+  // "connection reset"). So read and discard until the client closes, for a bounded time.
+  void drain() {
+    stream_.expires_after(kLingerTime);
+    drain_buffer_.resize(16 * 1024);
+    drain_some();
+  }
+  void drain_some() {
+    stream_.async_read_some(asio::buffer(drain_buffer_), [self = shared_from_this()](error_code ec, std::size_t) {
+      if (ec || self->closing_) return self->fail({}, "");
+      self->drain_some();
+    });
+  }
+  static constexpr std::chrono::seconds kLingerTime{5};
 
   void fail(error_code ec, std::string_view step) {
     if (ec && ec != asio::error::operation_aborted) log_debug(name_, std::string(step) + ": " + ec.message());
@@ -141,6 +173,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<HttpResponse> response_;
+  std::vector<char> drain_buffer_;
   const std::string name_;  // copies: a session may outlive its server during teardown
   const HttpServerLimits limits_;
   std::shared_ptr<const HttpHandler> handler_;

@@ -28,6 +28,8 @@ struct HttpServerLimits {
   std::size_t max_body_bytes = std::size_t{1} << 20;
   std::size_t max_connections = 256;
   std::chrono::milliseconds idle_timeout{60'000};
+  // The setting behind max_body_bytes, named in the 413 answer (e.g. "ingest.max_body_bytes").
+  std::string body_limit_setting;
 };
 
 // Connection accounting the server reports to (e.g. the ingest counters); may be null.
@@ -35,6 +37,9 @@ struct HttpConnectionCounters {
   std::atomic<std::uint64_t>* active = nullptr;
   std::atomic<std::uint64_t>* total = nullptr;
   std::atomic<std::uint64_t>* refused = nullptr;
+  std::atomic<std::uint64_t>* idle_closed = nullptr;  // closed after idle_timeout without a request
+  // Answers the server writes itself, without the handler (413 body too large, 400 malformed).
+  std::function<void(unsigned status)> server_answered;
 };
 
 class HttpServer {

@@ -26,6 +26,7 @@ struct IngestSnapshot {
     std::uint64_t connections_active = 0;
     std::uint64_t connections_total = 0;
     std::uint64_t connections_refused = 0;  // over ingest.max_connections
+    std::uint64_t connections_idle_closed = 0;  // closed by the daemon after ingest.idle_timeout_ms
   };
   std::array<PerListener, kListenerCount> listeners{};
   std::map<int, std::uint64_t> http_responses;  // HTTP ingest answers by status code
@@ -42,6 +43,7 @@ class IngestCounters {
     std::atomic<std::uint64_t> connections_active{0};
     std::atomic<std::uint64_t> connections_total{0};
     std::atomic<std::uint64_t> connections_refused{0};
+    std::atomic<std::uint64_t> connections_idle_closed{0};
   };
 
   PerListener& at(Listener listener) { return listeners_[static_cast<std::size_t>(listener)]; }

@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -72,6 +73,11 @@ struct StreamContext {
 };
 
 // One client connection: reads NDJSON, hands complete lines to the sink, closes when idle.
+//
+// With ingest.ack = "durable" each read's complete lines become one durable commit, and the
+// session answers "ack <durable> <lines>\n" (cumulative counts for this connection) before it
+// reads again, or "nack <durable> <lines> <reason>\n" and closes when the commit failed (see
+// README.md, "Durable ingest"). Reading only after the answer is written is the backpressure.
 template <class Protocol>
 class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol>> {
  public:
@@ -119,7 +125,10 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol
   void on_idle(error_code ec) {
     if (ec || closing_) return;  // cancelled: data arrived, or the session is closing
     if (timer_.expiry() > std::chrono::steady_clock::now()) return;  // re-armed meanwhile
-    log_debug(to_string(context_.kind), "closing idle connection " + peer_);
+    counters().connections_idle_closed.fetch_add(1, std::memory_order_relaxed);
+    // Info, not debug: a client that finds its connection gone should find out why here.
+    log_info(to_string(context_.kind), "closing idle connection " + peer_ + " (no input for " +
+                                           std::to_string(context_.idle.count()) + " ms, ingest.idle_timeout_ms)");
     error_code ignored;
     socket_.close(ignored);
   }
@@ -127,6 +136,7 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol
   void on_read(error_code ec, std::size_t n) {
     timer_.cancel();
     if (n > 0) process(std::string_view(buffer_.data(), n));
+    if (lines_pending_ > 0) return commit_and_answer(ec);
     if (ec) return finish(ec);
     read();
   }
@@ -135,12 +145,67 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol
     counters().bytes.fetch_add(data.size(), std::memory_order_relaxed);
     IngestSink& sink = context_.sink;
     const Listener kind = context_.kind;
+    if (sink.durable()) {
+      // Every line ending in this read counts toward the answer, valid or not, so the
+      // client can match the count against the lines it wrote.
+      framer_.feed(
+          data,
+          [&](std::string_view line, std::uint64_t offset) {
+            ++lines_pending_;
+            (void)sink.prepare_line(kind, line, offset, peer_, batch_);
+          },
+          [&](std::uint64_t offset) {
+            ++lines_pending_;
+            sink.report_invalid(kind, detail::IngestError::too_long, offset, peer_);
+          });
+      return;
+    }
     framer_.feed(
         data,
         [&](std::string_view line, std::uint64_t offset) { sink.submit_line(kind, line, offset, peer_); },
         [&](std::uint64_t offset) {
           sink.report_invalid(kind, detail::IngestError::too_long, offset, peer_);
         });
+  }
+
+  // Durable mode: one commit for the lines of this read, then the answer; `read_ec` (e.g. the
+  // client's half-close) is acted on once the answer is written.
+  void commit_and_answer(error_code read_ec) {
+    const std::size_t rows = batch_.rows();
+    const Logger::DurableResult result = context_.sink.commit(context_.kind, batch_);
+    const bool ok = result == Logger::DurableResult::durable;
+    if (ok) {
+      durable_total_ += rows;
+      lines_total_ += lines_pending_;
+    }
+    lines_pending_ = 0;
+    answer_ = ok ? "ack " : "nack ";
+    answer_ += std::to_string(durable_total_);
+    answer_ += ' ';
+    answer_ += std::to_string(lines_total_);
+    if (!ok) {
+      answer_ += ' ';
+      answer_ += durable_result_name(result);
+    }
+    answer_ += '\n';
+    asio::async_write(socket_, asio::buffer(answer_),
+                      [self = this->shared_from_this(), read_ec, ok](error_code ec, std::size_t) {
+                        self->on_answered(ec, read_ec, ok);
+                      });
+  }
+
+  void on_answered(error_code ec, error_code read_ec, bool ok) {
+    if (ec) return finish(ec);
+    if (!ok) {
+      // Lines after the failed chunk may already be in flight; the counts would no longer
+      // say which are safe, so end the connection: the client resends from <lines>.
+      error_code ignored;
+      socket_.shutdown(Socket::shutdown_both, ignored);
+      socket_.close(ignored);
+      return;
+    }
+    if (read_ec) return finish(read_ec);
+    read();
   }
 
   void finish(error_code ec) {
@@ -163,6 +228,12 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol
   detail::LineFramer framer_;
   std::vector<char> buffer_;
   bool closing_ = false;
+  // Durable mode only.
+  DurableBatch batch_;
+  std::size_t lines_pending_ = 0;    // lines ended in the current read
+  std::uint64_t lines_total_ = 0;    // lines acknowledged so far (valid or not)
+  std::uint64_t durable_total_ = 0;  // rows made durable so far
+  std::string answer_;
 };
 
 template <class Protocol>
@@ -248,8 +319,14 @@ class StreamListener : public NdjsonListener, public std::enable_shared_from_thi
     auto& counters = context_.sink.counters().at(context_.kind);
     if (counters.connections_active.load(std::memory_order_relaxed) >= max_connections_) {
       counters.connections_refused.fetch_add(1, std::memory_order_relaxed);
-      log_warn(to_string(context_.kind), "refusing a connection: ingest.max_connections (" +
-                                             std::to_string(max_connections_) + ") reached");
+      // Rate-limited: a client retrying in a loop must not flood the log.
+      std::uint64_t suppressed = 0;
+      if (refused_log_.allow("refused", suppressed)) {
+        std::string message = "refusing a connection: ingest.max_connections (" +
+                              std::to_string(max_connections_) + ") reached";
+        if (suppressed > 0) message += " (" + std::to_string(suppressed) + " similar not logged)";
+        log_warn(to_string(context_.kind), message);
+      }
       error_code ignored;
       socket.close(ignored);
       return accept();
@@ -283,6 +360,7 @@ class StreamListener : public NdjsonListener, public std::enable_shared_from_thi
   std::optional<Socket> pending_;
   bool stopped_ = false;  // touched on the acceptor's strand only
   std::uint64_t accepted_ = 0;
+  LogRateLimiter refused_log_;
   std::mutex sessions_mutex_;
   std::vector<std::weak_ptr<Session>> sessions_;
 };

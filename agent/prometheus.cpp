@@ -95,9 +95,68 @@ void per_listener(std::string& out, const IngestSnapshot& ingest, std::string_vi
   }
 }
 
+void render_spool(const Stats::Spool& spool, std::string& out) {
+  single(out, "spanline_spool_enabled", "gauge", "1 when a durable spool directory is open (spool.dir).",
+         spool.enabled ? 1 : 0);
+  single(out, "spanline_spool_bytes", "gauge", "Bytes of spool segment files on disk.", spool.bytes_on_disk);
+  single(out, "spanline_spool_segments", "gauge", "Spool segment files on disk.", spool.segments_on_disk);
+  single(out, "spanline_spool_replay_lag_bytes", "gauge",
+         "Bytes of spooled records on disk not yet acknowledged by the API.", spool.replay_lag_bytes);
+  single(out, "spanline_spool_oldest_unacked_age_seconds", "gauge",
+         "Age of the oldest spooled record not yet acknowledged by the API; 0 when caught up.",
+         spool.oldest_unacked_age_seconds);
+  single(out, "spanline_spool_records_written_total", "counter", "Records (batches) written to the spool.",
+         spool.records_written);
+  single(out, "spanline_spool_rows_spilled_total", "counter", "Rows written to the spool, as logged.",
+         spool.rows_spilled);
+  single(out, "spanline_spool_records_replayed_total", "counter",
+         "Spooled records handed to the sender again.", spool.records_replayed);
+  single(out, "spanline_spool_rows_replayed_delivered_total", "counter",
+         "Rows from spooled records that the API acknowledged.", spool.rows_replayed_delivered);
+  single(out, "spanline_spool_records_corrupt_total", "counter",
+         "Spooled records skipped because of a bad checksum or a damaged region.", spool.records_corrupt);
+  single(out, "spanline_spool_records_truncated_total", "counter",
+         "Incomplete spooled records skipped at a segment's end (a crash mid-write).",
+         spool.records_truncated);
+  single(out, "spanline_spool_write_errors_total", "counter", "Spool write and fsync failures.",
+         spool.write_errors);
+}
+
+void render_durable_ingest(const DurableIngestSnapshot& durable, std::string& out) {
+  constexpr std::string_view rows = "spanlined_ingest_durable_rows_total";
+  header(out, rows, "counter",
+         "Valid rows of durable-ack ingest by listener and result: durable (fsynced to the spool, "
+         "acknowledged) or why not (not acknowledged; the client must resend).");
+  for (std::size_t i = 0; i < kListenerCount; ++i) {
+    for (std::size_t r = 0; r < kDurableResultCount; ++r) {
+      sample(out, rows,
+             {{"listener", to_string(static_cast<Listener>(i))},
+              {"result", durable_result_name(static_cast<Logger::DurableResult>(r))}},
+             durable.listeners[i].rows[r]);
+    }
+  }
+  header(out, "spanlined_ingest_durable_commits_total", "counter",
+         "Durable writes (one per request or stream read and destination group), by listener.");
+  for (std::size_t i = 0; i < kListenerCount; ++i) {
+    sample(out, "spanlined_ingest_durable_commits_total", {{"listener", to_string(static_cast<Listener>(i))}},
+           durable.listeners[i].commits);
+  }
+  header(out, "spanlined_ingest_durable_commit_seconds_total", "counter",
+         "Time spent waiting for durable writes (spool append and fsync), by listener.");
+  for (std::size_t i = 0; i < kListenerCount; ++i) {
+    sample(out, "spanlined_ingest_durable_commit_seconds_total",
+           {{"listener", to_string(static_cast<Listener>(i))}}, durable.listeners[i].commit_seconds);
+  }
+}
+
 }  // namespace
 
 void render_prometheus(const Stats& s, const IngestSnapshot& ingest, std::string& out) {
+  render_prometheus(s, ingest, DurableIngestSnapshot{}, out);
+}
+
+void render_prometheus(const Stats& s, const IngestSnapshot& ingest, const DurableIngestSnapshot& durable,
+                       std::string& out) {
   out.clear();
   out.reserve(8192);
 
@@ -168,6 +227,9 @@ void render_prometheus(const Stats& s, const IngestSnapshot& ingest, std::string
   sample(out, std::string(latency) + "_sum", {}, s.latency_sum);
   sample(out, std::string(latency) + "_count", {}, std::max(previous, s.latency_count));
 
+  // ---- durable spool ----
+  render_spool(s.spool, out);
+
   // ---- the daemon's ingest ----
   per_listener(out, ingest, "spanlined_ingest_events_total", "counter", "Valid events queued, by listener.",
                [](const auto& l) { return l.events; });
@@ -194,6 +256,9 @@ void render_prometheus(const Stats& s, const IngestSnapshot& ingest, std::string
   per_listener(out, ingest, "spanlined_connections_refused_total", "counter",
                "Client connections refused over ingest.max_connections, by listener.",
                [](const auto& l) { return l.connections_refused; });
+  per_listener(out, ingest, "spanlined_connections_idle_closed_total", "counter",
+               "Client connections the daemon closed after ingest.idle_timeout_ms without input, by listener.",
+               [](const auto& l) { return l.connections_idle_closed; });
   header(out, "spanlined_http_ingest_responses_total", "counter", "HTTP ingest answers, by status code.");
   for (const auto& [status, count] : ingest.http_responses) {
     char code[8];
@@ -203,6 +268,7 @@ void render_prometheus(const Stats& s, const IngestSnapshot& ingest, std::string
   }
   single(out, "spanlined_ready", "gauge", "1 once every listener is bound, 0 while starting or stopping.",
          ingest.ready ? 1 : 0);
+  if (durable.enabled) render_durable_ingest(durable, out);
 }
 
 std::string render_prometheus(const Stats& stats, const IngestSnapshot& ingest) {
