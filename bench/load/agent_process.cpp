@@ -94,7 +94,13 @@ AgentProcess::AgentProcess(AgentLaunch launch) {
                                 "--ingest.tcp_listen=127.0.0.1:" + std::to_string(tcp_port_),
                                 "--ingest.http_listen=127.0.0.1:" + std::to_string(http_port_),
                                 "--admin.listen=127.0.0.1:" + std::to_string(admin_port_)};
-  for (const auto& a : launch.extra_args) args.push_back(a);
+  // "{run_dir}" in an extra setting names this run's private directory (removed afterwards),
+  // e.g. --agent-arg=--spool.dir={run_dir}/spool for a fresh spool per run.
+  for (std::string a : launch.extra_args) {
+    for (std::size_t at = a.find("{run_dir}"); at != std::string::npos; at = a.find("{run_dir}", at))
+      a.replace(at, 9, dir_);
+    args.push_back(std::move(a));
+  }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

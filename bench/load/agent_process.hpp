@@ -16,7 +16,7 @@ struct AgentLaunch {
   std::string api_url;
   std::string api_key;
   std::string project_id;               // the sidecar's default destination
-  std::vector<std::string> extra_args;  // more --name=value settings
+  std::vector<std::string> extra_args;  // more --name=value settings; "{run_dir}" = the run's private dir
   std::chrono::milliseconds ready_timeout{15'000};
 };
 

@@ -26,7 +26,8 @@ int parse_command_line(int argc, char** argv, Command& out) {
   app.add_option("--spawn-agent", c.spawn_agent,
                  "path to spanlined: start it for this run on private sockets, sending to the API");
   app.add_option("--agent-arg", c.agent_args,
-                 "extra --name=value setting for the spawned spanlined (repeatable)");
+                 "extra --name=value setting for the spawned spanlined (repeatable); {run_dir} stands "
+                 "for the run's private directory, e.g. --agent-arg=--spool.dir={run_dir}/spool");
   app.add_option("--name", c.name, "scenario name shown in reports");
 
   auto* fake = app.add_option_group("fake API");
