@@ -28,14 +28,9 @@ using Clock = std::chrono::steady_clock;
 const std::string kApiKey = "sk-limits-test-key-0123456789";
 const std::string kDaemon = SPANLINE_BINARY_DIR "/spanlined";
 
-struct Daemon {
-  std::unique_ptr<ChildProcess> process;
-  std::string uds, datagram, tcp, http, admin;
-};
-
 // Every listener on a private socket or a kernel-picked port. `default_project` empty: no
 // default destination, so a line needs its own routing key.
-Daemon start_daemon(const FakeApi& api, const TempDir& dir, const std::vector<std::string>& extra,
+RunningDaemon start_daemon(const FakeApi& api, const TempDir& dir, const std::vector<std::string>& extra,
                     const std::string& default_project = "default-proj") {
   std::vector<std::string> args = {"--ingest.uds_path=" + dir.file("s.sock"),
                                    "--ingest.datagram_path=" + dir.file("d.sock"),
@@ -45,24 +40,11 @@ Daemon start_daemon(const FakeApi& api, const TempDir& dir, const std::vector<st
                                    "--batch.linger_ms=5"};
   if (!default_project.empty()) args.push_back("--destination.project_id=" + default_project);
   args.insert(args.end(), extra.begin(), extra.end());
-  Daemon d;
-  d.process = std::make_unique<ChildProcess>(
-      kDaemon, args,
-      std::map<std::string, std::string>{{"BRAINTRUST_API_URL", api.base_url()},
-                                         {"BRAINTRUST_API_KEY", kApiKey}});
-  const auto ready = d.process->wait_stdout(
-      std::regex(R"(spanlined ready: uds=(\S+) datagram=(\S+) tcp=(\S+) http=(\S+) admin=(\S+)\n)"));
-  if (!ready) throw std::runtime_error("spanlined did not get ready; stderr:\n" + d.process->stderr_text());
-  d.uds = (*ready)[1];
-  d.datagram = (*ready)[2];
-  d.tcp = (*ready)[3];
-  d.http = (*ready)[4];
-  d.admin = (*ready)[5];
-  return d;
+  return launch_daemon(kDaemon, args, api.base_url(), kApiKey);
 }
 
 // SIGTERM, wait for the exit, and return the numbers of the "spanlined stopped:" line.
-std::map<std::string, std::uint64_t> stop_daemon(Daemon& d) {
+std::map<std::string, std::uint64_t> stop_daemon(RunningDaemon& d) {
   d.process->signal(SIGTERM);
   EXPECT_EQ(d.process->wait_exit(60s), 0) << d.process->stderr_text();
   std::map<std::string, std::uint64_t> out;
@@ -86,9 +68,9 @@ ServerConfig fake_config() {
   return config;
 }
 
-PromText scrape(const Daemon& d) { return parse_prometheus(http_get(d.admin, "/metrics").body); }
+PromText scrape(const RunningDaemon& d) { return parse_prometheus(http_get(d.admin, "/metrics").body); }
 
-double metric(const Daemon& d, const std::string& name, const std::map<std::string, std::string>& labels) {
+double metric(const RunningDaemon& d, const std::string& name, const std::map<std::string, std::string>& labels) {
   return scrape(d).value(name, labels).value_or(-1);
 }
 
@@ -147,7 +129,7 @@ bool still_open(int fd) {
 TEST(DaemonLimits, LineWithoutDestinationIsCountedLoggedAndNeighboursDelivered) {
   FakeApi api(fake_config());
   TempDir dir;
-  Daemon d = start_daemon(api, dir, {}, /*default_project=*/"");
+  RunningDaemon d = start_daemon(api, dir, {}, /*default_project=*/"");
 
   const std::string routed = R"(,"project_id":"routed")";
   const std::string before = line("nd-before", routed);
@@ -196,7 +178,7 @@ TEST(DaemonLimits, HttpAnswers503WhenTheBudgetIsFullAndQueuesNothingOfTheRequest
   FakeApi api(config);
   TempDir dir;
   // The smallest budget, the default overflow policy (block) with a short wait.
-  Daemon d = start_daemon(api, dir,
+  RunningDaemon d = start_daemon(api, dir,
                           {"--queue.max_bytes=65536", "--queue.block_timeout_ms=300", "--retry.base_delay_ms=20",
                            "--retry.max_delay_ms=100"});
   const std::string pad = R"(,"input":")" + std::string(4000, 'p') + "\"";
@@ -261,7 +243,7 @@ TEST(DaemonLimits, HttpAnswers503WhenTheBudgetIsFullAndQueuesNothingOfTheRequest
 TEST(DaemonLimits, IdleConnectionsAreClosedAndBusyOnesKept) {
   FakeApi api(fake_config());
   TempDir dir;
-  Daemon d = start_daemon(api, dir, {"--ingest.idle_timeout_ms=1000"});
+  RunningDaemon d = start_daemon(api, dir, {"--ingest.idle_timeout_ms=1000"});
 
   asio::io_context io;
   asio::local::stream_protocol::socket idle_uds(io), busy_uds(io);
@@ -316,7 +298,7 @@ TEST(DaemonLimits, IdleConnectionsAreClosedAndBusyOnesKept) {
 TEST(DaemonLimits, ConnectionLimitRefusesExtrasAndExistingOnesKeepWorking) {
   FakeApi api(fake_config());
   TempDir dir;
-  Daemon d = start_daemon(api, dir, {"--ingest.max_connections=2"});
+  RunningDaemon d = start_daemon(api, dir, {"--ingest.max_connections=2"});
   auto open_connections = [&](const char* listener) {
     return metric(d, "spanlined_connections", {{"listener", listener}});
   };
@@ -397,7 +379,7 @@ HttpAnswer post_then_read(const std::string& url, const std::string& target, con
 TEST(DaemonLimits, BodyOverTheLimitGets413WithAJsonError) {
   FakeApi api(fake_config());
   TempDir dir;
-  Daemon d = start_daemon(api, dir, {"--ingest.max_line_bytes=65536", "--ingest.max_body_bytes=65536"});
+  RunningDaemon d = start_daemon(api, dir, {"--ingest.max_line_bytes=65536", "--ingest.max_body_bytes=65536"});
   const std::string target = "/v1/project_logs/default-proj/insert";
   auto body_of = [](std::size_t pad) {
     return R"({"events":[{"id":"too-big","input":")" + std::string(pad, 'b') + "\"}]}";

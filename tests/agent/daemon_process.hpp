@@ -25,6 +25,7 @@
 #include <functional>
 #include <future>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <regex>
@@ -237,5 +238,30 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// A spanlined child process and the addresses it printed on its ready line.
+struct RunningDaemon {
+  std::unique_ptr<ChildProcess> process;
+  std::string uds, datagram, tcp, http, admin;
+};
+
+// Starts `binary` with `args` against `api_url`, waits for its "spanlined ready:" line
+// and reads the listeners' addresses from it. Throws with the daemon's stderr otherwise.
+inline RunningDaemon launch_daemon(const std::string& binary, const std::vector<std::string>& args,
+                                   const std::string& api_url, const std::string& api_key) {
+  RunningDaemon d;
+  d.process = std::make_unique<ChildProcess>(
+      binary, args,
+      std::map<std::string, std::string>{{"BRAINTRUST_API_URL", api_url}, {"BRAINTRUST_API_KEY", api_key}});
+  const auto ready = d.process->wait_stdout(
+      std::regex(R"(spanlined ready: uds=(\S+) datagram=(\S+) tcp=(\S+) http=(\S+) admin=(\S+)\n)"));
+  if (!ready) throw std::runtime_error("spanlined did not get ready; stderr:\n" + d.process->stderr_text());
+  d.uds = (*ready)[1];
+  d.datagram = (*ready)[2];
+  d.tcp = (*ready)[3];
+  d.http = (*ready)[4];
+  d.admin = (*ready)[5];
+  return d;
+}
 
 }  // namespace spanline::testing

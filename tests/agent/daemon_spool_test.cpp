@@ -34,11 +34,6 @@ using fakeapi::ServerConfig;
 const std::string kApiKey = "sk-spool-test-key-0123456789";
 const std::string kDaemon = SPANLINE_BINARY_DIR "/spanlined";
 
-struct RunningDaemon {
-  std::unique_ptr<ChildProcess> process;
-  std::string uds, tcp, http, admin;
-};
-
 // spanlined with every listener but the datagram one on private addresses, durable acks and
 // the spool in `spool_dir`.
 RunningDaemon start_durable_daemon(const FakeApi& api, const TempDir& dir, const std::string& spool_dir,
@@ -54,19 +49,7 @@ RunningDaemon start_durable_daemon(const FakeApi& api, const TempDir& dir, const
                                    "--spool.dir=" + spool_dir,
                                    "--ingest.ack=durable"};
   args.insert(args.end(), extra.begin(), extra.end());
-  RunningDaemon d;
-  d.process = std::make_unique<ChildProcess>(
-      kDaemon, args,
-      std::map<std::string, std::string>{{"BRAINTRUST_API_URL", api.base_url()},
-                                         {"BRAINTRUST_API_KEY", kApiKey}});
-  const auto ready = d.process->wait_stdout(
-      std::regex(R"(spanlined ready: uds=(\S+) datagram=(\S+) tcp=(\S+) http=(\S+) admin=(\S+)\n)"));
-  if (!ready) throw std::runtime_error("spanlined did not get ready; stderr:\n" + d.process->stderr_text());
-  d.uds = (*ready)[1];
-  d.tcp = (*ready)[3];
-  d.http = (*ready)[4];
-  d.admin = (*ready)[5];
-  return d;
+  return launch_daemon(kDaemon, args, api.base_url(), kApiKey);
 }
 
 PromText scrape(const RunningDaemon& d) {

@@ -23,12 +23,7 @@ using fakeapi::ServerConfig;
 const std::string kApiKey = "sk-e2e-test-key-0123456789";
 const std::string kDaemon = SPANLINE_BINARY_DIR "/spanlined";
 
-struct Daemon {
-  std::unique_ptr<ChildProcess> process;
-  std::string uds, datagram, tcp, http, admin;
-};
-
-Daemon start_daemon(const FakeApi& api, const TempDir& dir, std::vector<std::string> extra = {}) {
+RunningDaemon start_daemon(const FakeApi& api, const TempDir& dir, std::vector<std::string> extra = {}) {
   std::vector<std::string> args = {"--ingest.uds_path=" + dir.file("s.sock"),
                                    "--ingest.datagram_path=" + dir.file("d.sock"),
                                    "--ingest.tcp_listen=127.0.0.1:0",
@@ -37,20 +32,7 @@ Daemon start_daemon(const FakeApi& api, const TempDir& dir, std::vector<std::str
                                    "--destination.project_id=default-proj",
                                    "--batch.linger_ms=5"};
   args.insert(args.end(), extra.begin(), extra.end());
-  Daemon d;
-  d.process = std::make_unique<ChildProcess>(
-      kDaemon, args,
-      std::map<std::string, std::string>{{"BRAINTRUST_API_URL", api.base_url()},
-                                         {"BRAINTRUST_API_KEY", kApiKey}});
-  const auto ready = d.process->wait_stdout(
-      std::regex(R"(spanlined ready: uds=(\S+) datagram=(\S+) tcp=(\S+) http=(\S+) admin=(\S+)\n)"));
-  if (!ready) throw std::runtime_error("spanlined did not get ready; stderr:\n" + d.process->stderr_text());
-  d.uds = (*ready)[1];
-  d.datagram = (*ready)[2];
-  d.tcp = (*ready)[3];
-  d.http = (*ready)[4];
-  d.admin = (*ready)[5];
-  return d;
+  return launch_daemon(kDaemon, args, api.base_url(), kApiKey);
 }
 
 void send_uds(const std::string& path, const std::string& data) {
@@ -76,14 +58,14 @@ void send_datagram(const std::string& path, const std::string& data) {
   socket.send_to(asio::buffer(data), asio::local::datagram_protocol::endpoint(path));
 }
 
-PromText scrape(const Daemon& d) {
+PromText scrape(const RunningDaemon& d) {
   const auto answer = http_get(d.admin, "/metrics");
   EXPECT_EQ(answer.status, 200);
   return parse_prometheus(answer.body);
 }
 
 // Stops the daemon with SIGTERM and returns its "stopped" summary numbers.
-std::map<std::string, std::uint64_t> stop_daemon(Daemon& d) {
+std::map<std::string, std::uint64_t> stop_daemon(RunningDaemon& d) {
   d.process->signal(SIGTERM);
   const auto code = d.process->wait_exit(120s);
   EXPECT_EQ(code, 0) << d.process->stderr_text();
@@ -113,7 +95,7 @@ ServerConfig fake_config() {
 TEST(DaemonEndToEnd, EveryListenerDeliversExactlyOnceWithRouting) {
   FakeApi api(fake_config());
   TempDir dir;
-  Daemon d = start_daemon(api, dir);
+  RunningDaemon d = start_daemon(api, dir);
 
   struct Expect {
     std::string kind, object, id;
@@ -212,7 +194,7 @@ TEST(DaemonEndToEnd, EveryListenerDeliversExactlyOnceWithRouting) {
 TEST(DaemonEndToEnd, MergeUpdatesAndMissingIds) {
   FakeApi api(fake_config());
   TempDir dir;
-  Daemon d = start_daemon(api, dir);
+  RunningDaemon d = start_daemon(api, dir);
   send_uds(d.uds, R"({"id":"span-1","input":"question","metrics":{"start":1}})"
                   "\n"
                   R"({"id":"span-1","_is_merge":true,"output":"answer","metrics":{"end":2}})"
@@ -233,7 +215,7 @@ TEST(DaemonEndToEnd, MergeUpdatesAndMissingIds) {
 TEST(DaemonBadInput, EachCaseCountedLoggedAndNeighboursDelivered) {
   FakeApi api(fake_config());
   TempDir dir;
-  Daemon d = start_daemon(
+  RunningDaemon d = start_daemon(
       api, dir, {"--ingest.max_line_bytes=4096", "--ingest.max_depth=16", "--ingest.max_body_bytes=8192"});
   std::string deep = R"({"a":)";
   for (int i = 0; i < 20; ++i) deep += "[";
@@ -328,7 +310,7 @@ TEST(DaemonShutdown, SigtermDuringTrafficWithSlowApi) {
   config.faults.latency_ms = 150;
   FakeApi api(config);
   TempDir dir;
-  Daemon d = start_daemon(api, dir, {"--shutdown.timeout_ms=5000"});
+  RunningDaemon d = start_daemon(api, dir, {"--shutdown.timeout_ms=5000"});
 
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> written{0};
@@ -372,7 +354,7 @@ TEST(DaemonShutdown, SecondSignalExitsAtOnce) {
   config.faults.latency_ms = 20'000;  // requests hang: the drain cannot finish on its own
   FakeApi api(config);
   TempDir dir;
-  Daemon d = start_daemon(api, dir, {"--shutdown.timeout_ms=600000", "--http.request_timeout_ms=600000"});
+  RunningDaemon d = start_daemon(api, dir, {"--shutdown.timeout_ms=600000", "--http.request_timeout_ms=600000"});
   send_uds(d.uds, R"({"id":"stuck-1"})"
                   "\n");
   ASSERT_TRUE(wait_until([&] { return scrape(d).value("spanline_in_flight_requests").value_or(0) >= 1; }));
@@ -389,7 +371,7 @@ TEST(DaemonShutdown, SecondSignalExitsAtOnce) {
 TEST(DaemonMetrics, PrometheusParsesAndMatchesTheFakeApi) {
   FakeApi api(fake_config());
   TempDir dir;
-  Daemon d = start_daemon(api, dir);
+  RunningDaemon d = start_daemon(api, dir);
   EXPECT_EQ(http_get(d.admin, "/healthz").status, 200);
   EXPECT_EQ(http_get(d.admin, "/readyz").status, 200);
   EXPECT_EQ(http_get(d.admin, "/nope").status, 404);
@@ -488,7 +470,7 @@ TEST(DaemonCli, ListenerFailuresAndStaleSockets) {
                                                  asio::local::stream_protocol::endpoint(dir.file("s.sock")));
   }
   ASSERT_TRUE(std::filesystem::exists(dir.file("s.sock")));
-  Daemon d = start_daemon(api, dir);
+  RunningDaemon d = start_daemon(api, dir);
   send_uds(d.uds, R"({"id":"after-stale"})"
                   "\n");
   ASSERT_TRUE(wait_until([&] { return api.stats().unique_rows >= 1; }));
