@@ -13,7 +13,11 @@ namespace {
 BatcherConfig batcher_config(const Options& options) {
   return BatcherConfig{.batch_max_bytes = options.batch_max_bytes,
                        .batch_max_rows = options.batch_max_rows,
-                       .linger = options.linger,
+                       .linger = options.linger};
+}
+
+EncoderConfig encoder_config(const Options& options) {
+  return EncoderConfig{.threads = options.encode_threads == 0 ? default_encoder_threads() : options.encode_threads,
                        .zstd_level = options.zstd_level};
 }
 
@@ -62,9 +66,11 @@ LoggerCore::LoggerCore(Options options)
                    sender_.make_room();
                  })
                                                                       : std::function<void()>()),
-      batcher_(batcher_config(options_), queue_, sender_, accounting_, errors_) {
+      encoder_(encoder_config(options_), sender_, accounting_, errors_),
+      batcher_(batcher_config(options_), queue_, encoder_, accounting_, errors_) {
   // Threads start last, once every member they touch exists.
   sender_.start();
+  encoder_.start();
   batcher_.start();
 }
 
@@ -201,8 +207,9 @@ FlushResult LoggerCore::shutdown(std::chrono::milliseconds timeout) {
   while (producers_inside_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
 
   batcher_.begin_flush();  // no lingering: the final drain hands batches over at once
-  batcher_.stop();         // drains the queue and hands every open batch to the sender
+  batcher_.stop();         // drains the queue and hands every open batch to the encoder
   batcher_.end_flush();
+  encoder_.stop();         // encodes them all and hands them to the sender
   sender_.shutdown(deadline);  // delivers what it can in time; the rest to the spool, or dropped as shutdown
   budget_.close();
   if (spool_) spool_->close();  // unacknowledged records stay for the next run

@@ -111,6 +111,9 @@ const std::vector<Setting>& settings() {
        [](const Options& o) { return std::string(to_string(o.compression)); }},
       {"batch.zstd_level", [](Options& o, std::string_view v) { o.zstd_level = parse_int("batch.zstd_level", v); },
        [](const Options& o) { return std::to_string(o.zstd_level); }},
+      {"batch.encode_threads",
+       [](Options& o, std::string_view v) { o.encode_threads = parse_unsigned("batch.encode_threads", v); },
+       [](const Options& o) { return std::to_string(o.encode_threads); }},
       {"batch.max_payload_bytes",
        [](Options& o, std::string_view v) { o.max_payload_bytes = parse_size("batch.max_payload_bytes", v); },
        [](const Options& o) { return std::to_string(o.max_payload_bytes); }},
@@ -247,6 +250,7 @@ void validate(const Options& o) {
   require(o.max_payload_bytes == 0 || o.max_payload_bytes >= 1024,
           "batch.max_payload_bytes must be 0 (ask the server) or >= 1 KiB" + got(o.max_payload_bytes));
   require(o.zstd_level >= -7 && o.zstd_level <= 22, "batch.zstd_level must be in [-7, 22]" + got(o.zstd_level));
+  require(o.encode_threads <= 64, "batch.encode_threads must be in [0, 64]" + got(o.encode_threads));
   require(o.max_in_flight >= 1 && o.max_in_flight <= 256,
           "http.max_in_flight must be in [1, 256]" + got(o.max_in_flight));
   require(o.initial_in_flight >= 1 && o.initial_in_flight <= o.max_in_flight,

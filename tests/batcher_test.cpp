@@ -1,4 +1,5 @@
 #include "batch/batcher.hpp"
+#include "batch/encoder.hpp"
 
 #include "batch/merge.hpp"
 #include "codec/codec.hpp"
@@ -104,13 +105,22 @@ std::string row_json(const std::string& id, std::size_t n, std::size_t size = 0,
 }
 
 struct Pipeline {
-  explicit Pipeline(BatcherConfig config) : batcher(config, queue, sink, accounting, errors) {
+  // Two encoder workers, so the tests also see that batches keep their order through it.
+  explicit Pipeline(BatcherConfig config)
+      : encoder(EncoderConfig{.threads = 2}, sink, accounting, errors), batcher(config, queue, encoder, accounting, errors) {
+    encoder.start();
     errors.set_handler([this](const ErrorReport& report) {
       std::lock_guard lock(reports_mutex);
       reports.push_back(report);
     });
   }
-  ~Pipeline() { batcher.stop(); }
+  ~Pipeline() { stop(); }
+
+  // Drains the batcher, then waits for the encoder to hand everything to the sink.
+  void stop() {
+    batcher.stop();
+    encoder.stop();
+  }
 
   void push(Row row) {
     ASSERT_TRUE(budget.try_acquire(row.budget_bytes()));
@@ -134,6 +144,7 @@ struct Pipeline {
   MemorySink sink{accounting};
   std::mutex reports_mutex;
   std::vector<ErrorReport> reports;
+  Encoder encoder;
   Batcher batcher;
 };
 
@@ -160,7 +171,7 @@ TEST(Batcher, GroupsRowsByDestination) {
     p.push(0, row_json("a" + std::to_string(i), i));
     p.push(1, row_json("b" + std::to_string(i), i));
   }
-  p.batcher.stop();
+  p.stop();
   const auto batches = p.sink.batches();
   ASSERT_EQ(batches.size(), 2u);
   for (const auto& batch : batches) {
@@ -183,7 +194,7 @@ TEST(Batcher, ClosesOnBytes) {
   ASSERT_TRUE(p.sink.wait_for_rows(48));
   const auto before_stop = p.sink.batches();
   ASSERT_EQ(before_stop.size(), 6u);
-  p.batcher.stop();
+  p.stop();
   const auto batches = p.sink.batches();
   ASSERT_EQ(batches.size(), 7u);
   std::vector<std::string> ids;
@@ -204,7 +215,7 @@ TEST(Batcher, PayloadLimitCapsBatches) {
   p.sink.set_payload_limit(2000);
   p.batcher.start();
   for (int i = 0; i < 40; ++i) p.push(0, row_json(std::to_string(i), i, 300));
-  p.batcher.stop();
+  p.stop();
   const auto batches = p.sink.batches();
   ASSERT_GT(batches.size(), 5u);
   std::uint64_t rows = 0;
@@ -225,7 +236,7 @@ TEST(Batcher, ClosesOnRows) {
   const auto before_stop = p.sink.batches();
   ASSERT_EQ(before_stop.size(), 3u);
   for (const auto& batch : before_stop) EXPECT_EQ(batch.events.size(), 10u);
-  p.batcher.stop();
+  p.stop();
   const auto batches = p.sink.batches();
   ASSERT_EQ(batches.size(), 4u);
   EXPECT_EQ(batches[3].events.size(), 5u);
@@ -314,7 +325,7 @@ TEST(Batcher, ClosesOnFlush) {
   ASSERT_TRUE(p.sink.wait_for_rows(5));
   p.batcher.end_flush();
   p.push(0, row_json("after", 5));
-  p.batcher.stop();
+  p.stop();
   const auto batches = p.sink.batches();
   std::uint64_t rows = 0;
   for (const auto& batch : batches) rows += batch.source_rows();
@@ -326,17 +337,17 @@ TEST(Batcher, ClosesOnStop) {
   Pipeline p(slow_config());
   p.batcher.start();
   for (int i = 0; i < 100; ++i) p.push(i % 3, row_json(std::to_string(i), i));
-  p.batcher.stop();
+  p.stop();
   EXPECT_EQ(p.sink.rows(), 100u);
   EXPECT_EQ(p.sink.batches().size(), 3u);
-  p.batcher.stop();  // idempotent
+  p.stop();  // idempotent
   EXPECT_EQ(p.sink.batches().size(), 3u);
 }
 
 TEST(Batcher, StopWithoutStartDrainsOnTheCaller) {
   Pipeline p(slow_config());
   for (int i = 0; i < 10; ++i) p.push(0, row_json(std::to_string(i), i));
-  p.batcher.stop();
+  p.stop();
   EXPECT_EQ(p.sink.rows(), 10u);
   p.batcher.start();  // after stop: does nothing
   EXPECT_EQ(p.sink.rows(), 10u);
@@ -348,7 +359,7 @@ TEST(Batcher, IgnoresWakeUpSentinels) {
   p.queue.wake();
   p.push(0, row_json("x", 1));
   p.queue.wake();
-  p.batcher.stop();
+  p.stop();
   const auto batches = p.sink.batches();
   ASSERT_EQ(batches.size(), 1u);
   EXPECT_EQ(ids_of(batches[0]), std::vector<std::string>{"x"});
@@ -360,7 +371,7 @@ TEST(Batcher, EncodesWithTheSinksEncoding) {
     p.sink.set_encoding(encoding);
     p.batcher.start();
     for (int i = 0; i < 200; ++i) p.push(0, row_json(std::to_string(i), i, 400));
-    p.batcher.stop();
+    p.stop();
     const auto batches = p.sink.batches();
     ASSERT_EQ(batches.size(), 1u);
     EXPECT_EQ(batches[0].encoding, encoding);
@@ -380,7 +391,7 @@ TEST(Batcher, CoalescesEveryMergeCase) {
     p.push(0, c.earlier);
     p.push(0, row_json("between", 1));
     p.push(0, c.later);
-    p.batcher.stop();
+    p.stop();
     const auto batches = p.sink.batches();
     ASSERT_EQ(batches.size(), 1u);
     const json::array events = decode_events(batches[0]);
@@ -400,7 +411,7 @@ TEST(Batcher, CoalescesOnlyWithinOneDestination) {
   p.batcher.start();
   p.push(0, row_json("same", 0));
   p.push(1, row_json("same", 1, 0, true));
-  p.batcher.stop();
+  p.stop();
   EXPECT_EQ(p.sink.batches().size(), 2u);
   EXPECT_EQ(p.counters.rows_coalesced.load(), 0u);
 }
@@ -419,7 +430,7 @@ TEST(Batcher, SpanRowsCoalesceAcrossManyIds) {
       if (step == 2) p.push(0, R"({"id":")" + id + R"(","_is_merge":true,"metrics":{"end":2}})");
     }
   }
-  p.batcher.stop();
+  p.stop();
   const auto batches = p.sink.batches();
   ASSERT_EQ(batches.size(), 1u);
   const auto events = decode_events(batches[0]);
@@ -442,7 +453,7 @@ TEST(Batcher, TooLargeRowIsDroppedAndReported) {
   p.push(0, row_json("huge", 2, 2000 - kEnvelopeBytes + 1));
   p.push(0, row_json("fits", 3, 2000 - kEnvelopeBytes));  // exactly at the limit: kept
   p.push(0, row_json("small-2", 4, 100));
-  p.batcher.stop();
+  p.stop();
   EXPECT_EQ(p.counters.rows_dropped[static_cast<std::size_t>(DropReason::too_large)].load(), 1u);
   EXPECT_EQ(p.sink.rows(), 3u);
   std::vector<std::string> ids;
@@ -474,7 +485,7 @@ TEST(Batcher, NothingLostAndAccountingSums) {
     if (i == kRows / 2 + 1000) p.batcher.end_flush();
   }
   ASSERT_TRUE(p.sink.wait_for_rows(kRows));  // linger alone closes the last batches
-  p.batcher.stop();
+  p.stop();
   std::uint64_t rows = 0, budget = 0, events = 0;
   for (const auto& batch : p.sink.batches()) {
     rows += batch.source_rows();
@@ -511,7 +522,7 @@ TEST(Batcher, ManyProducersNothingLost) {
     });
   }
   for (auto& thread : threads) thread.join();
-  p.batcher.stop();
+  p.stop();
   EXPECT_EQ(p.sink.rows(), static_cast<std::uint64_t>(kThreads * kPerThread));
   EXPECT_EQ(p.budget.rows_in_use(), 0u);
   // Each producer's rows stay in order within its destination.

@@ -211,6 +211,45 @@ TEST(TextMerge, RandomRowsAgreeWithTheTreePath) {
         << "earlier " << earlier << "\nlater   " << later << "\ntext    " << out;
   }
   EXPECT_GT(handled, 2500);
+
+  // Several later rows folded in one pass: the same row as applying them one at a time.
+  int folded = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const std::string earlier = row(rng() % 3 == 0);
+    std::vector<std::string> later;
+    const int count = 1 + static_cast<int>(rng() % 5);
+    for (int k = 0; k < count; ++k) later.push_back(row(rng() % 5 != 0));
+    const std::vector<std::string_view> views(later.begin(), later.end());
+    std::string out;
+    if (!fold_rows_text(earlier, views, out)) continue;
+    ++folded;
+    json::object expected = parse_object(earlier);
+    for (const std::string& next : later) combine_rows(expected, parse_object(next));
+    ASSERT_EQ(json::serialize(json::parse(out)), json::serialize(json::value(std::move(expected))))
+        << "earlier " << earlier << "\nrows    " << later.size() << "\ntext    " << out;
+  }
+  EXPECT_GT(folded, 1500);
+}
+
+TEST(TextMerge, FoldOfASpansRowsKeepsEveryUpdate) {
+  const std::string start =
+      R"({"id":"r","span_id":"s","root_span_id":"t","span_parents":[],"created":"c1","_is_merge":false,)"
+      R"("input":"prompt","metrics":{"start":1.5},"span_attributes":{"name":"llm","type":"llm"},"tags":["a"]})";
+  const std::vector<std::string_view> later = {
+      R"({"id":"r","_is_merge":true,"output":"answer","metadata":{"model":"m"}})",
+      R"({"id":"r","_is_merge":true,"scores":{"q":0.5},"tags":["b","a"],"created":"c2"})",
+      R"({"id":"r","_is_merge":true,"metrics":{"end":2.5,"tokens":7},"metadata":{"cost":1}})",
+  };
+  std::string out;
+  ASSERT_TRUE(fold_rows_text(start, later, out));
+  EXPECT_EQ(out,
+            R"({"id":"r","span_id":"s","root_span_id":"t","span_parents":[],"created":"c1","_is_merge":false,)"
+            R"("input":"prompt","metrics":{"start":1.5,"end":2.5,"tokens":7},"span_attributes":{"name":"llm","type":"llm"},)"
+            R"("tags":["a","b"],"output":"answer","metadata":{"model":"m","cost":1},"scores":{"q":0.5}})");
+  // A replace in the middle wins over what came before it; later merges apply to it.
+  const std::vector<std::string_view> with_replace = {later[0], R"({"id":"r","_is_merge":false,"input":"new"})", later[2]};
+  ASSERT_TRUE(fold_rows_text(start, with_replace, out));
+  EXPECT_EQ(out, R"({"id":"r","_is_merge":false,"input":"new","metrics":{"end":2.5,"tokens":7},"metadata":{"cost":1}})");
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include "batch/batch.hpp"
 #include "batch/batcher.hpp"
+#include "batch/encoder.hpp"
 #include "batch/coalescer.hpp"
 #include "codec/codec.hpp"
 #include "core/accounting.hpp"
@@ -137,8 +138,11 @@ std::vector<Row> unique_rows(std::size_t count, std::uint64_t seed = 42) {
 }
 
 // start rows for count/2 spans, each followed a few spans later by its end row.
-std::vector<Row> span_rows(std::size_t count, std::uint64_t seed = 7) {
+// Rows of spans 16 at a time: each a start row, then `updates` merge rows and its end
+// row, interleaved across the open spans.
+std::vector<Row> span_rows(std::size_t count, std::uint64_t seed = 7, std::size_t updates = 0) {
   Rng rng(seed);
+  std::vector<std::size_t> left;  // merge rows each open span still gets after this one
   std::vector<Row> rows;
   rows.reserve(count);
   std::vector<std::string> open;
@@ -146,12 +150,16 @@ std::vector<Row> span_rows(std::size_t count, std::uint64_t seed = 7) {
   while (rows.size() < count) {
     if (open.size() < kInFlight && rows.size() + open.size() < count) {
       open.push_back(make_id(rng));
+      left.push_back(updates);
       rows.push_back(make_llm_row(rng, 0, open.back()));
     } else {
       const std::size_t k = rng.below(open.size());
       rows.push_back(make_end_row(rng, 0, open[k]));
+      if (left[k]-- != 0) continue;
       open[k] = open.back();
       open.pop_back();
+      left[k] = left.back();
+      left.pop_back();
     }
   }
   return rows;
@@ -203,6 +211,12 @@ void BM_CoalesceSpanStartEnd(benchmark::State& state) {
   run_coalescer(state, span_rows(static_cast<std::size_t>(state.range(0))));
 }
 BENCHMARK(BM_CoalesceSpanStartEnd)->Arg(2000)->Arg(10000);
+
+// Spans as the load generator makes them: a start row, two updates and the end row.
+void BM_CoalesceSpanWithUpdates(benchmark::State& state) {
+  run_coalescer(state, span_rows(static_cast<std::size_t>(state.range(0)), 7, 2));
+}
+BENCHMARK(BM_CoalesceSpanWithUpdates)->Arg(10000);
 
 // ---- body assembly and encoding per batch size ----------------------------------------
 
@@ -292,10 +306,13 @@ void run_batcher(benchmark::State& state, Compression compression, bool spans) {
   ErrorReporter errors;
   CountingSink sink(accounting);
   sink.encoding_ = compression;
+  // The argument is the encoder's worker count; 0 compresses on the batcher's thread.
+  Encoder encoder(EncoderConfig{.threads = static_cast<std::size_t>(state.range(0))}, sink, accounting, errors);
   Batcher batcher(BatcherConfig{.batch_max_bytes = std::size_t{2} << 20,
                                 .batch_max_rows = 10'000,
                                 .linger = std::chrono::milliseconds(20)},
-                  queue, sink, accounting, errors);
+                  queue, encoder, accounting, errors);
+  encoder.start();
   batcher.start();
   std::uint64_t pushed = 0;
   for (auto _ : state) {
@@ -313,18 +330,19 @@ void run_batcher(benchmark::State& state, Compression compression, bool spans) {
     batcher.end_flush();
   }
   batcher.stop();
+  encoder.stop();
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kRowsPerIteration));
   state.counters["coalesced"] = static_cast<double>(counters.rows_coalesced.load());
 }
 
 void BM_BatcherUniqueZstd(benchmark::State& state) { run_batcher(state, Compression::zstd, false); }
-BENCHMARK(BM_BatcherUniqueZstd)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_BatcherUniqueZstd)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_BatcherUniqueNone(benchmark::State& state) { run_batcher(state, Compression::none, false); }
-BENCHMARK(BM_BatcherUniqueNone)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_BatcherUniqueNone)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_BatcherSpansZstd(benchmark::State& state) { run_batcher(state, Compression::zstd, true); }
-BENCHMARK(BM_BatcherSpansZstd)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_BatcherSpansZstd)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 }  // namespace spanline::detail

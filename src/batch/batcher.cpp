@@ -186,7 +186,7 @@ void Batcher::close(Coalescer& open) {
   // Merging rows can grow an event past what was checked when it was added (numbers
   // are re-serialized); split rather than send a body the server refuses.
   if (payload_limit_ == 0 || batch.body_size() <= payload_limit_) {
-    submit(std::move(batch));
+    sink_.submit(std::move(batch));
     return;
   }
   for (Batch& part : split_to_limit(std::move(batch), payload_limit_)) {
@@ -198,28 +198,8 @@ void Batcher::close(Coalescer& open) {
                          std::to_string(payload_limit_) + " bytes");
       continue;
     }
-    submit(std::move(part));
+    sink_.submit(std::move(part));
   }
-}
-
-void Batcher::submit(Batch&& batch) {
-  const Compression encoding = sink_.encoding();
-  try {
-    encode(batch, encoding, config_.zstd_level);
-  } catch (const std::exception& e) {
-    errors_.report("batcher", "encode",
-                   std::string("could not compress a batch (") + e.what() + "); sending it uncompressed");
-    try {
-      encode(batch, Compression::none, config_.zstd_level);
-    } catch (const std::exception& again) {
-      // Only an allocation failure gets here; count the rows rather than lose them silently.
-      accounting_.dropped(batch, DropReason::invalid);
-      errors_.report("batcher", "encode",
-                     std::string("dropped a batch that could not be encoded: ") + again.what());
-      return;
-    }
-  }
-  sink_.submit(std::move(batch));
 }
 
 void Batcher::close_all() {

@@ -1,7 +1,8 @@
 #pragma once
 // The batcher: one thread that drains the row queue in bulk, groups rows by
 // destination, coalesces rows with the same id, and closes batches on size, row
-// count, linger, flush or stop into the BatchSink (encoded with the sink's encoding).
+// count, linger, flush or stop into the BatchSink, unencoded (the Encoder stage
+// compresses them on its own threads).
 // Linger closes a batch only while the sink is ready to send one at once; while it is
 // not (a 429 pause, every request slot busy), the batch grows up to its size limits.
 
@@ -27,7 +28,6 @@ struct BatcherConfig {
                                 << 20;   // uncompressed body; also capped by sink.payload_limit()
   std::size_t batch_max_rows = 10'000;   // events per batch
   std::chrono::milliseconds linger{20};  // longest a row waits in an open batch (sink ready)
-  int zstd_level = 1;
 };
 
 // Owns one thread. Every reference passed to the constructor must outlive the Batcher.
@@ -58,7 +58,6 @@ class Batcher {
   void add_row(Row&& row, std::chrono::steady_clock::time_point now);
   Coalescer& open_batch(std::uint32_t destination);
   void close(Coalescer& open);
-  void submit(Batch&& batch);
   void close_all();
   // How long the next pop_bulk may sleep, and what may wake it early.
   std::chrono::microseconds next_wait(std::chrono::steady_clock::time_point now, RowQueue::WakeOn& wake_on) const;

@@ -56,7 +56,6 @@ Coalescer::Coalescer(std::uint32_t destination) : scratch_(std::make_unique<Scra
 
 std::string_view Coalescer::id_of(std::size_t event) const {
   const IdRef& ref = ids_[event];
-  if (ref.pinned >= 0) return pinned_[static_cast<std::size_t>(ref.pinned)];
   return std::string_view(batch_.events[event].json).substr(ref.offset, ref.size);
 }
 
@@ -93,6 +92,7 @@ void Coalescer::grow_index() {
 }
 
 void Coalescer::add(Row&& row, std::chrono::steady_clock::time_point now, PipelineCounters& counters) {
+  counters_ = &counters;
   if (batch_.events.empty()) batch_.opened = now;
   const bool has_id = row.id_size > 0 && std::size_t{row.id_offset} + row.id_size <= row.json.size();
   if (!has_id) {
@@ -107,15 +107,8 @@ void Coalescer::add(Row&& row, std::chrono::steady_clock::time_point now, Pipeli
     append(std::move(row), hash, slot);
     return;
   }
-  if (combine(static_cast<std::size_t>(found), std::move(row))) {
-    counters.rows_coalesced.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
-  // Could not combine: keep the row as its own, later event, and send later rows with
-  // this id after it, so the server still sees them in logged order.
-  const std::size_t event = batch_.events.size();
-  append(std::move(row), hash, SIZE_MAX);
-  slots_[slot].event_plus_one = static_cast<std::uint32_t>(event + 1);
+  combine(static_cast<std::size_t>(found), std::move(row));
+  counters.rows_coalesced.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Coalescer::append(Row&& row, std::uint32_t hash, std::size_t slot) {
@@ -129,30 +122,83 @@ void Coalescer::append(Row&& row, std::uint32_t hash, std::size_t slot) {
   if (slot != SIZE_MAX) index(event, hash, slot);
 }
 
-void Coalescer::pin_id(std::size_t event) {
-  if (ids_[event].pinned >= 0) return;
-  pinned_.emplace_back(id_of(event));
-  ids_[event].pinned = static_cast<std::int32_t>(pinned_.size() - 1);
-}
-
-bool Coalescer::combine(std::size_t event, Row&& row) {
+void Coalescer::combine(std::size_t event, Row&& row) {
   BatchEvent& target = batch_.events[event];
-  const std::size_t old_size = target.json.size();
+  IdRef& ref = ids_[event];
   const std::uint64_t budget = row.budget_bytes();
-  if (!row.is_merge && !mentions_merge(row.json)) {
-    // A replace: the combined row is the later row itself, no parsing needed.
-    ids_[event] = IdRef{row.id_offset, row.id_size, -1};
-    target.json = std::move(row.json);
-  } else {
-    std::string merged;
-    if (!merge_text(target.json, row.json, merged) && !merge_trees(target.json, row.json, merged)) return false;
-    pin_id(event);
-    target.json = std::move(merged);
-  }
   target.source_rows += 1;
   target.budget_bytes += budget;
-  body_size_ = body_size_ - old_size + target.json.size();
-  return true;
+  if (!row.is_merge && !mentions_merge(row.json)) {
+    // A replace: the combined row is the later row itself, whatever was pending.
+    std::size_t replaced = target.json.size();
+    if (ref.merges >= 0) {
+      for (const PendingMerge& pending : merges_[static_cast<std::size_t>(ref.merges)]) replaced += pending.json.size();
+      merges_[static_cast<std::size_t>(ref.merges)].clear();
+    }
+    body_size_ = body_size_ - replaced + row.json.size();
+    ref.offset = row.id_offset;
+    ref.size = row.id_size;
+    target.json = std::move(row.json);
+    return;
+  }
+  if (ref.merges < 0) {
+    if (merges_used_ == merges_.size()) merges_.emplace_back();
+    ref.merges = static_cast<std::int32_t>(merges_used_++);
+  }
+  body_size_ += row.json.size();
+  merges_[static_cast<std::size_t>(ref.merges)].push_back(PendingMerge{std::move(row.json), budget});
+}
+
+void Coalescer::fold_pending() {
+  const std::size_t events = batch_.events.size();  // fold_one_by_one may append more
+  std::string merged;
+  for (std::size_t event = 0; event < events; ++event) {
+    if (ids_[event].merges < 0) continue;
+    std::vector<PendingMerge>& rows = merges_[static_cast<std::size_t>(ids_[event].merges)];
+    if (rows.empty()) continue;
+    fold_views_.clear();
+    for (const PendingMerge& row : rows) fold_views_.emplace_back(row.json);
+    bool folded = false;
+    try {
+      folded = fold_rows_text(batch_.events[event].json, fold_views_, merged);
+    } catch (const std::exception&) {
+      folded = false;  // out of memory: the slow path decides
+    }
+    if (folded) {
+      batch_.events[event].json.swap(merged);
+    } else {
+      fold_one_by_one(event, rows);
+    }
+    rows.clear();
+  }
+}
+
+void Coalescer::fold_one_by_one(std::size_t event, std::vector<PendingMerge>& rows) {
+  std::size_t into = event;
+  std::string merged;
+  for (PendingMerge& row : rows) {
+    const std::string& current = batch_.events[into].json;
+    if (merge_text(current, row.json, merged) || merge_trees(current, row.json, merged)) {
+      batch_.events[into].json.swap(merged);
+      if (into != event) {
+        // Folded into the split-off event: its row and budget move there.
+        batch_.events[event].source_rows -= 1;
+        batch_.events[event].budget_bytes -= row.budget_bytes;
+        batch_.events[into].source_rows += 1;
+        batch_.events[into].budget_bytes += row.budget_bytes;
+      }
+      continue;
+    }
+    // Cannot combine: the row goes out as its own event after this one.
+    batch_.events[event].source_rows -= 1;
+    batch_.events[event].budget_bytes -= row.budget_bytes;
+    into = batch_.events.size();
+    BatchEvent& own = batch_.events.emplace_back();
+    own.json = std::move(row.json);
+    own.source_rows = 1;
+    own.budget_bytes = row.budget_bytes;
+    if (counters_ != nullptr) counters_->rows_coalesced.fetch_sub(1, std::memory_order_relaxed);
+  }
 }
 
 bool Coalescer::merge_text(const std::string& earlier, const std::string& later, std::string& merged) noexcept {
@@ -183,6 +229,7 @@ bool Coalescer::merge_trees(const std::string& earlier_text, const std::string& 
 }
 
 Batch Coalescer::take() {
+  fold_pending();
   Batch out = std::move(batch_);
   last_count_ = out.events.size();
   batch_ = Batch{};
@@ -191,7 +238,7 @@ Batch Coalescer::take() {
   body_size_ = kEnvelopeBytes;
   ids_.clear();
   ids_.reserve(last_count_);
-  pinned_.clear();
+  merges_used_ = 0;
   slots_.assign(slots_for(last_count_), Slot{});
   indexed_ = 0;
   return out;

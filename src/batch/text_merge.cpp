@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <forward_list>
+#include <string>
 
 namespace spanline::detail {
 namespace {
@@ -230,48 +232,83 @@ bool keeps_earlier(std::string_view key) {
   return key == "created" || key == "span_id" || key == "root_span_id" || key == "span_parents";
 }
 
-}  // namespace
+// The row being folded: its members, whose values point into the rows folded so far
+// or into `made` (nested objects and tag lists that a merge rewrote).
+struct Folded {
+  Members members;
+  // A list: views into earlier elements stay valid, and an empty one allocates nothing
+  // (most folds rewrite no nested object).
+  std::forward_list<std::string> made;
 
-bool combine_rows_text(std::string_view earlier_text, std::string_view later_text, std::string& out) {
-  Members earlier;
-  Members later;
-  if (!split_object(trimmed(later_text), later) || !split_object(trimmed(earlier_text), earlier)) return false;
+  std::string& make() { return made.emplace_front(); }
+};
 
+// Folds one later row (already split) into `row`. False when the tree path is needed.
+bool fold_into(Folded& row, std::string_view later_text, const Members& later) {
   const Member* later_merge = later.find("_is_merge");
   const Member* later_delete = later.find("_object_delete");
   if (later_merge == nullptr || !is_true(later_merge->value) ||
       (later_delete != nullptr && is_true(later_delete->value))) {
-    out.assign(later_text);  // a replace or a delete: the later row is the result
+    row.members = later;  // a replace or a delete: the later row is the result
+    (void)later_text;
     return true;
   }
   if (later.find("_merge_paths") != nullptr) return false;
-  const Member* earlier_delete = earlier.find("_object_delete");
+  const Member* earlier_delete = row.members.find("_object_delete");
   if (earlier_delete != nullptr && is_true(earlier_delete->value)) return false;
 
-  out.clear();
-  out.reserve(earlier_text.size() + later_text.size());
-  out += '{';
-  bool first = true;
-  for (std::size_t k = 0; k < earlier.size; ++k) {
-    const Member& m = earlier.items[k];
+  Members& earlier = row.members;
+  const std::size_t earlier_size = earlier.size;
+  for (std::size_t k = 0; k < earlier_size; ++k) {
+    Member& m = earlier.items[k];
     const Member* update = later.find(m.key);
-    if (update == nullptr || m.key == "_is_merge" || (keeps_earlier(m.key) && m.value != "null")) {
-      append_member(out, first, m.key, m.value);
-    } else if (m.key == "tags" && is_array(m.value) && is_array(update->value)) {
-      open_member(out, first, m.key);
-      if (!union_tags(m.value, update->value, out)) return false;
+    if (update == nullptr || m.key == "_is_merge" || (keeps_earlier(m.key) && m.value != "null")) continue;
+    if (m.key == "tags" && is_array(m.value) && is_array(update->value)) {
+      std::string& tags = row.make();
+      if (!union_tags(m.value, update->value, tags)) return false;
+      m.value = tags;
     } else if (is_object(m.value) && is_object(update->value)) {
-      open_member(out, first, m.key);
-      if (!merge_objects(m.value, update->value, out, 1)) return false;
+      std::string& merged = row.make();
+      if (!merge_objects(m.value, update->value, merged, 1)) return false;
+      m.value = merged;
     } else {
-      append_member(out, first, m.key, update->value);
+      m.value = update->value;
     }
   }
   for (std::size_t k = 0; k < later.size; ++k) {
     const Member& m = later.items[k];
-    if (m.key == "_is_merge" || earlier.find(m.key) != nullptr) continue;
-    append_member(out, first, m.key, m.value);
+    if (m.key == "_is_merge") continue;
+    bool known = false;
+    for (std::size_t e = 0; e < earlier_size && !known; ++e) known = earlier.items[e].key == m.key;
+    if (known) continue;
+    if (earlier.size == kMaxMembers) return false;
+    earlier.items[earlier.size++] = m;
   }
+  return true;
+}
+
+}  // namespace
+
+bool combine_rows_text(std::string_view earlier_text, std::string_view later_text, std::string& out) {
+  const std::string_view later[] = {later_text};
+  return fold_rows_text(earlier_text, later, out);
+}
+
+bool fold_rows_text(std::string_view earlier_text, std::span<const std::string_view> later_texts, std::string& out) {
+  Folded row;
+  if (!split_object(trimmed(earlier_text), row.members)) return false;
+  std::size_t total = earlier_text.size();
+  Members later;
+  for (const std::string_view later_text : later_texts) {
+    if (!split_object(trimmed(later_text), later)) return false;
+    if (!fold_into(row, later_text, later)) return false;
+    total += later_text.size();
+  }
+  out.clear();
+  out.reserve(total);
+  out += '{';
+  bool first = true;
+  for (std::size_t k = 0; k < row.members.size; ++k) append_member(out, first, row.members.items[k].key, row.members.items[k].value);
   out += '}';
   return true;
 }

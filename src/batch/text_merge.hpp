@@ -10,6 +10,7 @@
 // falls back to combine_rows(): `_merge_paths`, a delete followed by a merge, escaped
 // or duplicate keys, tags that are not plain strings, and anything it cannot scan.
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -19,5 +20,11 @@ namespace spanline::detail {
 // objects with the same id), and returns true; false when this case needs the tree
 // path (`out` is then unspecified). Never throws but for allocation failure.
 bool combine_rows_text(std::string_view earlier, std::string_view later, std::string& out);
+
+// combine_rows_text() applied to each of `later`, in order, but in one pass: every row
+// is scanned once and the result written once, however many rows fold into it (a
+// span's start row would otherwise be rescanned and copied for each log and end row).
+// Members a merge does not touch keep their text; the result is the same row.
+bool fold_rows_text(std::string_view earlier, std::span<const std::string_view> later, std::string& out);
 
 }  // namespace spanline::detail

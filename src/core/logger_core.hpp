@@ -4,6 +4,7 @@
 // Options::spool_dir set, a durable spool sits beside the sender (see sender.hpp).
 
 #include "batch/batcher.hpp"
+#include "batch/encoder.hpp"
 #include "core/accounting.hpp"
 #include "core/destination_table.hpp"
 #include "core/error_reporter.hpp"
@@ -67,6 +68,7 @@ class LoggerCore {
   std::unique_ptr<Spool> spool_;
   Sender sender_;
   Admission admission_;
+  Encoder encoder_;  // between the batcher and the sender
   Batcher batcher_;
 
   // Producers inside submit(); shutdown waits for them after closing, so no row can
