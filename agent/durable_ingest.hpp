@@ -77,8 +77,8 @@ struct DurableIngestSnapshot {
   bool enabled = false;  // ingest.ack = "durable"
   struct PerListener {
     std::array<std::uint64_t, kDurableResultCount> rows{};  // valid rows, by commit result
-    std::uint64_t commits = 0;                              // log_durable calls
-    double commit_seconds = 0;                              // time spent in them
+    std::uint64_t commits = 0;                              // requests or stream reads committed
+    double commit_seconds = 0;                              // from queued to settled, summed
   };
   std::array<PerListener, kListenerCount> listeners{};
 };

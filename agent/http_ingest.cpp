@@ -57,14 +57,14 @@ class IngestHandler {
   IngestHandler(IngestSink& sink, const IngestConfig& config)
       : sink_(sink), max_body_(config.max_body_bytes) {}
 
-  HttpResponse operator()(HttpRequest& request) {
-    HttpResponse response = handle(request);
-    sink_.counters().count_http_response(response.result_int());
+  std::optional<HttpResponse> operator()(HttpRequest& request, const HttpResponder& responder) {
+    std::optional<HttpResponse> response = handle(request, responder);
+    if (response) sink_.counters().count_http_response(response->result_int());
     return response;
   }
 
  private:
-  HttpResponse handle(HttpRequest& request) {
+  std::optional<HttpResponse> handle(HttpRequest& request, const HttpResponder& responder) {
     const std::string_view target = request.target();
     if (target == "/version" || target.rfind("/version?", 0) == 0) {
       if (request.method() != http::verb::get) return not_allowed(request, "GET");
@@ -92,7 +92,10 @@ class IngestHandler {
     destination.id = route->id;
     const DestinationHandle to = sink_.handle_for(destination);
 
-    if (sink_.durable()) return commit_durable(request, to, events);
+    if (sink_.durable()) {
+      commit_durable(request, to, events, responder);
+      return std::nullopt;
+    }
 
     // Once the pipeline refuses a row for lack of room (queue full, or a `block` that timed
     // out) or because it is shutting down, the rest of the request is not offered: under
@@ -141,21 +144,36 @@ class IngestHandler {
     return make_response(request, 200, std::move(body));
   }
 
-  // ingest.ack = "durable": the whole request goes to the spool (one record, one fsync) and
-  // 200 means it is on disk. On any failure nothing was acknowledged; the client retries the
-  // same request, and row ids make a row written twice harmless.
-  HttpResponse commit_durable(const HttpRequest& request, DestinationHandle to,
-                              std::vector<detail::IngestEvent>& events) {
+  // ingest.ack = "durable": the whole request goes to the spool (one record, one fsync, shared
+  // with whatever other requests the same group commit carries) and 200 means it is on disk.
+  // The answer is written when the commit settles; this I/O thread does not wait for it. On
+  // any failure nothing was acknowledged; the client retries the same request, and row ids
+  // make a row written twice harmless.
+  void commit_durable(const HttpRequest& request, DestinationHandle to,
+                      std::vector<detail::IngestEvent>& events, const HttpResponder& responder) {
     std::string body = row_ids_json(events);
-    thread_local DurableBatch batch;
-    batch.clear();
+    DurableBatch batch;
     for (auto& event : events) batch.add(to, std::move(event.row));
     const std::size_t rows = batch.rows();
     events.clear();
-    const Logger::DurableResult result = sink_.commit(Listener::http, batch);
-    if (result == Logger::DurableResult::durable) return make_response(request, 200, std::move(body));
+    // What the answer needs of the request: it is gone by the time the commit settles.
+    HttpRequest head;
+    head.version(request.version());
+    head.keep_alive(request.keep_alive());
+    sink_.commit_async(Listener::http, std::move(batch), responder.executor,
+                       [&sink = sink_, head = std::move(head), body = std::move(body), rows,
+                        respond = responder.respond](Logger::DurableResult result) mutable {
+                         HttpResponse response = durable_answer(head, result, std::move(body), rows);
+                         sink.counters().count_http_response(response.result_int());
+                         respond(std::move(response));
+                       });
+  }
+
+  static HttpResponse durable_answer(const HttpRequest& head, Logger::DurableResult result,
+                                     std::string row_ids, std::size_t rows) {
+    if (result == Logger::DurableResult::durable) return make_response(head, 200, std::move(row_ids));
     HttpResponse response =
-        make_response(request, 503,
+        make_response(head, 503,
                       "{\"error\":{\"message\":\"the request's " + std::to_string(rows) +
                           " events were not made durable; retry the same request\",\"reason\":\"" +
                           std::string(durable_result_name(result)) + "\"}}");
@@ -194,7 +212,7 @@ class IngestHandler {
 
 }  // namespace
 
-HttpHandler make_ingest_handler(IngestSink& sink, const IngestConfig& config) {
+DeferringHttpHandler make_ingest_handler(IngestSink& sink, const IngestConfig& config) {
   return IngestHandler(sink, config);
 }
 

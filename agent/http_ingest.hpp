@@ -25,6 +25,8 @@
 
 namespace spanline::agent {
 
-HttpHandler make_ingest_handler(IngestSink& sink, const IngestConfig& config);
+// Answers at once, except with ingest.ack = "durable": then a request's answer is written when
+// its rows' fsync completes (see IngestSink::commit_async).
+DeferringHttpHandler make_ingest_handler(IngestSink& sink, const IngestConfig& config);
 
 }  // namespace spanline::agent

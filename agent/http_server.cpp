@@ -49,7 +49,7 @@ void bump(std::atomic<std::uint64_t>* counter, int delta) {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, const std::string& name, const HttpServerLimits& limits,
-          const std::shared_ptr<const HttpHandler>& handler, HttpConnectionCounters counters)
+          const std::shared_ptr<const DeferringHttpHandler>& handler, HttpConnectionCounters counters)
       : stream_(std::move(socket)), name_(name), limits_(limits), handler_(handler), counters_(counters) {
     bump(counters_.active, 1);
     bump(counters_.total, 1);
@@ -64,6 +64,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void close() {
     asio::post(stream_.get_executor(), [self = shared_from_this()] {
       self->closing_ = true;
+      // A request waiting for its deferred answer gets it (the answer then closes the
+      // connection): cutting it off would leave the client not knowing what came of it.
+      if (self->awaiting_ != 0) return;
       error_code ignored;
       self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
       self->stream_.close();
@@ -108,14 +111,41 @@ class Session : public std::enable_shared_from_this<Session> {
           head, 400, R"({"error":{"message":"malformed HTTP request","reason":"malformed_http"}})"));
     }
     HttpRequest request = parser_->release();
-    HttpResponse response;
+    const bool keep_alive = request.keep_alive();
+    const std::uint64_t number = ++requests_;
+    std::optional<HttpResponse> response;
     try {
-      response = (*handler_)(request);
+      response = (*handler_)(request, responder(number, keep_alive));
     } catch (const std::exception& e) {
       log_error(name_, std::string("handler failed: ") + e.what());
       response = make_response(request, 500, R"({"error":{"message":"internal error"}})");
     }
-    const bool close = !response.keep_alive() || !request.keep_alive();
+    if (!response) {
+      // Answered later, on this strand; until then nothing is read (and no deadline runs: the
+      // handler bounds its own wait).
+      awaiting_ = number;
+      return;
+    }
+    answer(std::move(*response), keep_alive);
+  }
+
+  HttpResponder responder(std::uint64_t number, bool keep_alive) {
+    return HttpResponder{stream_.get_executor(),
+                         [self = shared_from_this(), number, keep_alive](HttpResponse r) {
+                           self->on_deferred_answer(number, keep_alive, std::move(r));
+                         }};
+  }
+
+  void on_deferred_answer(std::uint64_t number, bool keep_alive, HttpResponse response) {
+    // Only the request being waited for (not one already answered by a 500 from a handler
+    // that threw after it took the responder).
+    if (awaiting_ != number) return;
+    awaiting_ = 0;
+    answer(std::move(response), keep_alive);
+  }
+
+  void answer(HttpResponse response, bool request_keep_alive) {
+    const bool close = !response.keep_alive() || !request_keep_alive || closing_;
     response.keep_alive(!close);
     write(std::move(response), close);
   }
@@ -176,21 +206,23 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<char> drain_buffer_;
   const std::string name_;  // copies: a session may outlive its server during teardown
   const HttpServerLimits limits_;
-  std::shared_ptr<const HttpHandler> handler_;
+  std::shared_ptr<const DeferringHttpHandler> handler_;
   HttpConnectionCounters counters_;
   bool closing_ = false;
+  std::uint64_t requests_ = 0;  // requests read so far
+  std::uint64_t awaiting_ = 0;  // the request waiting for a deferred answer, 0 for none
 };
 
 class Server : public HttpServer, public std::enable_shared_from_this<Server> {
  public:
   Server(asio::io_context& io, std::string name, ListenAddress address, HttpServerLimits limits,
-         HttpHandler handler, HttpConnectionCounters counters)
+         DeferringHttpHandler handler, HttpConnectionCounters counters)
       : io_(io),
         acceptor_(asio::make_strand(io)),
         name_(std::move(name)),
         address_(std::move(address)),
         limits_(limits),
-        handler_(std::make_shared<const HttpHandler>(std::move(handler))),
+        handler_(std::make_shared<const DeferringHttpHandler>(std::move(handler))),
         counters_(counters) {}
 
   void start() override {
@@ -275,7 +307,7 @@ class Server : public HttpServer, public std::enable_shared_from_this<Server> {
   const std::string name_;
   const ListenAddress address_;
   const HttpServerLimits limits_;
-  std::shared_ptr<const HttpHandler> handler_;
+  std::shared_ptr<const DeferringHttpHandler> handler_;
   HttpConnectionCounters counters_;
   std::atomic<std::uint16_t> port_{0};
   bool stopped_ = false;  // touched on the acceptor's strand only
@@ -286,10 +318,21 @@ class Server : public HttpServer, public std::enable_shared_from_this<Server> {
 }  // namespace
 
 std::shared_ptr<HttpServer> make_http_server(asio::io_context& io, std::string name, ListenAddress address,
-                                             HttpServerLimits limits, HttpHandler handler,
+                                             HttpServerLimits limits, DeferringHttpHandler handler,
                                              HttpConnectionCounters counters) {
   return std::make_shared<Server>(io, std::move(name), std::move(address), limits, std::move(handler),
                                   counters);
+}
+
+std::shared_ptr<HttpServer> make_http_server(asio::io_context& io, std::string name, ListenAddress address,
+                                             HttpServerLimits limits, HttpHandler handler,
+                                             HttpConnectionCounters counters) {
+  DeferringHttpHandler answers_now = [handler = std::move(handler)](HttpRequest& request,
+                                                                    const HttpResponder&) {
+    return std::optional<HttpResponse>(handler(request));
+  };
+  return make_http_server(io, std::move(name), std::move(address), std::move(limits), std::move(answers_now),
+                          counters);
 }
 
 }  // namespace spanline::agent

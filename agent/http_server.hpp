@@ -4,10 +4,14 @@
 // endpoint; what it answers is the handler's business.
 //
 // The handler runs on the I/O thread that read the request, may be called concurrently for
-// different connections, and must not throw (an exception becomes a 500).
+// different connections, and must not throw (an exception becomes a 500). A handler that
+// waits for something (a durable handler waits for an fsync) answers later instead: it
+// returns no response and hands the connection's HttpResponder to whatever it waits for, so
+// the I/O thread goes on serving other connections meanwhile.
 
 #include "daemon_config.hpp"
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -16,6 +20,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace spanline::agent {
@@ -23,6 +28,17 @@ namespace spanline::agent {
 using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
 using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
 using HttpHandler = std::function<HttpResponse(HttpRequest&)>;
+
+// How a handler answers later. The connection reads nothing more until it is answered.
+struct HttpResponder {
+  // The connection's strand: call `respond` there.
+  boost::asio::any_io_executor executor;
+  // Writes the answer (at most once; later calls are ignored). Dropping every copy without
+  // calling it closes the connection without an answer.
+  std::function<void(HttpResponse)> respond;
+};
+// Returns the answer now, or nothing after arranging for `responder.respond` to be called.
+using DeferringHttpHandler = std::function<std::optional<HttpResponse>(HttpRequest&, const HttpResponder&)>;
 
 struct HttpServerLimits {
   std::size_t max_body_bytes = std::size_t{1} << 20;
@@ -57,6 +73,12 @@ class HttpServer {
 std::shared_ptr<HttpServer> make_http_server(boost::asio::io_context& io, std::string name,
                                              ListenAddress address, HttpServerLimits limits,
                                              HttpHandler handler, HttpConnectionCounters counters = {});
+// The same with a handler that may answer later. stop() lets a connection waiting for its
+// deferred answer write it (then close) instead of cutting it off.
+std::shared_ptr<HttpServer> make_http_server(boost::asio::io_context& io, std::string name,
+                                             ListenAddress address, HttpServerLimits limits,
+                                             DeferringHttpHandler handler,
+                                             HttpConnectionCounters counters = {});
 
 // A response with `status`, a body and its content type, matching `request`'s version and keep-alive.
 HttpResponse make_response(const HttpRequest& request, unsigned status, std::string body,

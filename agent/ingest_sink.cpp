@@ -1,5 +1,10 @@
 #include "ingest_sink.hpp"
 
+#include <boost/asio/execution/context.hpp>
+#include <boost/asio/execution_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/query.hpp>
+
 #include <algorithm>
 #include <iterator>
 #include <memory>
@@ -7,10 +12,62 @@
 
 namespace spanline::agent {
 
+// Who may close a sink: the sink while it lives, then nobody. An I/O context's shutdown hook
+// holds it weakly, so neither has to outlive the other.
+struct SinkLink {
+  std::mutex mutex;
+  IngestSink* sink = nullptr;
+};
+
+namespace {
+
+// Registered on every I/O context that commit results are posted to. An execution context
+// shuts its services down (newest first) before it destroys anything, so this runs while the
+// context's queues and sockets still exist: the sinks settle their waiting commits (posting to
+// a context that is shutting down just destroys the handler) and stop their committer, which
+// then never posts to, or drops a connection into, a destroyed context.
+class CloseSinksWithContext : public boost::asio::execution_context::service {
+ public:
+  static inline boost::asio::execution_context::id id;
+
+  explicit CloseSinksWithContext(boost::asio::execution_context& context) : service(context) {}
+
+  void watch(std::weak_ptr<SinkLink> link) {
+    std::lock_guard lock(mutex_);
+    links_.push_back(std::move(link));
+  }
+
+ private:
+  void shutdown() override {
+    std::vector<std::weak_ptr<SinkLink>> links;
+    {
+      std::lock_guard lock(mutex_);
+      links.swap(links_);
+    }
+    for (const auto& weak : links) {
+      if (const auto link = weak.lock()) {
+        std::lock_guard lock(link->mutex);
+        if (link->sink != nullptr) link->sink->close();
+      }
+    }
+  }
+
+  std::mutex mutex_;
+  std::vector<std::weak_ptr<SinkLink>> links_;
+};
+
+}  // namespace
+
 IngestSink::IngestSink(Logger& logger, std::optional<Destination> default_destination,
                        IngestCounters& counters, detail::IngestLimits limits, IngestAck ack,
                        std::chrono::milliseconds ack_timeout)
-    : logger_(logger), counters_(counters), limits_(limits), ack_(ack), ack_timeout_(ack_timeout) {
+    : logger_(logger),
+      counters_(counters),
+      limits_(limits),
+      ack_(ack),
+      ack_timeout_(ack_timeout),
+      link_(std::make_shared<SinkLink>()) {
+  link_->sink = this;
   if (default_destination) default_handle_ = handle_for(*default_destination);
   durable_counters_.set_enabled(ack_ == IngestAck::durable);
 }
@@ -65,70 +122,149 @@ void IngestSink::warn_not_accepted(Listener listener, std::string_view outcome) 
   }
 }
 
+// ---- durable commits ---------------------------------------------------------------------
+
 struct IngestSink::PendingCommit {
-  DurableBatch* batch;
+  DurableBatch batch;
   Listener listener;
   std::chrono::steady_clock::time_point started;
+  boost::asio::any_io_executor executor;
+  DurableDone done;
   Logger::DurableResult result = Logger::DurableResult::durable;
-  bool done = false;
 };
 
-Logger::DurableResult IngestSink::commit(Listener listener, DurableBatch& batch) {
-  if (batch.empty()) return Logger::DurableResult::durable;
-  PendingCommit me{&batch, listener, std::chrono::steady_clock::now()};
-  std::unique_lock lock(commit_mutex_);
-  commit_queue_.push_back(&me);
-  while (!me.done) {
-    if (committing_) {
-      commit_done_.wait(lock);
-      continue;
-    }
-    // No write is running: this caller writes for everyone waiting (itself included, unless
-    // the byte cap leaves it for the next round).
-    committing_ = true;
-    const std::vector<PendingCommit*> group = take_commit_group();
-    lock.unlock();
-    write_commit_group(group);
-    lock.lock();
-    // After `done` a member returns and its batch goes away: touch nothing of it after this.
-    for (PendingCommit* member : group) member->done = true;
-    committing_ = false;
-    commit_done_.notify_all();
-  }
-  return me.result;
+IngestSink::~IngestSink() {
+  close();
+  std::lock_guard lock(link_->mutex);
+  link_->sink = nullptr;
 }
 
-std::vector<IngestSink::PendingCommit*> IngestSink::take_commit_group() {
+void IngestSink::commit_async(Listener listener, DurableBatch batch, boost::asio::any_io_executor executor,
+                              DurableDone done) {
+  using Result = Logger::DurableResult;
+  if (batch.empty()) {
+    boost::asio::post(executor, [done = std::move(done)] { done(Result::durable); });
+    return;
+  }
+  auto member = std::make_unique<PendingCommit>(PendingCommit{
+      std::move(batch), listener, std::chrono::steady_clock::now(), std::move(executor), std::move(done)});
+  watch_context(member->executor);
+  {
+    std::unique_lock lock(commit_mutex_);
+    if (!closing_) {
+      while (committers_.size() < kCommitters) committers_.emplace_back([this] { run_committer(); });
+      commit_queue_.push_back(std::move(member));
+      lock.unlock();
+      commit_ready_.notify_one();
+      return;
+    }
+  }
+  member->result = Result::closed;
+  settle(*member, 0, member->batch.rows());
+}
+
+void IngestSink::watch_context(const boost::asio::any_io_executor& executor) {
+  boost::asio::execution_context& context = boost::asio::query(executor, boost::asio::execution::context);
+  {
+    std::lock_guard lock(commit_mutex_);
+    if (std::find(watched_contexts_.begin(), watched_contexts_.end(), &context) != watched_contexts_.end())
+      return;
+    watched_contexts_.push_back(&context);
+  }
+  boost::asio::use_service<CloseSinksWithContext>(context).watch(link_);
+}
+
+void IngestSink::close() {
+  {
+    std::lock_guard lock(commit_mutex_);
+    closing_ = true;
+  }
+  commit_ready_.notify_all();
+  std::lock_guard lock(join_mutex_);
+  for (std::thread& committer : committers_) {
+    if (committer.joinable() && committer.get_id() != std::this_thread::get_id()) committer.join();
+  }
+}
+
+void IngestSink::run_committer() {
+  std::size_t last_members = 0;                      // batches in this committer's last group
+  std::chrono::steady_clock::duration last_write{};  // and how long writing it took
+  std::unique_lock lock(commit_mutex_);
+  for (;;) {
+    commit_ready_.wait(lock, [&] { return closing_ || !commit_queue_.empty(); });
+    if (closing_) break;
+    // Clients that wait for their answer send again all at once when a group is answered;
+    // taking only the first of them would give it an fsync of its own and make the rest wait
+    // a whole fsync longer. So when the last group was shared (several clients are busy), let
+    // a burst gather for a quarter of a write, at most 1 ms; a lone client never waits.
+    if (last_members > 1) {
+      const auto window =
+          std::min<std::chrono::steady_clock::duration>(last_write / 4, std::chrono::milliseconds(1));
+      commit_ready_.wait_for(lock, window, [&] { return closing_; });
+      if (closing_) break;
+      if (commit_queue_.empty()) {  // the other committer took them meanwhile
+        last_members = 0;
+        continue;
+      }
+    }
+    Group group = take_commit_group();
+    last_members = group.size();
+    lock.unlock();
+    const auto started = std::chrono::steady_clock::now();
+    write_commit_group(group);
+    last_write = std::chrono::steady_clock::now() - started;
+    group.clear();
+    lock.lock();
+  }
+  // Closing: batches not written yet are refused; their clients resend them.
+  Group left(std::make_move_iterator(commit_queue_.begin()), std::make_move_iterator(commit_queue_.end()));
+  commit_queue_.clear();
+  lock.unlock();
+  for (auto& member : left) {
+    member->result = Logger::DurableResult::closed;
+    settle(*member, 0, member->batch.rows());
+  }
+}
+
+IngestSink::Group IngestSink::take_commit_group() {
   // One group becomes one spool record per destination; keep it near a batch's size so its
   // replay is one ordinary request. A single larger request still goes alone.
   const std::size_t cap = logger_.options().batch_max_bytes;
   std::size_t bytes = 0;
-  std::size_t count = 0;
-  while (count < commit_queue_.size() &&
-         (count == 0 || bytes + commit_queue_[count]->batch->bytes() <= cap)) {
-    bytes += commit_queue_[count]->batch->bytes();
-    ++count;
+  Group group;
+  while (!commit_queue_.empty()) {
+    std::unique_ptr<PendingCommit>& next = commit_queue_.front();
+    if (!group.empty() && bytes + next->batch.bytes() > cap) break;
+    bytes += next->batch.bytes();
+    group.push_back(std::move(next));
+    commit_queue_.pop_front();
   }
-  std::vector<PendingCommit*> group(commit_queue_.begin(),
-                                    commit_queue_.begin() + static_cast<std::ptrdiff_t>(count));
-  commit_queue_.erase(commit_queue_.begin(), commit_queue_.begin() + static_cast<std::ptrdiff_t>(count));
   return group;
 }
 
-void IngestSink::write_commit_group(const std::vector<PendingCommit*>& group) {
+void IngestSink::write_commit_group(Group& group) {
   using Result = Logger::DurableResult;
   struct Target {
     DestinationHandle to;
     std::vector<PreparedRow> rows;
     Result result = Result::durable;
   };
+  // A batch that spent its whole ack timeout in the queue is refused on its own, before it
+  // can cut the others' deadline to nothing.
+  const auto now = std::chrono::steady_clock::now();
+  std::erase_if(group, [&](std::unique_ptr<PendingCommit>& member) {
+    if (now < member->started + ack_timeout_) return false;
+    member->result = Result::timeout;
+    settle(*member, 0, member->batch.rows());
+    return true;
+  });
   // Per member: (target index, rows) for each destination it had, counted before the rows move.
   std::vector<Target> targets;
   std::vector<std::vector<std::pair<std::size_t, std::size_t>>> shares(group.size());
   auto deadline = std::chrono::steady_clock::time_point::max();
   for (std::size_t m = 0; m < group.size(); ++m) {
     deadline = std::min(deadline, group[m]->started + ack_timeout_);
-    for (auto& [to, rows] : group[m]->batch->groups()) {
+    for (auto& [to, rows] : group[m]->batch.groups()) {
       std::size_t t = 0;
       while (t < targets.size() && targets[t].to.index != to.index) ++t;
       if (t == targets.size()) targets.push_back(Target{to, {}, Result::durable});
@@ -140,7 +276,7 @@ void IngestSink::write_commit_group(const std::vector<PendingCommit*>& group) {
         into.insert(into.end(), std::make_move_iterator(rows.begin()), std::make_move_iterator(rows.end()));
       }
     }
-    group[m]->batch->clear();
+    group[m]->batch.clear();
   }
   for (Target& target : targets) {
     const auto left =
@@ -158,7 +294,6 @@ void IngestSink::write_commit_group(const std::vector<PendingCommit*>& group) {
       target.result = Result::io_error;
     }
   }
-  const auto finished = std::chrono::steady_clock::now();
   for (std::size_t m = 0; m < group.size(); ++m) {
     PendingCommit& member = *group[m];
     std::size_t durable_rows = 0;
@@ -177,19 +312,27 @@ void IngestSink::write_commit_group(const std::vector<PendingCommit*>& group) {
       failed_rows += durable_rows;
       durable_rows = 0;
     }
-    durable_counters_.count_commit(member.listener, finished - member.started);
-    auto& counters = counters_.at(member.listener);
-    if (durable_rows > 0) {
-      durable_counters_.count(member.listener, Result::durable, durable_rows);
-      counters.events.fetch_add(durable_rows, std::memory_order_relaxed);
-    }
-    if (failed_rows > 0) {
-      durable_counters_.count(member.listener, member.result, failed_rows);
-      counters.not_queued.fetch_add(failed_rows, std::memory_order_relaxed);
-      warn_not_accepted(member.listener,
-                        std::string("not durable: ") + std::string(durable_result_name(member.result)));
-    }
+    settle(member, durable_rows, failed_rows);
   }
+}
+
+void IngestSink::settle(PendingCommit& member, std::size_t durable_rows, std::size_t failed_rows) {
+  durable_counters_.count_commit(member.listener, std::chrono::steady_clock::now() - member.started);
+  auto& counters = counters_.at(member.listener);
+  if (durable_rows > 0) {
+    durable_counters_.count(member.listener, Logger::DurableResult::durable, durable_rows);
+    counters.events.fetch_add(durable_rows, std::memory_order_relaxed);
+  }
+  if (failed_rows > 0) {
+    durable_counters_.count(member.listener, member.result, failed_rows);
+    counters.not_queued.fetch_add(failed_rows, std::memory_order_relaxed);
+    warn_not_accepted(member.listener,
+                      std::string("not durable: ") + std::string(durable_result_name(member.result)));
+  }
+  // Counted before the answer goes out, so a client that reads its answer and then the
+  // metrics sees its rows.
+  boost::asio::post(member.executor,
+                    [done = std::move(member.done), result = member.result] { done(result); });
 }
 
 void IngestSink::report_invalid(Listener listener, detail::IngestError reason, std::uint64_t offset,

@@ -5,8 +5,10 @@
 // rate-limited log line naming the listener, the peer, the reason and the byte offset.
 //
 // With ingest.ack = "durable" the listeners do not queue rows one by one: they collect a
-// request's (or a stream read's) rows in a DurableBatch with prepare_line(), then commit()
-// writes them to the spool and waits for the fsync before anything is acknowledged.
+// request's (or a stream read's) rows in a DurableBatch with prepare_line(), then
+// commit_async() hands them to the sink's committer thread, which writes them to the spool,
+// waits for the fsync and posts the result back to the connection. No I/O thread waits for
+// a disk: one I/O thread serves any number of connections waiting for their fsync.
 //
 // Thread safety: all members may be called from any I/O thread at once.
 
@@ -18,15 +20,24 @@
 
 #include <spanline/logger.hpp>
 
+#include <boost/asio/any_io_executor.hpp>
+
 #include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
+#include <vector>
 
 namespace spanline::agent {
+
+struct SinkLink;  // lets an I/O context that is going away close the sink (ingest_sink.cpp)
 
 class IngestSink {
  public:
@@ -46,16 +57,29 @@ class IngestSink {
   // and reported here; blank lines return false silently).
   bool prepare_line(Listener listener, std::string_view line, std::uint64_t stream_offset,
                     std::string_view peer, DurableBatch& batch);
-  // Writes `batch` to the spool and waits for the fsync, within ingest.ack_timeout_ms.
-  // Returns durable only when every row is durable; otherwise the first failure (the client
-  // resends everything). Every row is counted by outcome. Clears `batch`.
+  // Runs once, on the executor given to commit_async, with the commit's result.
+  using DurableDone = std::function<void(Logger::DurableResult)>;
+  // Queues `batch` for the spool and returns at once. When it is settled, `done` is posted
+  // to `executor` (the connection's strand) with durable only when every row is fsynced
+  // within ingest.ack_timeout_ms of this call; otherwise the first failure (the client
+  // resends everything). Every row is counted by outcome. An empty batch is durable. (The
+  // deadline bounds the wait for the fsync; a spool append that waits for room under
+  // spool.full_policy = "block" waits up to queue.block_timeout_ms first.)
   //
-  // Group commit: calls that arrive while another one is writing wait, and the next writer
+  // Group commit: batches queued while the committers are busy wait, and the next free one
   // combines all of them (up to batch.max_bytes) into one Logger::log_durable call per
   // destination. That is one spool record, and one upstream request when it is replayed,
-  // for many client requests, and one fsync for all of them. Blocks the calling thread for
-  // one to two fsyncs.
-  Logger::DurableResult commit(Listener listener, DurableBatch& batch);
+  // for many client requests, and one fsync for all of them. Memory: a connection has at
+  // most one batch queued (it reads nothing more until answered), so the queue is bounded
+  // by ingest.max_connections times the request or read size.
+  void commit_async(Listener listener, DurableBatch batch, boost::asio::any_io_executor executor,
+                    DurableDone done);
+  // Settles every queued batch as closed, waits for the round being written (bounded by
+  // ingest.ack_timeout_ms, at once after the logger's shutdown) and stops the committers;
+  // later batches are answered closed at once. Idempotent. Also runs when an I/O context
+  // that results are posted to is destroyed, so nothing is posted to a dead context.
+  void close();
+  ~IngestSink();
 
   bool durable() const { return ack_ == IngestAck::durable; }
   const DurableIngestCounters& durable_counters() const { return durable_counters_; }
@@ -88,16 +112,29 @@ class IngestSink {
   void warn_not_accepted(Listener listener, std::string_view outcome);
 
   struct PendingCommit;
-  std::vector<PendingCommit*> take_commit_group();  // caller holds commit_mutex_
-  void write_commit_group(const std::vector<PendingCommit*>& group);
+  using Group = std::vector<std::unique_ptr<PendingCommit>>;
+  void run_committer();
+  Group take_commit_group();  // caller holds commit_mutex_
+  void write_commit_group(Group& group);
+  // Counts `member`'s rows under its result and posts its `done`.
+  void settle(PendingCommit& member, std::size_t durable_rows, std::size_t failed_rows);
+  void watch_context(const boost::asio::any_io_executor& executor);
 
   const IngestAck ack_;
   const std::chrono::milliseconds ack_timeout_;
   DurableIngestCounters durable_counters_;
   std::mutex commit_mutex_;
-  std::condition_variable commit_done_;
-  std::vector<PendingCommit*> commit_queue_;  // waiting callers, oldest first
-  bool committing_ = false;                   // a caller is writing a group
+  std::condition_variable commit_ready_;
+  std::deque<std::unique_ptr<PendingCommit>> commit_queue_;  // oldest first
+  bool closing_ = false;
+  std::vector<const void*> watched_contexts_;  // I/O contexts told to close this sink
+  // Two committers pipeline the group commit: while one waits for its group's fsync, the
+  // other encodes and appends the next group, so the spool's flusher starts the next fsync
+  // as soon as the last one ends instead of idling while a group is prepared.
+  static constexpr std::size_t kCommitters = 2;
+  std::mutex join_mutex_;
+  std::vector<std::thread> committers_;  // started on the first commit
+  std::shared_ptr<SinkLink> link_;
   LogRateLimiter bad_input_log_;
   LogRateLimiter not_queued_log_;
 };

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace spanline::agent {
@@ -78,6 +79,8 @@ struct StreamContext {
 // session answers "ack <durable> <lines>\n" (cumulative counts for this connection) before it
 // reads again, or "nack <durable> <lines> <reason>\n" and closes when the commit failed (see
 // README.md, "Durable ingest"). Reading only after the answer is written is the backpressure.
+// The commit is asynchronous: the I/O thread serves other connections while this one waits
+// for its fsync, and the result comes back on this session's strand.
 template <class Protocol>
 class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol>> {
  public:
@@ -104,6 +107,8 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol
   void close() {
     asio::post(socket_.get_executor(), [self = this->shared_from_this()] {
       self->closing_ = true;
+      // Waiting for a commit: its answer is written first, then the connection closes.
+      if (self->committing_) return;
       error_code ignored;
       self->socket_.close(ignored);
       self->timer_.cancel();
@@ -172,13 +177,23 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol
   // client's half-close) is acted on once the answer is written.
   void commit_and_answer(error_code read_ec) {
     const std::size_t rows = batch_.rows();
-    const Logger::DurableResult result = context_.sink.commit(context_.kind, batch_);
+    const std::size_t lines = lines_pending_;
+    lines_pending_ = 0;
+    committing_ = true;
+    context_.sink.commit_async(
+        context_.kind, std::exchange(batch_, DurableBatch{}), socket_.get_executor(),
+        [self = this->shared_from_this(), read_ec, rows, lines](Logger::DurableResult result) {
+          self->on_committed(result, rows, lines, read_ec);
+        });
+  }
+
+  void on_committed(Logger::DurableResult result, std::size_t rows, std::size_t lines, error_code read_ec) {
+    committing_ = false;
     const bool ok = result == Logger::DurableResult::durable;
     if (ok) {
       durable_total_ += rows;
-      lines_total_ += lines_pending_;
+      lines_total_ += lines;
     }
-    lines_pending_ = 0;
     answer_ = ok ? "ack " : "nack ";
     answer_ += std::to_string(durable_total_);
     answer_ += ' ';
@@ -196,9 +211,10 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol
 
   void on_answered(error_code ec, error_code read_ec, bool ok) {
     if (ec) return finish(ec);
-    if (!ok) {
+    if (!ok || closing_) {
       // Lines after the failed chunk may already be in flight; the counts would no longer
-      // say which are safe, so end the connection: the client resends from <lines>.
+      // say which are safe, so end the connection: the client resends from <lines>. (Or the
+      // listener is stopping and only let this answer out first.)
       error_code ignored;
       socket_.shutdown(Socket::shutdown_both, ignored);
       socket_.close(ignored);
@@ -229,6 +245,7 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol
   std::vector<char> buffer_;
   bool closing_ = false;
   // Durable mode only.
+  bool committing_ = false;  // a commit of this session's lines has not settled yet
   DurableBatch batch_;
   std::size_t lines_pending_ = 0;    // lines ended in the current read
   std::uint64_t lines_total_ = 0;    // lines acknowledged so far (valid or not)

@@ -2,6 +2,7 @@
 
 #include "codec/codec.hpp"
 #include "core/logger_core.hpp"
+#include "spool/row_keys.hpp"
 
 #include <stdexcept>
 #include <thread>
@@ -127,17 +128,29 @@ Logger::DurableResult LoggerCore::write_ahead(std::uint32_t destination, const s
   const std::string key = destinations_.get(destination).key();
   const std::size_t limit = sender_.payload_limit();
   const Compression encoding = sender_.encoding();
+  // Rows in a spool record are accepted rows, settled at once as spooled (replay
+  // delivers them), so they count in rows_in like logged rows. Settled first: a flush()
+  // that sees them accepted must not wait for a settlement that already happened.
+  const auto accept = [this](std::uint64_t count) {
+    counters_.rows_spilled.fetch_add(count, std::memory_order_relaxed);
+    counters_.rows_settled.fetch_add(count, std::memory_order_seq_cst);
+    counters_.rows_in.fetch_add(count, std::memory_order_seq_cst);
+  };
 
   std::uint64_t last_sequence = 0;
+  std::vector<RowKey> keys;
   for (std::size_t next = 0; next < rows.size();) {
     // One {"events":[...]} body per record, as many rows as the payload limit allows.
     std::string body = "{\"events\":[";
     std::uint32_t count = 0;
+    keys.clear();
     for (; next < rows.size(); ++next) {
-      const std::string& json = rows[next].json;
-      if (count != 0 && body.size() + 1 + json.size() + 2 > limit) break;
+      const PreparedRow& row = rows[next];
+      if (count != 0 && body.size() + 1 + row.json.size() + 2 > limit) break;
       if (count != 0) body += ',';
-      body += json;
+      body += row.json;
+      // Live rows with these ids logged later must not overtake them (spool/replay_order.hpp).
+      keys.push_back(row_key(std::string_view(row.json).substr(row.id_offset, row.id_size)));
       ++count;
     }
     body += "]}";
@@ -145,7 +158,8 @@ Logger::DurableResult LoggerCore::write_ahead(std::uint32_t destination, const s
                      .encoding = Compression::none,
                      .source_rows = count,
                      .raw_bytes = static_cast<std::uint32_t>(body.size()),
-                     .payload = body};
+                     .payload = body,
+                     .rows = RecordRows{.destination = destination, .keys = keys}};
     std::string compressed;
     if (encoding != Compression::none) {
       try {
@@ -160,6 +174,7 @@ Logger::DurableResult LoggerCore::write_ahead(std::uint32_t destination, const s
     switch (appended.status) {
       case SpoolStatus::ok:
         last_sequence = appended.sequence;
+        accept(count);
         continue;
       case SpoolStatus::full:
       case SpoolStatus::too_large:

@@ -6,6 +6,10 @@
 #include <boost/asio.hpp>
 #include <gtest/gtest.h>
 
+#include <boost/json/serialize.hpp>
+
+#include <random>
+
 #include <atomic>
 #include <mutex>
 #include <thread>
@@ -54,7 +58,9 @@ struct Reports {
 
 TEST(LoggerE2E, HundredThousandSpansFromFourThreadsArriveExactlyOnce) {
   FakeApi api(ServerConfig{.api_key = "test-key"});
-  Logger logger(options_for(api));
+  Options options = options_for(api);
+  options.encode_threads = 3;  // batches encoded in parallel still arrive exactly once
+  Logger logger(options);
   const DestinationHandle to = logger.destination(Destination::project(kProject));
   constexpr int kThreads = 4;
   constexpr int kSpansPerThread = 25'000;
@@ -90,6 +96,64 @@ TEST(LoggerE2E, HundredThousandSpansFromFourThreadsArriveExactlyOnce) {
       EXPECT_EQ(row->at("span_attributes").at("name").as_string(), "chat");
     }
   }
+}
+
+// Spans with several updates each, interleaved, in small batches compressed by three
+// encoder threads and sent eight at a time: every update reaches its row, whether it
+// meets the start row in its batch or follows it in a later request.
+TEST(LoggerE2E, EveryUpdateOfInterleavedSpansReachesItsRow) {
+  FakeApi api(ServerConfig{.api_key = "test-key"});
+  Options options = options_for(api);
+  options.encode_threads = 3;
+  options.batch_max_bytes = 16 << 10;
+  options.initial_in_flight = 8;  // many requests on the wire: they must not reorder a span's rows
+  Logger logger(options);
+  const DestinationHandle to = logger.destination(Destination::project(kProject));
+  constexpr int kSpans = 3000;
+  constexpr int kOpen = 25;  // spans open at once
+  std::vector<Span> open;
+  std::vector<std::string> ids;
+  std::vector<int> steps;
+  std::mt19937 rng(7);
+  for (int started = 0; started < kSpans || !open.empty();) {
+    if (started < kSpans && static_cast<int>(open.size()) < kOpen) {
+      open.push_back(logger.start_span(to, {.name = "step", .type = "task"},
+                                       Fields{}.string("input", "question " + std::to_string(started)).tags({"a"})));
+      ids.push_back(open.back().id());
+      steps.push_back(0);
+      ++started;
+      continue;
+    }
+    const std::size_t k = rng() % open.size();
+    Span& span = open[k];
+    switch (steps[k]++) {
+      case 0: ASSERT_EQ(span.log(Fields{}.string("output", "answer").metadata({{"model", "m1"}})), LogResult::queued); break;
+      case 1: ASSERT_EQ(span.log(Fields{}.scores({{"quality", 0.5}}).tags({"b"})), LogResult::queued); break;
+      default:
+        ASSERT_EQ(span.end(Fields{}.metadata({{"cost", "0.01"}})), LogResult::queued);
+        open[k] = std::move(open.back());
+        open.pop_back();
+        steps[k] = steps.back();
+        steps.pop_back();
+    }
+  }
+  const FlushResult flushed = logger.flush(60s);
+  ASSERT_TRUE(flushed.complete) << "pending " << flushed.pending;
+  EXPECT_EQ(flushed.delivered, 4u * kSpans);
+  ASSERT_EQ(api.row_count("project_logs", kProject), std::size_t{kSpans});
+  for (const std::string& id : ids) {
+    const auto row = api.row("project_logs", kProject, id);
+    ASSERT_TRUE(row.has_value()) << id;
+    SCOPED_TRACE(boost::json::serialize(*row));
+    EXPECT_EQ(row->at("output").as_string(), "answer") << id;
+    EXPECT_EQ(row->at("metadata").at("model").as_string(), "m1") << id;
+    EXPECT_EQ(row->at("metadata").at("cost").as_string(), "0.01") << id;
+    EXPECT_EQ(row->at("scores").at("quality").as_double(), 0.5) << id;
+    EXPECT_EQ(row->at("tags").as_array().size(), 2u) << id;
+    EXPECT_TRUE(row->at("metrics").as_object().contains("start")) << id;
+    EXPECT_TRUE(row->at("metrics").as_object().contains("end")) << id;
+  }
+  EXPECT_GT(logger.stats().rows_coalesced, 0u);
 }
 
 TEST(LoggerE2E, TooManyRequestsPausesTheHostAndLosesNothing) {

@@ -17,6 +17,7 @@ struct BatchEvent {
   std::string json;
   std::uint32_t source_rows = 1;
   std::uint64_t budget_bytes = 0;
+  std::uint64_t id_key = 0;  // row_key() of its id (spool/row_keys.hpp); 0: no id known
 };
 
 struct Batch {

@@ -2,6 +2,7 @@
 
 #include "batch/merge.hpp"
 #include "batch/text_merge.hpp"
+#include "spool/row_keys.hpp"
 
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
@@ -118,6 +119,8 @@ void Coalescer::append(Row&& row, std::uint32_t hash, std::size_t slot) {
   BatchEvent& added = batch_.events.emplace_back();
   added.budget_bytes = row.budget_bytes();
   added.source_rows = 1;
+  // The sender keeps rows of one id in order across requests by this key (live_order.hpp).
+  if (row.id_size > 0 && std::size_t{row.id_offset} + row.id_size <= row.json.size()) added.id_key = row_key(row.id());
   added.json = std::move(row.json);
   if (slot != SIZE_MAX) index(event, hash, slot);
 }
@@ -197,6 +200,7 @@ void Coalescer::fold_one_by_one(std::size_t event, std::vector<PendingMerge>& ro
     own.json = std::move(row.json);
     own.source_rows = 1;
     own.budget_bytes = row.budget_bytes;
+    own.id_key = batch_.events[event].id_key;
     if (counters_ != nullptr) counters_->rows_coalesced.fetch_sub(1, std::memory_order_relaxed);
   }
 }

@@ -16,7 +16,8 @@ std::int64_t now_unix_ms() {
 
 }  // namespace
 
-SegmentCatalog::SegmentCatalog(const SpoolOptions& options) : options_(options) {}
+SegmentCatalog::SegmentCatalog(const SpoolOptions& options, ReplayOrder& order)
+    : options_(options), order_(order) {}
 
 void SegmentCatalog::set_wake_hook(std::function<void()> wake) {
   std::lock_guard lock(mutex_);
@@ -36,6 +37,17 @@ void SegmentCatalog::wake_if(bool needed) {
 void SegmentCatalog::bump_locked() {
   ++version_;
   change_cv_.notify_all();
+}
+
+void SegmentCatalog::check_legacy(Segment& segment) {
+  if (!segment.legacy) return;
+  if (!segment.unreadable && (segment.read_position < segment.readable_end || !segment.outstanding.empty())) return;
+  segment.legacy = false;
+  legacy_segment_done();
+}
+
+void SegmentCatalog::legacy_segment_done() {
+  if (legacy_left_ > 0 && --legacy_left_ == 0) order_.set_legacy_pending(false);
 }
 
 bool SegmentCatalog::check_deletable(std::uint64_t segment_id, Segment& segment) {
@@ -64,6 +76,10 @@ void SegmentCatalog::add_existing(std::uint64_t segment, std::filesystem::path p
   s.readable_end = bytes;
   s.sealed = true;
   s.first_unix_ms = first_unix_ms;
+  if (!s.legacy) {
+    s.legacy = true;
+    if (legacy_left_++ == 0) order_.set_legacy_pending(true);
+  }
   disk_bytes_ += bytes;
   bump_locked();
 }
@@ -116,8 +132,10 @@ void SegmentCatalog::add_active(std::uint64_t segment, std::filesystem::path pat
 }
 
 void SegmentCatalog::commit_record(std::uint64_t segment, std::uint64_t end, std::uint64_t bytes,
-                                   std::int64_t unix_ms) {
+                                   std::int64_t unix_ms, const std::optional<RecordRows>& rows) {
   std::lock_guard lock(mutex_);
+  // Before readable_end moves past it: replay must not hand the record out unordered.
+  if (rows) order_.add(RecordId{segment, end - bytes}, rows->destination, rows->keys);
   reserved_bytes_ -= std::min(bytes, reserved_bytes_);
   disk_bytes_ += bytes;
   const auto it = segments_.find(segment);
@@ -191,10 +209,12 @@ void SegmentCatalog::skipped(std::uint64_t segment, std::uint64_t offset, std::u
     ++records_corrupt_;
   }
   bytes_skipped_ += bytes;
+  order_.settled_range(segment, offset, offset + bytes);
   const auto it = segments_.find(segment);
   if (it == segments_.end()) return;
   it->second.skipped_bytes += bytes;
   it->second.read_position = std::max(it->second.read_position, offset + bytes);
+  check_legacy(it->second);
 }
 
 void SegmentCatalog::finished_reading(std::uint64_t segment) {
@@ -204,6 +224,7 @@ void SegmentCatalog::finished_reading(std::uint64_t segment) {
     const auto it = segments_.find(segment);
     if (it == segments_.end()) return;
     it->second.read_position = std::max(it->second.read_position, it->second.readable_end);
+    check_legacy(it->second);
     wake = check_deletable(segment, it->second);
   }
   wake_if(wake);
@@ -228,8 +249,11 @@ void SegmentCatalog::unreadable(std::uint64_t segment, const SpoolError& error) 
     ++read_errors_;
     last_read_error_ = error;
   }
+  order_.settled_range(segment, 0, std::numeric_limits<std::uint64_t>::max());
   const auto it = segments_.find(segment);
-  if (it != segments_.end()) it->second.unreadable = true;
+  if (it == segments_.end()) return;
+  it->second.unreadable = true;
+  check_legacy(it->second);
 }
 
 std::optional<std::pair<RecordId, SegmentCatalog::ReadTarget>> SegmentCatalog::pop_redelivery() {
@@ -249,6 +273,7 @@ void SegmentCatalog::lost(RecordId id) {
   {
     std::lock_guard lock(mutex_);
     ++records_corrupt_;
+    order_.settled(id);
     const auto it = segments_.find(id.segment);
     if (it == segments_.end()) return;
     const auto rec = it->second.outstanding.find(id.offset);
@@ -256,6 +281,7 @@ void SegmentCatalog::lost(RecordId id) {
     bytes_skipped_ += rec->second.bytes;
     it->second.skipped_bytes += rec->second.bytes;
     it->second.outstanding.erase(rec);
+    check_legacy(it->second);
     wake = check_deletable(id.segment, it->second) || check_rotation(id.segment, it->second);
   }
   wake_if(wake);
@@ -283,6 +309,8 @@ void SegmentCatalog::ack(RecordId id, bool rejected) {
     if (rec == s.outstanding.end()) return;  // unknown or acknowledged twice
     s.acked_bytes += rec->second.bytes;
     s.outstanding.erase(rec);
+    order_.settled(id);
+    check_legacy(s);
     if (rejected) {
       ++records_rejected_;
     } else {
@@ -318,6 +346,7 @@ void SegmentCatalog::deleted(std::uint64_t segment, bool removed) {
     }
     const auto it = segments_.find(segment);
     if (it == segments_.end()) return;
+    if (it->second.legacy) legacy_segment_done();
     disk_bytes_ -= std::min(it->second.file_bytes, disk_bytes_);
     segments_.erase(it);
     ++segments_deleted_;

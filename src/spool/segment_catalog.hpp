@@ -9,6 +9,7 @@
 // The wake hook (set once before use) is called with no lock held whenever there is
 // maintenance work (deletions, a rotation) for the writer's background thread.
 
+#include "spool/replay_order.hpp"
 #include "spool/spool_types.hpp"
 
 #include <chrono>
@@ -27,7 +28,9 @@ namespace spanline::detail {
 
 class SegmentCatalog {
  public:
-  explicit SegmentCatalog(const SpoolOptions& options);
+  // `order` (outlives the catalog) hears of every record that becomes readable and of
+  // every record that is settled: acknowledged, skipped as damaged, or lost.
+  SegmentCatalog(const SpoolOptions& options, ReplayOrder& order);
 
   void set_wake_hook(std::function<void()> wake);
 
@@ -44,8 +47,10 @@ class SegmentCatalog {
   void release(std::uint64_t bytes);
   // A new active segment whose header (taken from a reservation) is on disk.
   void add_active(std::uint64_t segment, std::filesystem::path path, std::uint64_t header_bytes);
-  // A record ends at `end`; its `bytes` move from reserved to on disk.
-  void commit_record(std::uint64_t segment, std::uint64_t end, std::uint64_t bytes, std::int64_t unix_ms);
+  // A record ends at `end`; its `bytes` move from reserved to on disk. Its `rows` (when
+  // known) go to the replay order before replay can see the record.
+  void commit_record(std::uint64_t segment, std::uint64_t end, std::uint64_t bytes, std::int64_t unix_ms,
+                     const std::optional<RecordRows>& rows = std::nullopt);
   // The writer will not append to `segment` again; `final_bytes` is its size on disk.
   void seal(std::uint64_t segment, std::uint64_t final_bytes);
 
@@ -105,6 +110,7 @@ class SegmentCatalog {
     bool fully_read = false;
     bool unreadable = false;
     bool delete_queued = false;
+    bool legacy = false;  // left by an earlier run, not yet done (check_legacy)
     std::uint64_t handed = 0;
     std::uint64_t acked_bytes = 0;
     std::uint64_t skipped_bytes = 0;
@@ -113,6 +119,12 @@ class SegmentCatalog {
     std::unordered_map<std::uint64_t, Outstanding> outstanding;  // by offset
   };
 
+  // An earlier run's segment is done for the replay order once replay read it to its
+  // end and every record it handed out was settled (or it cannot be read, or is gone).
+  // Lifts the order's legacy barrier when the last one is. Call with mutex_ held.
+  void check_legacy(Segment& segment);
+  void legacy_segment_done();
+
   // Each returns true when the background thread has work; call with mutex_ held.
   bool check_deletable(std::uint64_t segment_id, Segment& segment);
   bool check_rotation(std::uint64_t segment_id, const Segment& segment);
@@ -120,6 +132,7 @@ class SegmentCatalog {
   void wake_if(bool needed);
 
   const SpoolOptions options_;
+  ReplayOrder& order_;
   std::function<void()> wake_;
 
   mutable std::mutex mutex_;
@@ -133,6 +146,7 @@ class SegmentCatalog {
   std::deque<RecordId> redeliveries_;
   std::vector<std::pair<std::uint64_t, std::filesystem::path>> pending_deletions_;
   std::optional<std::uint64_t> rotate_request_;
+  std::uint64_t legacy_left_ = 0;  // earlier-run segments not yet done
   SpoolError last_read_error_;
 
   // counters (under mutex_)

@@ -174,7 +174,8 @@ Spool::Spool(const SpoolOptions& options, int directory_fd, int lock_fd,
     : options_(options),
       directory_fd_(directory_fd),
       lock_fd_(lock_fd),
-      catalog_(options_),
+      order_(options_.order_max_rows),
+      catalog_(options_, order_),
       writer_(options_, catalog_, directory_fd_, first_new_segment),
       reader_(catalog_) {
   for (const Existing& e : existing) catalog_.add_existing(e.segment, e.path, e.bytes, e.first_unix_ms);

@@ -26,6 +26,7 @@
 // last_error from any thread; next_record and wait_for_records from one replay thread;
 // close from the owner. The object must outlive every caller (the Sender, ingest).
 
+#include "spool/replay_order.hpp"
 #include "spool/segment_catalog.hpp"
 #include "spool/spool_reader.hpp"
 #include "spool/spool_types.hpp"
@@ -67,6 +68,11 @@ class Spool {
   bool wait_for_records(std::chrono::steady_clock::time_point deadline) noexcept {
     return reader_.wait_for_records(deadline);
   }
+  // Which live rows must follow spooled ones, and which records must wait for older
+  // ones (see replay_order.hpp). Records enter it through SpoolEntry::rows and leave it
+  // when acknowledged, skipped or lost.
+  ReplayOrder& order() noexcept { return order_; }
+
   // Delivered (2xx): the record may go. Unknown or repeated ids are ignored.
   void ack(RecordId id) noexcept { catalog_.ack(id, false); }
   // Refused for good by the server (counted separately): the record may go as well.
@@ -97,6 +103,7 @@ class Spool {
   const SpoolOptions options_;
   const int directory_fd_;
   const int lock_fd_;
+  ReplayOrder order_;
   SegmentCatalog catalog_;
   SpoolWriter writer_;
   SpoolReader reader_;

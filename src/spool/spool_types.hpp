@@ -1,6 +1,8 @@
 #pragma once
 // Plain types shared by the spool's parts and its callers (the Sender, the daemon).
 
+#include "spool/row_keys.hpp"
+
 #include <spanline/options.hpp>
 
 #include <boost/system/error_code.hpp>
@@ -9,6 +11,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -38,6 +42,9 @@ struct SpoolOptions {
   std::uint64_t max_bytes = std::uint64_t{1} << 30;           // all segment files together
   SpoolFullPolicy full_policy = SpoolFullPolicy::drop_newest;
   std::chrono::milliseconds block_timeout{1000};  // SpoolFullPolicy::block only
+  // Row ids the replay order tracks at most (about 50 bytes each); past it a
+  // destination's rows all go through the spool until its backlog is replayed.
+  std::size_t order_max_rows = std::size_t{1} << 18;
   // Called from the spool's background thread with no lock held when an fsync, a
   // segment close or a deletion fails (failures of append() come back in its result).
   // Must not throw and must not call back into the spool's writer.
@@ -67,6 +74,13 @@ struct RecordId {
   friend bool operator==(const RecordId&, const RecordId&) = default;
 };
 
+// The rows of a record, for the replay order (replay_order.hpp): the destination as
+// the caller numbers it (DestinationHandle::index) and the keys of the rows' ids.
+struct RecordRows {
+  std::uint32_t destination = 0;
+  std::span<const RowKey> keys;
+};
+
 // What append() stores: one request body, already encoded, and where it goes.
 struct SpoolEntry {
   std::string_view destination_key;  // Destination::key(), at most 65535 bytes
@@ -74,6 +88,9 @@ struct SpoolEntry {
   std::uint32_t source_rows = 0;  // rows as logged, so replay can account for them
   std::uint32_t raw_bytes = 0;    // size of the body once decompressed
   std::string_view payload;       // the encoded {"events":[...]} body
+  // Set by writers that mix spooled and live rows (the sender, log_durable): registered
+  // with the replay order before replay can see the record. Not stored on disk.
+  std::optional<RecordRows> rows{};
 };
 
 // One record handed out by replay. Owns its bytes.

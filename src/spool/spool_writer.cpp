@@ -136,7 +136,7 @@ AppendResult SpoolWriter::append(const SpoolEntry& entry) noexcept {
     file.size += size;
     const std::uint64_t sequence = appended_seq_.load(std::memory_order_relaxed) + 1;
     appended_seq_.store(sequence, std::memory_order_relaxed);
-    catalog_.commit_record(file.segment, file.size, size, view.written_unix_ms);
+    catalog_.commit_record(file.segment, file.size, size, view.written_unix_ms, entry.rows);
     result.sequence = sequence;
     result.id = RecordId{file.segment, offset};
     bool wake_flusher = false;

@@ -5,9 +5,11 @@
 #include "core/destination_table.hpp"
 #include "core/error_reporter.hpp"
 #include "metrics/counters.hpp"
+#include "spool/row_keys.hpp"
 #include "spool/spool.hpp"
 #include "transport/concurrency_limit.hpp"
 #include "transport/http_connection.hpp"
+#include "transport/live_order.hpp"
 #include "transport/retry_policy.hpp"
 #include "transport/url.hpp"
 
@@ -64,12 +66,16 @@ std::string snippet(std::string_view body, const std::string& secret) {
 struct Job {
   Batch batch;
   std::uint32_t retries = 0;
+  // Its place in line among batches sharing row ids; parts of a split batch share it.
+  std::shared_ptr<LiveOrder::Hold> order;
 };
 
 // How often the replay thread looks for new records when the spool has none.
 constexpr std::chrono::milliseconds kReplayPoll{100};
 // How long replay waits before trying a record whose destination is still being resolved.
 constexpr std::chrono::milliseconds kReplayResolveWait{200};
+// How soon replay looks again when every record it holds waits for an older one.
+constexpr std::chrono::milliseconds kReplayBlockedPoll{50};
 
 }  // namespace
 
@@ -132,6 +138,7 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
         replay_window_(std::move(replay_window)),
         outage_timer_(io),
         replay_timer_(io),
+        replay_blocked_timer_(io),
         rng_(std::random_device{}()),
         encoding_(options.compression) {
     auto settings = std::make_shared<HttpSettings>();
@@ -179,7 +186,8 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
       accounting_.dropped(batch, DropReason::shutdown);
       return;
     }
-    Job job{std::move(batch), 0};
+    Job job{std::move(batch), 0, nullptr};
+    job.order = live_order_.hold(job.batch);
     // During an outage new batches go straight to disk, except one kept as a probe
     // when nothing else is on the wire to find out that the upstream is back.
     if (in_outage() && (!active_.empty() || !replay_active_.empty() || !replay_ready_.empty())) {
@@ -197,7 +205,7 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
       replay_window_->release();
       return;
     }
-    replay_ready_.push_back(std::move(record));
+    replay_ready_.push_back(ReplayItem{std::move(record), nullptr});
     pump();
   }
 
@@ -256,6 +264,7 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
     replay_active_.clear();
     replay_ready_.clear();
     replay_timer_.cancel();
+    replay_blocked_timer_.cancel();
     outage_timer_.cancel();
     for (auto& [destination, resolution] : resolutions_) {
       if (resolution.timer) resolution.timer->cancel();
@@ -325,8 +334,13 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
         arm_pause_timer();
         break;
       }
-      Job job = std::move(ready_.front());
-      ready_.pop_front();
+      // The first batch in line whose rows no earlier unresolved batch shares: a span's
+      // end row must not overtake its start row (live_order.hpp).
+      const auto next = std::find_if(ready_.begin(), ready_.end(),
+                                     [](const Job& job) { return !job.order || job.order->first_in_line(); });
+      if (next == ready_.end()) break;
+      Job job = std::move(*next);
+      ready_.erase(next);
       std::string target;
       if (prepare(job, target)) send(std::move(job), std::move(target));
     }
@@ -365,6 +379,7 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
       return false;
     }
     if (job.batch.events.empty()) return false;  // nothing to send, nothing to account
+    if (spool_ != nullptr && !divert_followers(job)) return false;
 
     const std::size_t limit = payload_limit();
     if (job.batch.body_size() > limit) {
@@ -378,7 +393,7 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
           continue;
         }
         it->body.clear();  // forces a fresh encoding of just this part
-        ready_.push_front(Job{std::move(*it), job.retries});
+        ready_.push_front(Job{std::move(*it), job.retries, job.order});
       }
       return false;
     }
@@ -475,8 +490,8 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
         auto halves = split_in_half(std::move(job.batch));
         halves.first.body.clear();
         halves.second.body.clear();
-        ready_.push_front(Job{std::move(halves.second), job.retries});
-        ready_.push_front(Job{std::move(halves.first), job.retries});
+        ready_.push_front(Job{std::move(halves.second), job.retries, job.order});
+        ready_.push_front(Job{std::move(halves.first), job.retries, job.order});
         break;
       }
 
@@ -505,6 +520,9 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
         accounting_.rejected(job.batch);
         break;
     }
+    // A settled batch leaves the line now, so the pump below can start batches that
+    // waited for it (a retried one was moved on and keeps its place).
+    job.order.reset();
     publish_gauges();
     pump();
   }
@@ -759,6 +777,8 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
   void on_version(HttpResult result) {
     auto connection = std::move(version_connection_);
     if (stopped_) return;
+    version_answered_ = true;
+    if (!replay_ready_.empty()) net::post(io_, [self = shared_from_this()] { self->pump(); });
     if (!result.ec) counters_.count_request(result.status);
     if (!result.ec && result.status >= 200 && result.status <= 299) {
       error_code ec;
@@ -848,6 +868,58 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
     }
   }
 
+  // Rows whose id has an earlier row in the spool, not yet acknowledged, go to the spool
+  // behind it instead of upstream: sent now, a merge row would reach the server before
+  // the full row it merges into, and the replayed full row would then replace the
+  // merged one. Replay sends them after it (spool/replay_order.hpp). The other rows of
+  // the batch go on. False when nothing of the batch is left to send now.
+  bool divert_followers(Job& job) {
+    ReplayOrder& order = spool_->order();
+    const ReplayOrder::Route route = order.route(job.batch.destination);
+    if (route == ReplayOrder::Route::live) return true;
+    if (route == ReplayOrder::Route::spool) {
+      spill(std::move(job));
+      return false;
+    }
+    std::vector<RowKey> keys;
+    std::vector<std::size_t> keyed;  // events that have an id (the others cannot follow anything)
+    keys.reserve(job.batch.events.size());
+    keyed.reserve(job.batch.events.size());
+    for (std::size_t i = 0; i < job.batch.events.size(); ++i) {
+      if (const auto id = find_row_id(job.batch.events[i].json)) {
+        keys.push_back(row_key(*id));
+        keyed.push_back(i);
+      }
+    }
+    std::vector<char> follow;
+    order.must_follow(job.batch.destination, keys, follow);
+    std::vector<char> to_spool(job.batch.events.size(), 0);
+    std::size_t following = 0;
+    for (std::size_t k = 0; k < keyed.size(); ++k) {
+      if (follow[k] != 0) {
+        to_spool[keyed[k]] = 1;
+        ++following;
+      }
+    }
+    if (following == 0) return true;
+    if (following == job.batch.events.size()) {
+      spill(std::move(job));
+      return false;
+    }
+    Batch followers;
+    followers.destination = job.batch.destination;
+    followers.opened = job.batch.opened;
+    std::vector<BatchEvent> live;
+    live.reserve(job.batch.events.size() - following);
+    for (std::size_t i = 0; i < job.batch.events.size(); ++i) {
+      (to_spool[i] != 0 ? followers.events : live).push_back(std::move(job.batch.events[i]));
+    }
+    job.batch.events = std::move(live);
+    job.batch.body.clear();  // encoded again for what is left
+    spill(Job{std::move(followers), 0});
+    return true;
+  }
+
   void spill_batch(Batch& batch) {
     try {
       if (batch.body.empty()) encode(batch, encoding(), options_.zstd_level);
@@ -861,12 +933,19 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
       key = destinations_.get(batch.destination).key();
     } catch (const std::exception&) {
     }
+    // The rows' ids, so that their later rows follow them (see divert_followers()).
+    std::vector<RowKey> keys;
+    keys.reserve(batch.events.size());
+    for (const BatchEvent& event : batch.events) {
+      if (const auto id = find_row_id(event.json)) keys.push_back(row_key(*id));
+    }
     const AppendResult appended =
         spool_->append(SpoolEntry{.destination_key = key,
                                   .encoding = batch.encoding,
                                   .source_rows = static_cast<std::uint32_t>(batch.source_rows()),
                                   .raw_bytes = static_cast<std::uint32_t>(batch.raw_body_bytes),
-                                  .payload = batch.body});
+                                  .payload = batch.body,
+                                  .rows = RecordRows{.destination = batch.destination, .keys = keys}});
     if (appended.ok()) {
       accounting_.spooled(batch);
       return;
@@ -880,8 +959,22 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
 
   // --- replaying spool records ------------------------------------------------------
 
-  struct ReplayAttempt {
+  // A record split because the host refused it as too large (413) or because it is over
+  // the payload limit the host announced: its parts go one after the other, in order,
+  // so rows of one id inside it stay in order too. The record is acknowledged (and its
+  // window slot freed) once the last part is settled.
+  struct ReplayParts {
+    std::deque<SpoolRecord> waiting;  // not sent yet, in order
+    bool rejected = false;            // some part was refused for good
+  };
+  // A record, or one part of it (same RecordId), waiting to be sent or on the wire.
+  struct ReplayItem {
     SpoolRecord record;
+    std::shared_ptr<ReplayParts> parts;  // null for a whole record
+  };
+
+  struct ReplayAttempt {
+    ReplayItem item;
     std::shared_ptr<HttpConnection> connection;
     std::string target;
     Clock::time_point started;
@@ -896,6 +989,9 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
   }
 
   void pump_replay() {
+    // Records may have been written under a larger payload limit than the host's: learn
+    // it first (GET /version answers or fails quickly), so they go in parts, not into a 413.
+    if (!version_answered_ && options_.max_payload_bytes == 0) return;
     while (!replay_ready_.empty() && requests_on_wire() < limit_.current() &&
            replay_active_.size() < replay_share()) {
       const auto now = Clock::now();
@@ -907,9 +1003,20 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
         arm_replay_timer();
         return;
       }
-      SpoolRecord record = std::move(replay_ready_.front());
-      replay_ready_.pop_front();
-      start_replay(std::move(record));
+      // Oldest first, except that a record waits while an older one that shares row ids
+      // with it is unacknowledged (spool/replay_order.hpp); the ones behind it may go.
+      const ReplayOrder& order = spool_->order();
+      const auto next = std::find_if(replay_ready_.begin(), replay_ready_.end(),
+                                     [&](const ReplayItem& item) { return !order.blocked(item.record.id); });
+      if (next == replay_ready_.end()) {
+        // Usually an answer unblocks them (and pumps); the barrier of an earlier run's
+        // backlog can also lift while replay reads, so look again shortly.
+        arm_replay_blocked_timer();
+        return;
+      }
+      ReplayItem item = std::move(*next);
+      replay_ready_.erase(next);
+      start_replay(std::move(item));
     }
   }
 
@@ -919,6 +1026,16 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
     replay_timer_.expires_at(replay_hold_until_);
     replay_timer_.async_wait([self = shared_from_this()](error_code ec) {
       self->replay_armed_ = false;
+      if (!ec) self->pump();
+    });
+  }
+
+  void arm_replay_blocked_timer() {
+    if (replay_blocked_armed_) return;
+    replay_blocked_armed_ = true;
+    replay_blocked_timer_.expires_after(kReplayBlockedPoll);
+    replay_blocked_timer_.async_wait([self = shared_from_this()](error_code ec) {
+      self->replay_blocked_armed_ = false;
       if (!ec) self->pump();
     });
   }
@@ -938,23 +1055,104 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
     }
   }
 
-  void finish_replay(const SpoolRecord& record, bool rejected) {
+  // The item is settled: delivered, or (`rejected`) refused for good. A part hands over
+  // to the next one; the last one (or a whole record) acknowledges the record.
+  void finish_replay(ReplayItem& item, bool rejected) {
+    if (rejected) accounting_.replay_rejected(item.record.source_rows);
+    if (item.parts) {
+      item.parts->rejected = item.parts->rejected || rejected;
+      if (!item.parts->waiting.empty()) {
+        SpoolRecord next = std::move(item.parts->waiting.front());
+        item.parts->waiting.pop_front();
+        replay_ready_.push_front(ReplayItem{std::move(next), std::move(item.parts)});  // keeps the slot
+        return;
+      }
+      rejected = item.parts->rejected;
+    }
     if (rejected) {
-      spool_->ack_rejected(record.id);
-      accounting_.replay_rejected(record.source_rows);
+      spool_->ack_rejected(item.record.id);
     } else {
-      spool_->ack(record.id);
+      spool_->ack(item.record.id);
     }
     replay_window_->release();
   }
 
-  void start_replay(SpoolRecord record) {
+  // Splits a record's body: in halves by event count (`max_raw_bytes` 0), or into parts
+  // of at most `max_raw_bytes` uncompressed (an event larger than that alone in its
+  // part). Each part is encoded as the record was and stands for its share of the
+  // record's rows. nullopt when the body cannot be decoded or has too few events.
+  std::optional<std::deque<SpoolRecord>> split_record(const SpoolRecord& record, std::size_t max_raw_bytes) {
+    try {
+      const std::string raw = record.encoding == Compression::none
+                                  ? record.payload
+                                  : decompress(record.encoding, record.payload, std::size_t{record.raw_bytes} + 1);
+      std::vector<std::string_view> events;
+      if (!split_events(raw, events) || events.size() < 2) return std::nullopt;
+      std::vector<std::size_t> ends;  // exclusive end of each part, by event index
+      if (max_raw_bytes == 0) {
+        ends = {events.size() / 2, events.size()};
+      } else {
+        std::size_t size = kEnvelopeBytes;
+        std::size_t in_part = 0;
+        for (std::size_t i = 0; i < events.size(); ++i) {
+          if (in_part != 0 && size + 1 + events[i].size() > max_raw_bytes) {
+            ends.push_back(i);
+            size = kEnvelopeBytes;
+            in_part = 0;
+          }
+          size += events[i].size() + (in_part != 0 ? 1 : 0);
+          ++in_part;
+        }
+        ends.push_back(events.size());
+      }
+      std::deque<SpoolRecord> parts;
+      const std::uint64_t rows = record.source_rows;
+      const std::uint64_t count = events.size();
+      std::size_t begin = 0;
+      for (const std::size_t end : ends) {
+        SpoolRecord part;
+        part.id = record.id;
+        part.size = record.size;
+        part.destination_key = record.destination_key;
+        part.written_unix_ms = record.written_unix_ms;
+        // Rows as logged are not known per event: shared out in proportion, exactly.
+        part.source_rows = static_cast<std::uint32_t>(rows * end / count - rows * begin / count);
+        std::string body = "{\"events\":[";
+        for (std::size_t i = begin; i < end; ++i) {
+          if (i != begin) body += ',';
+          body += events[i];
+        }
+        body += "]}";
+        part.raw_bytes = static_cast<std::uint32_t>(body.size());
+        part.encoding = record.encoding;
+        part.payload = record.encoding == Compression::none ? std::move(body)
+                                                            : compress(record.encoding, body, options_.zstd_level);
+        parts.push_back(std::move(part));
+        begin = end;
+      }
+      return parts;
+    } catch (const std::exception& e) {
+      errors_.report("sender", "spool-record", std::string("cannot split a spool record: ") + e.what());
+      return std::nullopt;
+    }
+  }
+
+  // Sends `parts` in place of `item` (itself a whole record or a part), first part next.
+  void replay_in_parts(ReplayItem item, std::deque<SpoolRecord> parts) {
+    std::shared_ptr<ReplayParts> state = std::move(item.parts);
+    if (!state) state = std::make_shared<ReplayParts>();
+    for (auto it = parts.rbegin(); it + 1 != parts.rend(); ++it) state->waiting.push_front(std::move(*it));
+    replay_ready_.push_front(ReplayItem{std::move(parts.front()), std::move(state)});
+  }
+
+  void start_replay(ReplayItem item) {
+    SpoolRecord& record = item.record;
     const auto destination = replay_destination(record.destination_key);
     if (!destination) {
       errors_.report("sender", "spool-destination",
                      "a spool record names an unknown destination \"" + snippet(record.destination_key, {}) +
                          "\"; " + std::to_string(record.source_rows) + " rows rejected");
-      return finish_replay(record, true);
+      return finish_replay(item, true);
     }
     const auto path = destinations_.insert_path(*destination);
     if (!path) {
@@ -964,15 +1162,21 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
         resolution.running = true;
         resolve(*destination);
       }
-      replay_ready_.push_front(std::move(record));
+      replay_ready_.push_front(std::move(item));
       replay_hold_until_ = Clock::now() + kReplayResolveWait;
       arm_replay_timer();
       return;
     }
+    // Written when the host took larger bodies than it says it takes now: send it in parts.
+    if (record.raw_bytes > payload_limit()) {
+      if (auto parts = split_record(record, payload_limit()); parts && parts->size() > 1) {
+        return replay_in_parts(std::move(item), std::move(*parts));
+      }
+    }
     // After a 415 fallback the host no longer takes what the record was written with.
     const Compression wanted = encoding();
     if (wanted != options_.compression && record.encoding != wanted && !transcode(record, wanted)) {
-      return finish_replay(record, true);
+      return finish_replay(item, true);
     }
     auto attempt = std::make_shared<ReplayAttempt>();
     attempt->connection = acquire_connection();
@@ -980,7 +1184,7 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
     attempt->started = Clock::now();
     HttpRequest request =
         make_request(HttpRequest::Method::post, attempt->target, std::move(record.payload), record.encoding);
-    attempt->record = std::move(record);
+    attempt->item = std::move(item);
     const std::uint64_t id = next_id_++;
     replay_active_.emplace(id, attempt);
     publish_gauges();
@@ -1008,15 +1212,17 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
     if (node.empty()) return;  // the sender stopped; the record stays in the spool
     std::shared_ptr<ReplayAttempt> attempt = std::move(node.mapped());
     publish_gauges();
-    SpoolRecord record = std::move(attempt->record);
+    ReplayItem item = std::move(attempt->item);
+    SpoolRecord& record = item.record;
     record.payload = std::move(result.request.body);
     release_connection(std::move(attempt->connection));
 
     const int status = result.ec ? 0 : result.status;
     counters_.count_request(status);
     counters_.request_latency.observe(std::chrono::duration<double>(Clock::now() - attempt->started).count());
-    // A record is sent whole: a 413 cannot be split here, so it counts as a refusal.
-    RetryDecision decision = result.ec ? RetryDecision::retry_backoff : decide(status, 1, result.body);
+    // How many events the body holds is not known without decoding it: a 413 asks for a
+    // split, which finds out (one event: refused, as for a live batch).
+    RetryDecision decision = result.ec ? RetryDecision::retry_backoff : decide(status, 2, result.body);
     if (decision == RetryDecision::fallback_encoding && record.encoding == Compression::none) {
       decision = RetryDecision::reject;
     }
@@ -1026,7 +1232,7 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
         upstream_answered();
         replay_failures_ = 0;
         accounting_.replay_delivered(record.source_rows, record.raw_bytes, record.payload.size());
-        finish_replay(record, false);
+        finish_replay(item, false);
         break;
 
       case RetryDecision::retry_after_pause:
@@ -1042,7 +1248,7 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
           report_retryable(attempt->target, status, result);
           replay_hold_until_ = std::max(replay_hold_until_, Clock::now() + delay);
         }
-        replay_ready_.push_front(std::move(record));  // keeps its window slot: tried again first
+        replay_ready_.push_front(std::move(item));  // keeps its window slot: tried again first
         break;
       }
 
@@ -1058,21 +1264,29 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
         }
         counters_.retries.fetch_add(1, std::memory_order_relaxed);
         if (transcode(record, encoding())) {
-          replay_ready_.push_front(std::move(record));
+          replay_ready_.push_front(std::move(item));
         } else {
-          finish_replay(record, true);
+          finish_replay(item, true);
         }
         break;
       }
 
       case RetryDecision::split:
+        // Too large for the host (its limit may be lower than when the record was
+        // written): halves, each sent and split again as needed, like a live batch.
+        if (auto halves = split_record(record, 0)) {
+          counters_.retries.fetch_add(1, std::memory_order_relaxed);
+          replay_in_parts(std::move(item), std::move(*halves));
+          break;
+        }
+        [[fallthrough]];
       case RetryDecision::reject:
         errors_.report("sender", "http-" + std::to_string(status),
                        "POST " + attempt->target + " answered HTTP " + std::to_string(status) + " to a spool record; " +
                            std::to_string(record.source_rows) +
                            " rows rejected: " + snippet(result.body, options_.api_key),
                        status);
-        finish_replay(record, true);
+        finish_replay(item, true);
         break;
     }
     publish_gauges();
@@ -1112,6 +1326,7 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
 
   // io thread only
   ConcurrencyLimit limit_;
+  LiveOrder live_order_;  // before every container of jobs: their holds point into it
   std::deque<Job> ready_;  // FIFO waiting for a slot; retries go to the front
   std::unordered_map<std::uint64_t, std::shared_ptr<Attempt>> active_;
   std::unordered_map<std::uint64_t, Waiting> waiting_;  // backing off
@@ -1129,12 +1344,15 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
   const std::shared_ptr<ReplayWindow> replay_window_;
   std::optional<Clock::time_point> failing_since_;  // first retriable failure since the last 2xx
   net::steady_timer outage_timer_;
-  std::deque<SpoolRecord> replay_ready_;  // handed out by the spool, waiting for a slot
+  std::deque<ReplayItem> replay_ready_;  // handed out by the spool, waiting for a slot
   std::unordered_map<std::uint64_t, std::shared_ptr<ReplayAttempt>> replay_active_;
   std::unordered_map<std::string, std::uint32_t> replay_destinations_;  // record key -> table index
   Clock::time_point replay_hold_until_{};  // replay backs off after a failure
   net::steady_timer replay_timer_;
   bool replay_armed_ = false;
+  net::steady_timer replay_blocked_timer_;  // every waiting record waits for an older one
+  bool replay_blocked_armed_ = false;
+  bool version_answered_ = false;  // GET /version answered or failed
   std::uint32_t replay_failures_ = 0;  // in a row
   std::atomic<bool> room_requested_{false};
   std::mt19937_64 rng_;
