@@ -4,6 +4,7 @@
 #include "core/logger_core.hpp"
 #include "spool/row_keys.hpp"
 
+#include <cassert>
 #include <stdexcept>
 #include <thread>
 
@@ -77,34 +78,70 @@ LoggerCore::LoggerCore(Options options)
 
 LoggerCore::~LoggerCore() { (void)shutdown(std::chrono::milliseconds(0)); }
 
+bool LoggerCore::valid_destination(DestinationHandle handle) const {
+  // Every log call checks its handle: an atomic load, not the table's mutex (which
+  // the sender takes too), once the handle has been seen.
+  if (handle.index < destinations_known_.load(std::memory_order_acquire)) return true;
+  const auto registered = static_cast<std::uint32_t>(destinations_.size());
+  std::uint32_t known = destinations_known_.load(std::memory_order_relaxed);
+  while (known < registered && !destinations_known_.compare_exchange_weak(known, registered)) {
+  }
+  return handle.index < registered;
+}
+
 LogResult LoggerCore::refuse(DropReason reason, LogResult result) noexcept {
   counters_.add_dropped(reason, 1);
   return result;
 }
 
-LogResult LoggerCore::submit(Row&& row) noexcept {
-  producers_inside_.fetch_add(1, std::memory_order_seq_cst);
-  struct Leave {
-    std::atomic<std::uint64_t>& inside;
-    ~Leave() { inside.fetch_sub(1, std::memory_order_release); }
-  } leave{producers_inside_};
-
-  if (closed_.load(std::memory_order_seq_cst)) return refuse(DropReason::shutdown, LogResult::dropped_shutdown);
-  if (row.json.size() + kEnvelopeBytes > sender_.payload_limit()) {
+LogResult LoggerCore::admit(std::size_t json_size) noexcept {
+  if (json_size + kEnvelopeBytes > sender_.payload_limit()) {
     errors_.report("logger", "too-large",
-                   "row of " + std::to_string(row.json.size()) + " bytes exceeds the payload limit of " +
+                   "row of " + std::to_string(json_size) + " bytes exceeds the payload limit of " +
                        std::to_string(sender_.payload_limit()) + " bytes; dropped");
     return refuse(DropReason::too_large, LogResult::dropped_too_large);
   }
-  const std::uint64_t bytes = row.budget_bytes();
-  if (!admission_.admit(bytes)) return refuse(DropReason::queue_full, LogResult::dropped_queue_full);
+  if (!admission_.admit(json_size + kRowOverheadBytes))
+    return refuse(DropReason::queue_full, LogResult::dropped_queue_full);
   counters_.rows_in.fetch_add(1, std::memory_order_relaxed);
+  return LogResult::queued;
+}
+
+void LoggerCore::unadmit(std::uint64_t budget_bytes) noexcept {
+  counters_.rows_in.fetch_sub(1, std::memory_order_relaxed);
+  budget_.release(budget_bytes, 1);
+}
+
+LogResult LoggerCore::enqueue(Row&& row) noexcept {
+  const std::uint64_t bytes = row.budget_bytes();
   if (!queue_.push(std::move(row))) {
-    counters_.rows_in.fetch_sub(1, std::memory_order_relaxed);
-    budget_.release(bytes, 1);
+    unadmit(bytes);
     return refuse(DropReason::queue_full, LogResult::dropped_queue_full);
   }
   return LogResult::queued;
+}
+
+LogResult LoggerCore::submit(Row&& row) noexcept {
+  const ProducerGate::Pass pass = gate_.enter();
+  if (!pass) return refuse(DropReason::shutdown, LogResult::dropped_shutdown);
+  if (const LogResult admitted = admit(row.json.size()); admitted != LogResult::queued) return admitted;
+  return enqueue(std::move(row));
+}
+
+LogResult LoggerCore::submit(const RowDraft& draft) {
+  const ProducerGate::Pass pass = gate_.enter();
+  if (!pass) return refuse(DropReason::shutdown, LogResult::dropped_shutdown);
+  if (const LogResult admitted = admit(draft.json_size()); admitted != LogResult::queued) return admitted;
+  Row row;
+  try {
+    row = draft.write();
+  } catch (...) {
+    unadmit(draft.budget_bytes());
+    throw;
+  }
+  // The budget took draft.budget_bytes(); settling gives back row.budget_bytes().
+  assert(row.json.size() == draft.json_size());
+  return enqueue(std::move(row));
 }
 
 FlushResult LoggerCore::totals(bool complete) const {
@@ -122,7 +159,7 @@ Logger::DurableResult LoggerCore::write_ahead(std::uint32_t destination, const s
                                               std::chrono::milliseconds timeout) {
   using Result = Logger::DurableResult;
   if (!spool_) return Result::no_spool;
-  if (closed_.load(std::memory_order_seq_cst)) return Result::closed;
+  if (gate_.closed()) return Result::closed;
   if (rows.empty()) return Result::durable;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   const std::string key = destinations_.get(destination).key();
@@ -216,10 +253,9 @@ FlushResult LoggerCore::shutdown(std::chrono::milliseconds timeout) {
   if (shutdown_result_) return *shutdown_result_;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
 
-  closed_.store(true, std::memory_order_seq_cst);
-  // A producer that got past the closed check is about to push; let it finish so
-  // the final drain sees its row.
-  while (producers_inside_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+  // A producer that got past the gate is about to push; let it finish so the final
+  // drain sees its row.
+  gate_.close_and_wait();
 
   batcher_.begin_flush();  // no lingering: the final drain hands batches over at once
   batcher_.stop();         // drains the queue and hands every open batch to the encoder
@@ -290,17 +326,17 @@ void require_destination(const detail::LoggerCore& core, DestinationHandle handl
 
 LogResult Logger::log(DestinationHandle to, const Fields& event, std::string_view row_id) {
   require_destination(*core_, to);
-  return core_->submit(core_->rows().event(to.index, event, row_id));
+  return core_->submit(core_->rows().draft_event(to.index, event, row_id));
 }
 
 LogResult Logger::log_merge(DestinationHandle to, std::string_view row_id, const Fields& event) {
   require_destination(*core_, to);
-  return core_->submit(core_->rows().merge(to.index, row_id, event));
+  return core_->submit(core_->rows().draft_merge(to.index, row_id, event));
 }
 
 LogResult Logger::delete_row(DestinationHandle to, std::string_view row_id) {
   require_destination(*core_, to);
-  return core_->submit(core_->rows().deletion(to.index, row_id));
+  return core_->submit(core_->rows().draft_deletion(to.index, row_id));
 }
 
 LogResult Logger::log_prepared(DestinationHandle to, PreparedRow row) {
@@ -330,7 +366,7 @@ Span Logger::start_span(DestinationHandle to, SpanArgs args, const Fields& field
   Span span;
   // A refused start row still yields a span: its later rows are counted the same way.
   (void)core_->submit(
-      core_->rows().span_start(to.index, identity, nullptr, args, fields, std::chrono::system_clock::now()));
+      core_->rows().draft_span_start(to.index, identity, nullptr, args, fields, detail::RowBuilder::now()));
   span.core_ = core_;
   span.destination_ = to;
   span.id_ = identity.id;
@@ -372,22 +408,23 @@ Span::~Span() {
 
 LogResult Span::log(const Fields& fields) {
   if (core_ == nullptr) throw std::logic_error("log() on an empty Span");
-  return core_->submit(core_->rows().merge(destination_.index, id_, fields));
+  return core_->submit(core_->rows().draft_merge(destination_.index, id_, fields));
 }
 
 LogResult Span::end(const Fields& fields) {
   if (core_ == nullptr) throw std::logic_error("end() on an empty Span");
   if (ended_) return LogResult::queued;
   ended_ = true;
-  return core_->submit(core_->rows().span_end(destination_.index, id_, fields, std::chrono::system_clock::now()));
+  return core_->submit(
+      core_->rows().draft_span_end(destination_.index, id_, fields, detail::RowBuilder::now()));
 }
 
 Span Span::start_child(SpanArgs args, const Fields& fields) {
   if (core_ == nullptr) throw std::logic_error("start_child() on an empty Span");
   const detail::SpanIdentity parent{.id = id_, .span_id = span_id_, .root_span_id = root_span_id_};
   const detail::SpanIdentity identity = core_->rows().span_identity(&parent);
-  (void)core_->submit(core_->rows().span_start(destination_.index, identity, &parent, args, fields,
-                                               std::chrono::system_clock::now()));
+  (void)core_->submit(core_->rows().draft_span_start(destination_.index, identity, &parent, args, fields,
+                                                     detail::RowBuilder::now()));
   Span child;
   child.core_ = core_;
   child.destination_ = destination_;

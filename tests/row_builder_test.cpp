@@ -1,9 +1,12 @@
 #include "core/row_builder.hpp"
 
+#include "core/ids.hpp"
 #include "support/openapi_schema.hpp"
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
+
+#include <regex>
 
 namespace spanline::detail {
 namespace {
@@ -61,7 +64,8 @@ TEST(RowBuilder, SpansAreShapedLikeTheOfficialSdks) {
   const SpanIdentity root = builder.span_identity(nullptr);
   EXPECT_EQ(root.root_span_id, root.span_id);
   EXPECT_NE(root.id, root.span_id);
-  const auto start = parse(builder.span_start(0, root, nullptr, {.name = "chat", .type = "llm"}, sample_fields(), kNow));
+  const auto start =
+      parse(builder.span_start(0, root, nullptr, {.name = "chat", .type = "llm"}, sample_fields(), kNow));
   EXPECT_EQ(start.at("id").as_string(), root.id);
   EXPECT_EQ(start.at("span_id").as_string(), root.span_id);
   EXPECT_EQ(start.at("root_span_id").as_string(), root.span_id);
@@ -112,11 +116,134 @@ TEST(RowBuilder, EveryRowShapeConformsToTheOpenApiSpec) {
   };
   for (const Row& row : rows) {
     const auto problems = spec->validate(boost::json::parse(row.json), schema);
-    EXPECT_TRUE(problems.empty()) << row.json << "\n first problem: " << (problems.empty() ? "" : problems.front());
+    EXPECT_TRUE(problems.empty()) << row.json
+                                  << "\n first problem: " << (problems.empty() ? "" : problems.front());
   }
   // The validator itself must catch a bad row, or this test proves nothing.
   EXPECT_FALSE(spec->validate(boost::json::parse(R"({"tags":"not-an-array"})"), schema).empty());
   EXPECT_FALSE(spec->validate(boost::json::parse(R"({"scores":{"x":2}})"), schema).empty());
+}
+
+// The exact text of each row kind, with fixed ids and times: the row's shape and
+// member order are what the batcher, the fake API and Braintrust have always seen.
+TEST(RowBuilder, ExactTextOfSpanRows) {
+  const RowBuilder builder(IdFormat::uuid);
+  const SpanIdentity root{.id = "r-id", .span_id = "r-span", .root_span_id = "r-span"};
+  const SpanIdentity child{.id = "c-id", .span_id = "c-span", .root_span_id = "r-span"};
+  const auto at = kNow + std::chrono::microseconds(123'450);
+  Fields fields;
+  fields.string("input", "hi").metrics({{"tokens", 3}});
+
+  EXPECT_EQ(
+      builder.span_start(0, root, nullptr, {.name = "chat", .type = "llm"}, fields, at).json,
+      R"({"id":"r-id","span_id":"r-span","root_span_id":"r-span","created":"2023-11-14T22:13:20.123450Z",)"
+      R"("span_attributes":{"name":"chat","type":"llm"},"input":"hi","metrics":{"start":1700000000.12345,"tokens":3},)"
+      R"("_is_merge":false})");
+  EXPECT_EQ(builder.span_start(0, child, &root, {.name = "say \"x\""}, Fields{}, kNow).json,
+            R"({"id":"c-id","span_id":"c-span","root_span_id":"r-span","span_parents":["r-span"],)"
+            R"("created":"2023-11-14T22:13:20.000000Z","span_attributes":{"name":"say \"x\""},)"
+            R"("metrics":{"start":1.7e+09},"_is_merge":false})");
+  EXPECT_EQ(
+      builder.span_start(0, root, nullptr, {}, Fields{}, kNow).json,
+      R"({"id":"r-id","span_id":"r-span","root_span_id":"r-span","created":"2023-11-14T22:13:20.000000Z",)"
+      R"("span_attributes":{"name":"span"},"metrics":{"start":1.7e+09},"_is_merge":false})");
+  EXPECT_EQ(builder.span_end(0, "r-id", fields, at).json,
+            R"({"id":"r-id","input":"hi","metrics":{"end":1700000000.12345,"tokens":3},"_is_merge":true})");
+  EXPECT_EQ(builder.span_end(0, "r-id", Fields{}, at).json,
+            R"({"id":"r-id","metrics":{"end":1700000000.12345},"_is_merge":true})");
+}
+
+TEST(RowBuilder, ExactTextOfEventMergeAndDeleteRows) {
+  const RowBuilder builder(IdFormat::uuid);
+  Fields fields;
+  fields.string("input", "hi").metrics({{"tokens", 3}});
+  EXPECT_EQ(builder.merge(0, "m", fields).json,
+            R"({"id":"m","input":"hi","metrics":{"tokens":3},"_is_merge":true})");
+  EXPECT_EQ(builder.merge(0, "m", Fields{}).json, R"({"id":"m","_is_merge":true})");
+  EXPECT_EQ(builder.deletion(0, "tab\there").json, R"({"id":"tab\there","_object_delete":true})");
+
+  // Events carry a fresh id (or the given one) and the time: check around those.
+  const std::regex event_shape(
+      R"re(^\{"id":"([0-9a-f-]{36})","input":"hi","metrics":\{"tokens":3\},"created":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"\}$)re");
+  EXPECT_TRUE(std::regex_match(builder.event(0, fields, {}).json, event_shape))
+      << builder.event(0, fields, {}).json;
+  const std::regex bare_event(R"re(^\{"id":"given","created":"[^"]{27}"\}$)re");
+  EXPECT_TRUE(std::regex_match(builder.event(0, Fields{}, "given").json, bare_event));
+}
+
+// Given ids are user text: escaped where needed, left alone (no copy) where not.
+TEST(RowBuilder, GivenIdsOfEveryKindAreEscapedAndLocated) {
+  const RowBuilder builder(IdFormat::uuid);
+  for (const std::string_view id :
+       {std::string_view("plain-id_1"), std::string_view("quote\"d"), std::string_view("back\\slash"),
+        std::string_view("tab\t"), std::string_view("caf\xC3\xA9"),
+        std::string_view("bad\xFF"
+                         "byte")}) {
+    for (const Row& row : {builder.event(0, Fields{}.string("a", "b"), id), builder.merge(0, id, Fields{}),
+                           builder.deletion(0, id)}) {
+      expect_id_located(row);
+      const auto parsed = parse(row).at("id").as_string();
+      if (id != std::string_view("bad\xFF"
+                                 "byte"))
+        EXPECT_EQ(std::string_view(parsed), id);
+      else
+        EXPECT_EQ(std::string_view(parsed),
+                  "bad\xEF\xBF\xBD"
+                  "byte");  // replaced, as any string
+    }
+  }
+}
+
+// A draft knows its row's exact size before the row is written: the logger charges the
+// budget with it. And a row is written into one allocation of that size: no regrowth,
+// no slack.
+TEST(RowBuilder, DraftsKnowTheExactSizeAndRowsAreAllocatedOnce) {
+  for (const IdFormat format : {IdFormat::uuid, IdFormat::otel_hex}) {
+    const RowBuilder builder(format);
+    const SpanIdentity root = builder.span_identity(nullptr);
+    const SpanIdentity child = builder.span_identity(&root);
+    const Fields sample = sample_fields();
+    const Fields metrics_only = Fields{}.metrics({{"t", 1}});
+    const Fields pair = Fields{}.string("x", "y");
+    const Fields score = Fields{}.scores({{"quality", 0.25}});
+    const Fields none;
+    const std::vector<RowDraft> drafts = [&] {
+      std::vector<RowDraft> d;
+      d.push_back(builder.draft_event(0, sample, {}));
+      d.push_back(builder.draft_event(0, none, {}));
+      d.push_back(builder.draft_event(0, metrics_only, {}));
+      d.push_back(builder.draft_event(0, sample, "given \"id\" \xC3\xA9"));
+      d.push_back(builder.draft_merge(0, root.id, sample));
+      d.push_back(builder.draft_merge(0, "needs \\ escaping", pair));
+      d.push_back(builder.draft_deletion(0, "some-row-id-that-is-long"));
+      d.push_back(builder.draft_span_start(0, root, nullptr, {.name = "root", .type = "task"}, sample, kNow));
+      d.push_back(builder.draft_span_start(0, child, &root, {.name = "ch\"ild"}, none,
+                                           kNow + std::chrono::microseconds(5)));
+      d.push_back(builder.draft_span_end(0, child.id, score, kNow + std::chrono::microseconds(7)));
+      d.push_back(builder.draft_span_end(0, child.id, none, kNow));
+      return d;
+    }();
+    for (const RowDraft& draft : drafts) {
+      const Row row = draft.write();
+      EXPECT_EQ(row.json.size(), draft.json_size()) << row.json;
+      EXPECT_EQ(row.budget_bytes(), draft.budget_bytes());
+      EXPECT_EQ(row.json.capacity(), row.json.size()) << row.json;
+      EXPECT_NO_THROW((void)boost::json::parse(row.json)) << row.json;
+    }
+  }
+}
+
+TEST(RowBuilder, EventsAreStampedWithTheCurrentTime) {
+  const RowBuilder builder(IdFormat::uuid);
+  const auto before = std::chrono::system_clock::now();
+  const Row row = builder.event(0, Fields{}, {});
+  const auto after = std::chrono::system_clock::now();
+  std::string low, high;
+  append_iso8601(low, before - std::chrono::milliseconds(1));
+  append_iso8601(high, after + std::chrono::milliseconds(1));
+  const std::string created(parse(row).at("created").as_string());
+  EXPECT_LE(low, created);  // ISO-8601 with fixed widths sorts as text
+  EXPECT_LE(created, high);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "metrics/counters.hpp"
 #include "queue/admission.hpp"
 #include "queue/memory_budget.hpp"
+#include "queue/producer_gate.hpp"
 #include "queue/row_queue.hpp"
 #include "spool/spool.hpp"
 #include "transport/sender.hpp"
@@ -35,6 +36,11 @@ class LoggerCore {
 
   // Applies the size limit and the overflow policy, then queues the row.
   LogResult submit(Row&& row) noexcept;
+  // The same for a row drafted by rows(): admitted first, written after, so every
+  // shared atomic of the call comes before the row's text is written (those stores go
+  // to cold memory; a fence or locked instruction after them would wait for them all).
+  // Throws what writing throws (std::bad_alloc), with nothing admitted.
+  LogResult submit(const RowDraft& draft);
 
   // Logger::log_durable: the rows as one spool record (more when over the payload
   // limit), waited on until an fsync covers them.
@@ -49,10 +55,16 @@ class LoggerCore {
   const RowBuilder& rows() const { return row_builder_; }
   DestinationTable& destinations() { return destinations_; }
   ErrorReporter& errors() { return errors_; }
-  bool valid_destination(DestinationHandle handle) const { return destinations_.valid(handle.index); }
+  // Lock-free for every handle seen before (the table's mutex only for a new one).
+  bool valid_destination(DestinationHandle handle) const;
 
  private:
   LogResult refuse(DropReason reason, LogResult result) noexcept;
+  // The size limit, the budget (overflow policy) and rows_in for a row of `json_size`.
+  LogResult admit(std::size_t json_size) noexcept;
+  // Takes back what admit() took, for a row that never reached the queue.
+  void unadmit(std::uint64_t budget_bytes) noexcept;
+  LogResult enqueue(Row&& row) noexcept;
   FlushResult totals(bool complete) const;
 
   const Options options_;
@@ -71,10 +83,11 @@ class LoggerCore {
   Encoder encoder_;  // between the batcher and the sender
   Batcher batcher_;
 
-  // Producers inside submit(); shutdown waits for them after closing, so no row can
-  // slip into the queue once the final drain has begun.
-  std::atomic<std::uint64_t> producers_inside_{0};
-  std::atomic<bool> closed_{false};
+  // Producers pass it in submit(); shutdown closes it and waits for those inside, so
+  // no row can slip into the queue once the final drain has begun.
+  ProducerGate gate_;
+  // Every index below this is a registered destination (the table never shrinks).
+  mutable std::atomic<std::uint32_t> destinations_known_{0};
   std::mutex shutdown_mutex_;
   std::optional<FlushResult> shutdown_result_;
 };

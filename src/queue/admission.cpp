@@ -5,7 +5,9 @@
 namespace spanline::detail {
 
 bool Admission::admit(std::uint64_t bytes) noexcept {
-  if (budget_.try_acquire(bytes)) return true;
+  // The common case spends this thread's credit and touches no shared counter; when
+  // that fails the budget is (nearly) full and the policy decides, row by row.
+  if (budget_.try_acquire_from_credit(bytes)) return true;
   switch (policy_) {
     case OverflowPolicy::drop_newest:
       return false;

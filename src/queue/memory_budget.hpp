@@ -2,6 +2,22 @@
 // The byte and row budget every accepted, unresolved row counts against: while a
 // row waits in the queue, in an open batch, in flight or in a retry. Producers
 // acquire; whoever resolves a row (delivered, rejected, dropped) releases.
+//
+// Producer credit. Taking room row by row means two atomic read-modify-writes per row
+// on counters every producer and the releasing threads share. try_acquire_from_credit()
+// instead takes room for many rows at once (a chunk: up to kMaxCreditRows rows and
+// kMaxCreditBytes bytes) into a per-thread credit, and spends it row by row without
+// touching shared memory. Credit is room taken from the budget like any other, so the
+// counters never exceed the bounds; what credit changes is only who may use room:
+//  - a chunk is taken only while the budget is less than half full, so credit never
+//    holds more than half of the budget, and near the bounds every row is admitted
+//    exactly (try_acquire), as without credit;
+//  - room held as credit by one thread is not available to another: at most one chunk
+//    per producer thread (max_bytes/256 and max_rows/256, at most 64 KiB and 64 rows)
+//    can sit unused until that thread logs again or exits;
+//  - bytes_in_use()/rows_in_use() count unspent credit as in use.
+// Budgets too small for chunks of at least kMinCreditRows rows and kMinCreditBytes
+// bytes give no credit: try_acquire_from_credit() is then try_acquire().
 
 #include <atomic>
 #include <chrono>
@@ -13,24 +29,46 @@ namespace spanline::detail {
 
 class MemoryBudget {
  public:
+  static constexpr std::uint64_t kMaxCreditBytes = 64 * 1024;
+  static constexpr std::uint64_t kMaxCreditRows = 64;
+  static constexpr std::uint64_t kMinCreditBytes = 8 * 1024;
+  static constexpr std::uint64_t kMinCreditRows = 8;
+
   MemoryBudget(std::uint64_t max_bytes, std::uint64_t max_rows);
+  ~MemoryBudget();
+  MemoryBudget(const MemoryBudget&) = delete;
+  MemoryBudget& operator=(const MemoryBudget&) = delete;
 
   // Takes room for one row if there is some; never waits.
   [[nodiscard]] bool try_acquire(std::uint64_t bytes) noexcept;
+  // The same, from this thread's credit when it can (see above).
+  [[nodiscard]] bool try_acquire_from_credit(std::uint64_t bytes) noexcept;
   // Waits until room frees up or `deadline` passes (false) or close() is called (false).
   [[nodiscard]] bool acquire_until(std::uint64_t bytes, std::chrono::steady_clock::time_point deadline);
   // Gives back room for `rows` rows of `bytes` bytes in total.
   void release(std::uint64_t bytes, std::uint64_t rows) noexcept;
+  // Gives back the calling thread's unspent credit for this budget (a thread's credit
+  // also goes back when it exits, or when it uses several budgets in turn).
+  void return_credit() noexcept;
   // Wakes every waiter; later acquire_until calls fail at once.
   void close() noexcept;
 
   std::uint64_t bytes_in_use() const noexcept { return bytes_.load(std::memory_order_relaxed); }
   std::uint64_t rows_in_use() const noexcept { return rows_.load(std::memory_order_relaxed); }
   std::uint64_t max_bytes() const noexcept { return max_bytes_; }
+  // The chunk a credit refill takes (0 when this budget gives no credit).
+  std::uint64_t credit_chunk_bytes() const noexcept { return credit_bytes_; }
+  std::uint64_t credit_chunk_rows() const noexcept { return credit_rows_; }
 
  private:
+  friend struct CreditCache;
+  bool take_chunk(std::uint64_t bytes, std::uint64_t rows) noexcept;
+
   const std::uint64_t max_bytes_;
   const std::uint64_t max_rows_;
+  const std::uint64_t credit_bytes_;
+  const std::uint64_t credit_rows_;
+  const std::uint64_t instance_id_;
   std::atomic<std::uint64_t> bytes_{0};
   std::atomic<std::uint64_t> rows_{0};
   std::atomic<bool> closed_{false};

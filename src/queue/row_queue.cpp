@@ -1,5 +1,7 @@
 #include "queue/row_queue.hpp"
 
+#include "queue/asymmetric_fence.hpp"
+
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -60,9 +62,10 @@ bool RowQueue::push(Row&& row) noexcept {
   } catch (const std::bad_alloc&) {
     return false;
   }
-  // Pairs with the fence in pop_bulk: either the consumer's last look at the queue saw
-  // this row, or this sees the consumer waiting and wakes it.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // Pairs with the heavy fence in pop_bulk: either the consumer's last look at the queue
+  // saw this row, or this sees the consumer waiting and wakes it. The light side costs
+  // no store-buffer drain, which here would wait for the row just written.
+  light_fence();
   if (consumer_waits_for_push_.load(std::memory_order_relaxed) &&
       consumer_waits_for_push_.exchange(false, std::memory_order_acq_rel)) {
     wakeups_.signal();
@@ -77,7 +80,7 @@ std::size_t RowQueue::pop_bulk(Row* out, std::size_t max, std::chrono::microseco
   if (n != 0 || wait.count() <= 0) return n;
   if (wake_on == WakeOn::push) {
     consumer_waits_for_push_.store(true, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    heavy_fence();  // the rare side: only when the consumer falls asleep
     n = queue_.try_dequeue_bulk(consumer_token_, out, max);  // a push that raced the flag
     if (n != 0) {
       consumer_waits_for_push_.store(false, std::memory_order_relaxed);

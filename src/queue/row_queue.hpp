@@ -6,7 +6,9 @@
 // Waking the consumer is the expensive part of a push (a futex call on the producer's
 // thread), so a push wakes it only when it sleeps waiting for rows (pop_bulk with
 // WakeOn::push). A consumer that has rows in hand and polls on its own timer sleeps
-// with WakeOn::explicit_wake, and pushes never pay for a wake-up.
+// with WakeOn::explicit_wake, and pushes never pay for a wake-up. The handshake between
+// a push and a consumer falling asleep uses asymmetric fences (asymmetric_fence.hpp):
+// a push pays no fence, falling asleep pays a membarrier call.
 
 #include "core/row.hpp"
 
