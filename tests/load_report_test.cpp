@@ -55,7 +55,7 @@ RunResult sample_result() {
 TEST(LoadReport, TextShowsEveryHeadlineNumber) {
   const std::string text = render_text(sample_result());
   for (const char* needle :
-       {"no-faults", "target=inproc", "sent 200000", "delivered unique 199990", "duplicates 42", "lost 10",
+       {"no-faults", "target=inproc", "sent 200000", "delivered unique 199990", "ids seen again 42", "lost 10",
         "rejected 3", "p99 90.0 us", "max 200.0 us", "5.00x", "429s 97", "3.25 s", "50.0 MiB", "LOSS"}) {
     EXPECT_NE(text.find(needle), std::string::npos) << "missing '" << needle << "' in\n" << text;
   }

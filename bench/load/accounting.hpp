@@ -28,7 +28,8 @@ FakeStats delta(const FakeStats& after, const FakeStats& before);
 struct DeliveryCounts {
   std::uint64_t sent = 0;              // unique row ids the harness produced (a span with merges = 1)
   std::uint64_t delivered_unique = 0;  // distinct ids the fake API stored during the run
-  std::uint64_t duplicates = 0;        // rows the fake API saw again (retries, replays)
+  std::uint64_t duplicates = 0;        // rows whose id the fake API had seen before: a span's later
+                                       // rows sent in a later batch, retries, replays
   std::uint64_t rejected = 0;          // rows refused for good (known to the logger)
   std::uint64_t dropped_local = 0;     // rows the harness could not hand over (queue full, send error)
 };

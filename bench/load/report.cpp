@@ -144,7 +144,7 @@ std::string render_text(const RunResult& r) {
   latency_line(out, "delivery latency", r.delivery);
   if (r.delivery_known) {
     line(out,
-         "  sent %" PRIu64 "  delivered unique %" PRIu64 "  duplicates %" PRIu64 "  lost %" PRIu64
+         "  sent %" PRIu64 "  delivered unique %" PRIu64 "  ids seen again %" PRIu64 "  lost %" PRIu64
          "  rejected %" PRIu64 "  dropped locally %" PRIu64 "%s",
          r.sent, r.delivered_unique, r.duplicates, r.lost, r.rejected, r.dropped_local,
          r.unexpected ? "  (more delivered than sent: shared server?)" : "");

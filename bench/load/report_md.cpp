@@ -121,7 +121,7 @@ void scenario_table(std::string& md, const RunResult& r, const std::optional<Ref
                                               ns_cell(r.delivery.max, r.delivery.count));
   row("sent (row ids)", std::to_string(r.sent));
   row("delivered unique", r.delivery_known ? std::to_string(r.delivered_unique) : "unknown");
-  row("duplicates", std::to_string(r.duplicates));
+  row("ids seen again (later updates, resends)", std::to_string(r.duplicates));
   row("**lost**", r.delivery_known ? "**" + std::to_string(r.lost) + "**" : "unknown");
   row("rejected / dropped locally", std::to_string(r.rejected) + " / " + std::to_string(r.dropped_local));
   row("bytes raw / on the wire (ratio)", format_bytes(static_cast<double>(r.bytes_raw)) + " / " +
@@ -263,7 +263,7 @@ RenderedReport render_report(const ReportInputs& in) {
     md += "## Load scenarios: summary\n\n";
     md +=
         "| scenario | target | mode | faults | accepted spans/s | delivered spans/s | delivered vs zstd-1 | "
-        "caller p99 / trace | delivery p99 | sent | lost | dropped | dup | ratio | CPU s |\n";
+        "caller p99 / trace | delivery p99 | sent | lost | dropped | ids again | ratio | CPU s |\n";
     md += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for (std::size_t i = 0; i < in.runs.size(); ++i) {
       const RunResult& r = in.runs[i];
