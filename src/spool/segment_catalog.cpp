@@ -193,11 +193,29 @@ void SegmentCatalog::handed(const SpoolRecord& record, bool redelivery) {
   Segment& s = it->second;
   if (!redelivery) {
     ++s.handed;
-    s.outstanding[record.id.offset] = Outstanding{record.written_unix_ms, record.size};
+    s.outstanding[record.id.offset] = Outstanding{record.written_unix_ms, record.size, record.crc};
     s.read_position = std::max(s.read_position, record.id.offset + record.size);
     s.last_handed_unix_ms = record.written_unix_ms;
     if (s.first_unix_ms == 0) s.first_unix_ms = record.written_unix_ms;
   }
+}
+
+void SegmentCatalog::settled_earlier(std::uint64_t segment, std::uint64_t offset, std::uint64_t bytes) {
+  std::lock_guard lock(mutex_);
+  ++records_already_acked_;
+  // Only an earlier run's segments have such records, and those never enter the replay
+  // order (their rows are unknown until read): nothing to release there.
+  const auto it = segments_.find(segment);
+  if (it == segments_.end()) return;
+  it->second.acked_bytes += bytes;
+  it->second.read_position = std::max(it->second.read_position, offset + bytes);
+  check_legacy(it->second);
+}
+
+void SegmentCatalog::earlier_acks_unreadable(const SpoolError& error) {
+  std::lock_guard lock(mutex_);
+  ++read_errors_;
+  last_read_error_ = error;
 }
 
 void SegmentCatalog::skipped(std::uint64_t segment, std::uint64_t offset, std::uint64_t bytes,
@@ -296,6 +314,15 @@ bool SegmentCatalog::wait_for_change(std::uint64_t seen,
                                      std::chrono::steady_clock::time_point deadline) const {
   std::unique_lock lock(mutex_);
   return change_cv_.wait_until(lock, deadline, [&] { return version_ != seen || closed_; });
+}
+
+std::optional<std::uint32_t> SegmentCatalog::outstanding_crc(RecordId id) const {
+  std::lock_guard lock(mutex_);
+  const auto it = segments_.find(id.segment);
+  if (it == segments_.end()) return std::nullopt;
+  const auto rec = it->second.outstanding.find(id.offset);
+  if (rec == it->second.outstanding.end()) return std::nullopt;
+  return rec->second.crc;
 }
 
 void SegmentCatalog::ack(RecordId id, bool rejected) {
@@ -401,6 +428,7 @@ void SegmentCatalog::fill(SpoolMetrics& m) const {
   m.records_redelivered = records_redelivered_;
   m.records_acked = records_acked_;
   m.records_rejected = records_rejected_;
+  m.records_already_acked = records_already_acked_;
   m.records_corrupt = records_corrupt_;
   m.records_truncated = records_truncated_;
   m.bytes_skipped = bytes_skipped_;

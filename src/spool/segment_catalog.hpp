@@ -66,6 +66,12 @@ class SegmentCatalog {
   // Current limits of `segment`; nullopt once it is gone.
   std::optional<ReadTarget> refresh(std::uint64_t segment) const;
   void handed(const SpoolRecord& record, bool redelivery);
+  // Replay passed over the record at [offset, offset + bytes) without handing it out: an
+  // earlier run had acknowledged it (ack_journal.hpp). Counts as acknowledged.
+  void settled_earlier(std::uint64_t segment, std::uint64_t offset, std::uint64_t bytes);
+  // The acknowledgements of an earlier run could not be read: counted as a read error;
+  // the segment's records are all replayed.
+  void earlier_acks_unreadable(const SpoolError& error);
   void skipped(std::uint64_t segment, std::uint64_t offset, std::uint64_t bytes, bool truncated);
   void finished_reading(std::uint64_t segment);
   // Replay reached `position`, the end of what the active segment holds so far.
@@ -81,6 +87,10 @@ class SegmentCatalog {
   bool wait_for_change(std::uint64_t seen, std::chrono::steady_clock::time_point deadline) const;
 
   // --- acknowledgements (any thread)
+  // The header CRC of a record handed out and not yet acknowledged; nullopt for any
+  // other id (unknown, or acknowledged already). What the caller writes to the ack
+  // journal before it calls ack().
+  std::optional<std::uint32_t> outstanding_crc(RecordId id) const;
   void ack(RecordId id, bool rejected);
   void redeliver(RecordId id);
 
@@ -100,6 +110,7 @@ class SegmentCatalog {
   struct Outstanding {
     std::int64_t unix_ms = 0;
     std::uint64_t bytes = 0;
+    std::uint32_t crc = 0;
   };
   struct Segment {
     std::filesystem::path path;
@@ -158,6 +169,7 @@ class SegmentCatalog {
   std::uint64_t records_redelivered_ = 0;
   std::uint64_t records_acked_ = 0;
   std::uint64_t records_rejected_ = 0;
+  std::uint64_t records_already_acked_ = 0;
   std::uint64_t records_corrupt_ = 0;
   std::uint64_t records_truncated_ = 0;
   std::uint64_t bytes_skipped_ = 0;

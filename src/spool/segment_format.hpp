@@ -24,6 +24,9 @@
 // A record is valid when its marker matches, kRecordBodyMin <= L <= kRecordBodyMax, the
 // whole record lies inside the file, the CRC matches and K fits in L. The CRC covers the
 // length field, so a damaged length is caught even when it still points inside the file.
+//
+// Which records of a segment were acknowledged is kept beside it, in `<...>.acks`
+// (ack_journal.hpp): segments themselves are never rewritten.
 
 #include <spanline/options.hpp>
 

@@ -83,6 +83,7 @@ SegmentScanner::Probe SegmentScanner::probe(std::uint64_t offset, std::uint64_t 
     out->raw_bytes = record.raw_bytes;
     out->written_unix_ms = record.written_unix_ms;
     out->payload.assign(record.payload);
+    out->crc = header->crc;
   }
   return Probe::valid;
 }

@@ -1,5 +1,6 @@
 #include "spool/spool.hpp"
 
+#include "spool/ack_journal.hpp"
 #include "spool/segment_format.hpp"
 
 #include <fcntl.h>
@@ -8,6 +9,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <map>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -149,8 +152,14 @@ std::unique_ptr<Spool> Spool::open(const SpoolOptions& options, SpoolError& erro
   }
 
   std::vector<Existing> existing;
+  std::map<std::uint64_t, std::filesystem::path> ack_files;
   for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    const auto segment = parse_segment_name(it->path().filename().string());
+    const std::string name = it->path().filename().string();
+    if (const auto acked = parse_ack_name(name)) {
+      ack_files.emplace(*acked, it->path());
+      continue;
+    }
+    const auto segment = parse_segment_name(name);
     if (!segment) continue;
     std::error_code size_ec;
     const std::uint64_t bytes = it->file_size(size_ec);
@@ -165,22 +174,51 @@ std::unique_ptr<Spool> Spool::open(const SpoolOptions& options, SpoolError& erro
   }
   std::sort(existing.begin(), existing.end(),
             [](const Existing& a, const Existing& b) { return a.segment < b.segment; });
-  const std::uint64_t first_new = existing.empty() ? 1 : existing.back().segment + 1;
-  return std::unique_ptr<Spool>(new Spool(options, dir_fd, lock_fd, existing, first_new));
+  // New segments are numbered past every file, acknowledgements included, so that a
+  // leftover .acks file can never be taken for a new segment's.
+  std::uint64_t first_new = existing.empty() ? 1 : existing.back().segment + 1;
+  if (!ack_files.empty()) first_new = std::max(first_new, ack_files.rbegin()->first + 1);
+  std::set<std::uint64_t> acknowledged;
+  for (const auto& [segment, path] : ack_files) {
+    const auto it = std::lower_bound(existing.begin(), existing.end(), segment,
+                                     [](const Existing& e, std::uint64_t s) { return e.segment < s; });
+    if (it != existing.end() && it->segment == segment) {
+      acknowledged.insert(segment);
+    } else if (std::error_code exists_ec;
+               !std::filesystem::exists(segment_path(dir, segment), exists_ec) && !exists_ec) {
+      ::unlink(path.c_str());  // its segment was deleted and a crash came before it was
+    }
+  }
+  return std::unique_ptr<Spool>(
+      new Spool(options, dir_fd, lock_fd, existing, std::move(acknowledged), first_new));
 }
 
 Spool::Spool(const SpoolOptions& options, int directory_fd, int lock_fd,
-             const std::vector<Existing>& existing, std::uint64_t first_new_segment)
+             const std::vector<Existing>& existing, std::set<std::uint64_t> acknowledged_segments,
+             std::uint64_t first_new_segment)
     : options_(options),
       directory_fd_(directory_fd),
       lock_fd_(lock_fd),
       order_(options_.order_max_rows),
       catalog_(options_, order_),
-      writer_(options_, catalog_, directory_fd_, first_new_segment),
-      reader_(catalog_) {
+      journal_(options_.directory, directory_fd_, std::move(acknowledged_segments)),
+      writer_(options_, catalog_, journal_, directory_fd_, first_new_segment),
+      reader_(catalog_, journal_) {
   for (const Existing& e : existing) catalog_.add_existing(e.segment, e.path, e.bytes, e.first_unix_ms);
   catalog_.set_wake_hook([this] { writer_.wake_maintenance(); });
+  journal_.set_wake_hook([this] { writer_.wake_for_acks(); });
   writer_.start();
+}
+
+void Spool::settle(RecordId id, bool rejected) noexcept {
+  const auto crc = catalog_.outstanding_crc(id);
+  if (!crc) return;  // unknown, or acknowledged already
+  // On disk (the page cache) before the catalog settles the record: from then on the
+  // replay order lets later rows of its ids go upstream live, and a replay of this record
+  // by the next run would put its full rows back over them. A failed write is counted
+  // and reported; the record is settled anyway (it may then be replayed once more).
+  (void)journal_.record(id, *crc);
+  catalog_.ack(id, rejected);
 }
 
 Spool::~Spool() {
@@ -198,6 +236,7 @@ SpoolMetrics Spool::metrics() const {
   SpoolMetrics m;
   catalog_.fill(m);
   writer_.add_metrics(m);
+  m.ack_write_errors = journal_.write_errors();
   return m;
 }
 

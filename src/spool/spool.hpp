@@ -20,12 +20,18 @@
 // Delivery is at least once: a segment file is deleted only after every record in it
 // was acknowledged (ack or ack_rejected); records handed out but not acknowledged when
 // the process stops are replayed by the next open() (row ids make that idempotent).
+// Acknowledgements are kept on disk too (<segment>.acks, ack_journal.hpp), written before
+// ack() returns, so the next open() does not replay a record that was acknowledged before
+// the process was killed: its full rows could otherwise replace rows that later merges
+// for the same ids had already changed upstream (after a power loss, acknowledgements of
+// the last fsync_interval may be missing: see ack_journal.hpp).
 // Only one process may open a directory at a time (an flock on <dir>/spool.lock).
 //
 // Thread safety: append, wait_durable, sync, ack, ack_rejected, redeliver, metrics and
 // last_error from any thread; next_record and wait_for_records from one replay thread;
 // close from the owner. The object must outlive every caller (the Sender, ingest).
 
+#include "spool/ack_journal.hpp"
 #include "spool/replay_order.hpp"
 #include "spool/segment_catalog.hpp"
 #include "spool/spool_reader.hpp"
@@ -36,6 +42,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <vector>
 
 namespace spanline::detail {
@@ -73,10 +80,11 @@ class Spool {
   // when acknowledged, skipped or lost.
   ReplayOrder& order() noexcept { return order_; }
 
-  // Delivered (2xx): the record may go. Unknown or repeated ids are ignored.
-  void ack(RecordId id) noexcept { catalog_.ack(id, false); }
+  // Delivered (2xx): the record may go, and is not replayed by a later open(). Unknown
+  // or repeated ids are ignored. Writes to the record's .acks file (one pwrite).
+  void ack(RecordId id) noexcept { settle(id, false); }
   // Refused for good by the server (counted separately): the record may go as well.
-  void ack_rejected(RecordId id) noexcept { catalog_.ack(id, true); }
+  void ack_rejected(RecordId id) noexcept { settle(id, true); }
   // Not delivered now: next_record() hands it out again (before newer records).
   void redeliver(RecordId id) noexcept { catalog_.redeliver(id); }
 
@@ -98,13 +106,16 @@ class Spool {
     std::int64_t first_unix_ms;
   };
   Spool(const SpoolOptions& options, int directory_fd, int lock_fd, const std::vector<Existing>& existing,
-        std::uint64_t first_new_segment);
+        std::set<std::uint64_t> acknowledged_segments, std::uint64_t first_new_segment);
+
+  void settle(RecordId id, bool rejected) noexcept;
 
   const SpoolOptions options_;
   const int directory_fd_;
   const int lock_fd_;
   ReplayOrder order_;
   SegmentCatalog catalog_;
+  AckJournal journal_;
   SpoolWriter writer_;
   SpoolReader reader_;
 };

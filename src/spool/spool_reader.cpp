@@ -1,5 +1,6 @@
 #include "spool/spool_reader.hpp"
 
+#include <algorithm>
 #include <exception>
 
 namespace spanline::detail {
@@ -19,9 +20,31 @@ std::optional<SpoolRecord> SpoolReader::next_redelivery() {
       catalog_.handed(record, true);
       return record;
     }
+    // Its ids are released now, so a later run must not replay it either.
+    if (const auto crc = catalog_.outstanding_crc(id)) (void)journal_.record(id, *crc);
     catalog_.lost(id);
   }
   return std::nullopt;
+}
+
+bool SpoolReader::open_segment(const SegmentCatalog::ReadTarget& target) {
+  segment_ = target.segment;
+  earlier_acks_.clear();
+  boost::system::error_code ec;
+  scanner_ = SegmentScanner::open(target.path, target.segment, ec);
+  if (!scanner_) {
+    catalog_.unreadable(target.segment, make_spool_error(ec.value(), "open", target.path));
+    return false;
+  }
+  SpoolError error;
+  earlier_acks_ = journal_.earlier_acks(target.segment, error);
+  if (error) catalog_.earlier_acks_unreadable(error);
+  return true;
+}
+
+bool SpoolReader::acknowledged_earlier(const SpoolRecord& record) const {
+  return std::binary_search(earlier_acks_.begin(), earlier_acks_.end(),
+                            AckEntry{record.id.offset, record.crc});
 }
 
 std::optional<SpoolRecord> SpoolReader::next() noexcept {
@@ -34,13 +57,7 @@ std::optional<SpoolRecord> SpoolReader::next() noexcept {
       if (!scanner_) {
         const auto target = catalog_.next_segment(segment_);
         if (!target) return std::nullopt;
-        segment_ = target->segment;
-        boost::system::error_code ec;
-        scanner_ = SegmentScanner::open(target->path, target->segment, ec);
-        if (!scanner_) {
-          catalog_.unreadable(target->segment, make_spool_error(ec.value(), "open", target->path));
-          continue;
-        }
+        if (!open_segment(*target)) continue;
       }
       const auto target = catalog_.refresh(*segment_);
       if (!target) {  // deleted under us: cannot happen while unread, but do not spin on it
@@ -51,6 +68,10 @@ std::optional<SpoolRecord> SpoolReader::next() noexcept {
       const SegmentScanner::Result step = scanner_->next(target->readable_end, record);
       switch (step.step) {
         case SegmentScanner::Step::record:
+          if (acknowledged_earlier(record)) {
+            catalog_.settled_earlier(*segment_, record.id.offset, record.size);
+            continue;
+          }
           catalog_.handed(record, false);
           return record;
         case SegmentScanner::Step::corrupt:

@@ -2,10 +2,12 @@
 // Replay: hands out the spool's records oldest segment first, one at a time, and
 // follows the active segment as it grows. Damaged or truncated records are skipped and
 // counted (the catalog keeps the counters); a segment that cannot be read at all is
-// skipped and left on disk.
+// skipped and left on disk. Records an earlier run acknowledged (ack_journal.hpp) are
+// passed over without being handed out.
 //
 // Thread safety: next() and wait_for_records() from one thread (the replay thread).
 
+#include "spool/ack_journal.hpp"
 #include "spool/segment_catalog.hpp"
 #include "spool/segment_scanner.hpp"
 #include "spool/spool_types.hpp"
@@ -14,12 +16,15 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <vector>
 
 namespace spanline::detail {
 
 class SpoolReader {
  public:
-  explicit SpoolReader(SegmentCatalog& catalog) : catalog_(catalog) {}
+  // `journal` is where settled records are written (lost re-deliveries) and read back
+  // from (an earlier run's acknowledgements). Both outlive the reader.
+  SpoolReader(SegmentCatalog& catalog, AckJournal& journal) : catalog_(catalog), journal_(journal) {}
 
   // The next record, or nullopt when replay has caught up with the writer. Records
   // given back with redeliver() come first. Never throws.
@@ -29,10 +34,15 @@ class SpoolReader {
 
  private:
   std::optional<SpoolRecord> next_redelivery();
+  // Opens the scanner of `target` and loads what an earlier run acknowledged in it.
+  bool open_segment(const SegmentCatalog::ReadTarget& target);
+  bool acknowledged_earlier(const SpoolRecord& record) const;
 
   SegmentCatalog& catalog_;
+  AckJournal& journal_;
   std::unique_ptr<SegmentScanner> scanner_;
   std::optional<std::uint64_t> segment_;  // the segment being read, or the last one finished
+  std::vector<AckEntry> earlier_acks_;    // of segment_, sorted
   std::uint64_t seen_version_ = 0;
 };
 

@@ -103,6 +103,7 @@ struct SpoolRecord {
   std::uint32_t raw_bytes = 0;
   std::int64_t written_unix_ms = 0;
   std::string payload;
+  std::uint32_t crc = 0;  // the CRC32C in the record's header (identifies it in ack_journal.hpp)
 };
 
 struct AppendResult {
@@ -141,7 +142,12 @@ struct SpoolMetrics {
   std::uint64_t records_replayed = 0;  // handed out by next_record() (re-deliveries included)
   std::uint64_t records_redelivered = 0;
   std::uint64_t records_acked = 0;
-  std::uint64_t records_rejected = 0;     // acked as permanently rejected
+  std::uint64_t records_rejected = 0;  // acked as permanently rejected
+  // Not handed out: an earlier run had acknowledged them (its .acks file, ack_journal.hpp).
+  std::uint64_t records_already_acked = 0;
+  // Acknowledgements that could not be written to disk: after a restart those records
+  // are replayed once more.
+  std::uint64_t ack_write_errors = 0;
   std::uint64_t records_corrupt = 0;      // damaged regions skipped (bad CRC, marker, length)
   std::uint64_t records_truncated = 0;    // incomplete records at a segment's end (crash mid-write)
   std::uint64_t bytes_skipped = 0;        // bytes of both

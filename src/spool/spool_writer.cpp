@@ -52,9 +52,13 @@ int write_all(int fd, std::string_view bytes, std::uint64_t offset) {
 
 }  // namespace
 
-SpoolWriter::SpoolWriter(const SpoolOptions& options, SegmentCatalog& catalog, int directory_fd,
-                         std::uint64_t first_segment)
-    : options_(options), catalog_(catalog), directory_fd_(directory_fd), next_segment_(first_segment) {}
+SpoolWriter::SpoolWriter(const SpoolOptions& options, SegmentCatalog& catalog, AckJournal& journal,
+                         int directory_fd, std::uint64_t first_segment)
+    : options_(options),
+      catalog_(catalog),
+      journal_(journal),
+      directory_fd_(directory_fd),
+      next_segment_(first_segment) {}
 
 SpoolWriter::~SpoolWriter() { close(); }
 
@@ -239,6 +243,16 @@ void SpoolWriter::wake_maintenance() noexcept {
   work_cv_.notify_one();
 }
 
+void SpoolWriter::wake_for_acks() noexcept {
+  bool wake = false;
+  {
+    std::lock_guard signal(signal_mutex_);
+    wake = !acks_dirty_;
+    acks_dirty_ = true;
+  }
+  if (wake) work_cv_.notify_one();
+}
+
 void SpoolWriter::run() noexcept {
   std::unique_lock signal(signal_mutex_);
   for (;;) {
@@ -253,7 +267,13 @@ void SpoolWriter::run() noexcept {
     const bool waited_for = max_waited_seq_ > durable_seq_;
     if (seal_pending_ || (dirty_ && (interval_passed || sync_requested_ || stop_ || waited_for))) {
       signal.unlock();
-      sync_once();
+      sync_once();  // acknowledgements ride along
+      signal.lock();
+      continue;
+    }
+    if (acks_dirty_ && (interval_passed || sync_requested_ || stop_)) {
+      signal.unlock();
+      sync_acks();
       signal.lock();
       continue;
     }
@@ -263,10 +283,10 @@ void SpoolWriter::run() noexcept {
       return stop_ || maintenance_ || sync_requested_ || seal_pending_ ||
              (dirty_ && max_waited_seq_ > durable_seq_);
     };
-    if (dirty_) {
+    if (dirty_ || acks_dirty_) {
       work_cv_.wait_until(signal, last_sync_ + options_.fsync_interval, ready);
     } else {
-      work_cv_.wait(signal, [&] { return ready() || dirty_; });
+      work_cv_.wait(signal, [&] { return ready() || dirty_ || acks_dirty_; });
     }
   }
   stopped_ = true;
@@ -316,17 +336,39 @@ void SpoolWriter::sync_once() {
     }
   }
   durable_cv_.notify_all();
-  if (!error) return;
+  if (error) {
+    fsync_errors_.fetch_add(1, std::memory_order_relaxed);
+    {
+      std::lock_guard lock(mutex_);
+      // After a failed fsync the kernel may have dropped those pages: stop using the file.
+      if (failed_file && current_ == failed_file) drop_current_locked();
+      if (directory) directory_dirty_ = true;
+    }
+    failed_file.reset();
+    report(error);
+  }
+  sync_acks();
+}
 
+void SpoolWriter::sync_acks() {
+  {
+    std::lock_guard signal(signal_mutex_);
+    acks_dirty_ = false;
+    last_sync_ = std::chrono::steady_clock::now();
+  }
+  const SpoolError error = journal_.sync();
+  if (!error) return;
+  // A write that failed, or an fsync: the records concerned are replayed once more after
+  // a restart (duplicates), nothing is lost from the segments.
   fsync_errors_.fetch_add(1, std::memory_order_relaxed);
+  report(error);
+}
+
+void SpoolWriter::report(const SpoolError& error) {
   {
     std::lock_guard lock(mutex_);
     last_error_ = error;
-    // After a failed fsync the kernel may have dropped those pages: stop using the file.
-    if (failed_file && current_ == failed_file) drop_current_locked();
-    if (directory) directory_dirty_ = true;
   }
-  failed_file.reset();
   if (options_.on_error) options_.on_error(error);
 }
 
@@ -339,15 +381,13 @@ void SpoolWriter::do_maintenance() {
   for (const auto& [segment, path] : work.deletions) {
     std::error_code ec;
     std::filesystem::remove(path, ec);
+    // The acknowledgements go only once the segment is gone: the other way round, a crash
+    // in between would leave a segment whose settled records replay again.
+    SpoolError ack_error;
+    if (!ec) ack_error = journal_.remove(segment);
     catalog_.deleted(segment, !ec);
-    if (ec) {
-      const SpoolError error = make_spool_error(ec.value(), "delete", path);
-      {
-        std::lock_guard lock(mutex_);
-        last_error_ = error;
-      }
-      if (options_.on_error) options_.on_error(error);
-    }
+    if (ec) report(make_spool_error(ec.value(), "delete", path));
+    if (ack_error) report(ack_error);
   }
 }
 

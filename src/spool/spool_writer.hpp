@@ -9,12 +9,15 @@
 // blocks until an fsync that started after record `seq` was written has finished, so
 // one fsync releases every waiter it covers. With SpoolOptions::sync_on_wait a waiter
 // does not wait for the interval: the flusher fsyncs as soon as it is free. The flusher also deletes segments
-// the catalog says are done, and closes the active segment when asked to.
+// the catalog says are done (then their acknowledgement files), closes the active
+// segment when asked to, and fsyncs acknowledgements (ack_journal.hpp) with the same group
+// commit: at most once per fsync_interval while there are new ones.
 //
 // Thread safety: append(), wait_durable(), sync() and wake_maintenance() from any
 // thread; start() and close() from the owner. Acks and waiters never wait behind a
 // write: they use a separate small mutex (signal_mutex_).
 
+#include "spool/ack_journal.hpp"
 #include "spool/segment_catalog.hpp"
 #include "spool/spool_types.hpp"
 
@@ -32,8 +35,9 @@ namespace spanline::detail {
 class SpoolWriter {
  public:
   // `directory_fd` (an open O_DIRECTORY descriptor, owned by the caller) is fsynced
-  // after a segment is created so the new file's name is durable too.
-  SpoolWriter(const SpoolOptions& options, SegmentCatalog& catalog, int directory_fd,
+  // after a segment is created so the new file's name is durable too. `journal`
+  // outlives the writer.
+  SpoolWriter(const SpoolOptions& options, SegmentCatalog& catalog, AckJournal& journal, int directory_fd,
               std::uint64_t first_segment);
   ~SpoolWriter();  // close()
   SpoolWriter(const SpoolWriter&) = delete;
@@ -49,6 +53,8 @@ class SpoolWriter {
   SpoolStatus sync(std::chrono::steady_clock::time_point deadline) noexcept;
   // The catalog has deletions or a rotation for the flusher.
   void wake_maintenance() noexcept;
+  // The journal has acknowledgements to fsync (or a write failure to report).
+  void wake_for_acks() noexcept;
 
   // Stops taking appends, closes and fsyncs the active segment, finishes pending
   // deletions and joins the flusher. Idempotent.
@@ -61,8 +67,11 @@ class SpoolWriter {
   struct SegmentFile;
 
   void run() noexcept;
-  void sync_once();       // signal_mutex_ not held
+  void sync_once();       // signal_mutex_ not held; includes sync_acks()
+  void sync_acks();       // signal_mutex_ not held
   void do_maintenance();  // signal_mutex_ not held
+  // Keeps `error` as the last one and passes it to on_error; no lock held.
+  void report(const SpoolError& error);
   // With mutex_ held:
   SpoolError open_segment_locked();
   void rotate_locked();        // closes the active segment; the flusher fsyncs it
@@ -70,6 +79,7 @@ class SpoolWriter {
 
   const SpoolOptions options_;
   SegmentCatalog& catalog_;
+  AckJournal& journal_;
   const int directory_fd_;
 
   // Appends, the active segment and the files waiting for their closing fsync.
@@ -87,6 +97,7 @@ class SpoolWriter {
   std::condition_variable work_cv_;
   std::condition_variable durable_cv_;
   bool dirty_ = false;         // records written since the last fsync started
+  bool acks_dirty_ = false;    // acknowledgements written since then
   bool seal_pending_ = false;  // pending_seal_ is not empty
   bool maintenance_ = false;
   bool sync_requested_ = false;
