@@ -120,7 +120,7 @@ TEST(SpoolReplayOrder, ARecordWaitsForOlderRecordsThatShareItsIds) {
   order.settled(r2);
   EXPECT_FALSE(order.blocked(r3));
   EXPECT_EQ(follow(order, 1, {"a", "b", "c", "d"}), (std::vector<char>{0, 1, 1, 1}));
-  EXPECT_FALSE(order.blocked(RecordId{9, 16})) << "unknown records (an earlier run's) are never held";
+  EXPECT_FALSE(order.blocked(RecordId{9, 16})) << "records never registered are never held";
 }
 
 TEST(SpoolReplayOrder, DamagedRegionsAndUnreadableSegmentsSettleTheirRecords) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <limits>
 
 namespace spanline::detail {
 
@@ -33,13 +34,32 @@ void ReplayOrder::must_follow(std::uint32_t destination, std::span<const RowKey>
 
 void ReplayOrder::add(RecordId record, std::uint32_t destination, std::span<const RowKey> keys) {
   std::lock_guard lock(mutex_);
+  add_locked(record, destination, keys, false, false);
+}
+
+void ReplayOrder::add_earlier(RecordId record, std::string_view destination_key,
+                              std::optional<std::span<const RowKey>> keys) {
+  std::lock_guard lock(mutex_);
+  // Counting down from the top keeps these numbers away from the caller's table indices
+  // (which count up from 0); a clash would only order records needlessly.
+  const auto slot = earlier_destinations_
+                        .try_emplace(std::string(destination_key),
+                                     std::numeric_limits<std::uint32_t>::max() -
+                                         static_cast<std::uint32_t>(earlier_destinations_.size()))
+                        .first;
+  add_locked(record, slot->second, keys.value_or(std::span<const RowKey>{}), !keys.has_value(), true);
+}
+
+void ReplayOrder::add_locked(RecordId record, std::uint32_t destination, std::span<const RowKey> keys,
+                             bool untracked, bool earlier_run) {
   DestinationState& state = destinations_[destination];
   Entry entry;
   entry.destination = destination;
-  if (!state.untracked && latest_.size() + keys.size() > max_keys_) {
-    // Over the bound: stop tracking this destination's ids until its backlog is gone.
-    // This record follows every unsettled record of the destination, and each later one
-    // follows the one before it.
+  entry.earlier_run = earlier_run;
+  if (!state.untracked && (untracked || latest_.size() + keys.size() > max_keys_)) {
+    // Over the bound (or the record's ids are unknown): stop tracking this destination's
+    // ids until its backlog is gone. This record follows every unsettled record of the
+    // destination, and each later one follows the one before it.
     state.untracked = true;
     for (const auto& [id, other] : records_) {
       if (other.destination == destination) entry.after.push_back(id);
@@ -70,8 +90,9 @@ void ReplayOrder::add(RecordId record, std::uint32_t destination, std::span<cons
 bool ReplayOrder::blocked(RecordId record) const {
   std::lock_guard lock(mutex_);
   const auto it = records_.find(record);
-  if (it == records_.end()) return false;  // an earlier run's record: nothing known about it
-  if (legacy_pending_) return true;
+  if (it == records_.end()) return false;  // settled, or never registered
+  // The earlier run's records are what the barrier waits for: they order among themselves.
+  if (legacy_pending_ && !it->second.earlier_run) return true;
   return std::any_of(it->second.after.begin(), it->second.after.end(),
                      [&](const RecordId& before) { return records_.contains(before); });
 }
@@ -113,6 +134,9 @@ void ReplayOrder::settled_range(std::uint64_t segment, std::uint64_t from, std::
 void ReplayOrder::set_legacy_pending(bool pending) {
   std::lock_guard lock(mutex_);
   legacy_pending_ = pending;
+  // Every earlier-run record is settled by then (the catalog lifts the barrier only when
+  // all were), so their destination numbers may go.
+  if (!pending) earlier_destinations_.clear();
   legacy_.store(pending, std::memory_order_release);
 }
 

@@ -13,6 +13,8 @@
 //     concurrently as before.
 // Records an earlier process left (their ids are unknown until read) hold back every
 // live row and every new record until replay has settled them all (set_legacy_pending).
+// Among themselves they are ordered like new records: replay registers each one as it
+// reads it, oldest first, before handing it out (add_earlier).
 //
 // Memory is bounded: at most `max_keys` ids are tracked. A destination whose record
 // would pass the bound loses tracking until everything of it in the spool is
@@ -35,6 +37,8 @@
 #include <mutex>
 #include <optional>
 #include <span>
+#include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -58,8 +62,19 @@ class ReplayOrder {
   void add(RecordId record, std::uint32_t destination, std::span<const RowKey> keys);
 
   // --- replay
-  // True while an older record that shares an id with `record` is unacknowledged, or an
-  // earlier run's backlog is not settled yet.
+  // A record an earlier run left, as replay reads it (the replay thread, oldest first,
+  // before handing it out; not again on a redelivery). Its destination is numbered here
+  // from its key, apart from the caller's numbering, which the spool cannot see: only
+  // earlier-run records share it, and live rows and new records wait for all of those
+  // anyway. `keys` is nullopt when the record's rows could not be read: it then orders
+  // as an untracked destination's record does (after every unsettled record of its
+  // destination, and each later one after it), since a row it might hold must not be
+  // overtaken.
+  void add_earlier(RecordId record, std::string_view destination_key,
+                   std::optional<std::span<const RowKey>> keys);
+
+  // True while an older record that shares an id with `record` is unacknowledged, or
+  // (for a record of this run) an earlier run's backlog is not settled yet.
   bool blocked(RecordId record) const;
   // The record is acknowledged, refused for good, or lost: it holds nothing back any more.
   void settled(RecordId record);
@@ -83,6 +98,7 @@ class ReplayOrder {
     std::uint32_t destination = 0;
     std::vector<std::uint64_t> keys;  // mixed with the destination; empty when untracked
     std::vector<RecordId> after;      // must be settled before this record replays
+    bool earlier_run = false;         // added by add_earlier: not held by the legacy barrier
   };
   struct DestinationState {
     std::uint64_t records = 0;  // unsettled records
@@ -91,6 +107,8 @@ class ReplayOrder {
   };
 
   static std::uint64_t mix(RowKey key, std::uint32_t destination) noexcept;
+  void add_locked(RecordId record, std::uint32_t destination, std::span<const RowKey> keys, bool untracked,
+                  bool earlier_run);
   void settle_locked(std::map<RecordId, Entry, RecordLess>::iterator it);
 
   const std::size_t max_keys_;
@@ -98,6 +116,9 @@ class ReplayOrder {
   std::map<RecordId, Entry, RecordLess> records_;
   std::unordered_map<std::uint64_t, RecordId> latest_;  // key -> newest unsettled record holding it
   std::unordered_map<std::uint32_t, DestinationState> destinations_;
+  // Earlier-run destination keys -> their numbers (counting down from the top of the
+  // range; forgotten once the backlog is settled).
+  std::unordered_map<std::string, std::uint32_t> earlier_destinations_;
   bool legacy_pending_ = false;
   // Lets route() answer without the lock in the common case: nothing in the spool.
   std::atomic<std::uint64_t> unsettled_{0};

@@ -172,7 +172,8 @@ std::optional<SegmentCatalog::ReadTarget> SegmentCatalog::next_segment(
   auto it = after ? segments_.upper_bound(*after) : segments_.begin();
   for (; it != segments_.end(); ++it) {
     if (it->second.unreadable) continue;
-    return ReadTarget{it->first, it->second.path, it->second.readable_end, it->second.sealed};
+    return ReadTarget{it->first, it->second.path, it->second.readable_end, it->second.sealed,
+                      it->second.legacy};
   }
   return std::nullopt;
 }
@@ -181,7 +182,8 @@ std::optional<SegmentCatalog::ReadTarget> SegmentCatalog::refresh(std::uint64_t 
   std::lock_guard lock(mutex_);
   const auto it = segments_.find(segment);
   if (it == segments_.end()) return std::nullopt;
-  return ReadTarget{it->first, it->second.path, it->second.readable_end, it->second.sealed};
+  return ReadTarget{it->first, it->second.path, it->second.readable_end, it->second.sealed,
+                    it->second.legacy};
 }
 
 void SegmentCatalog::handed(const SpoolRecord& record, bool redelivery) {
@@ -203,8 +205,8 @@ void SegmentCatalog::handed(const SpoolRecord& record, bool redelivery) {
 void SegmentCatalog::settled_earlier(std::uint64_t segment, std::uint64_t offset, std::uint64_t bytes) {
   std::lock_guard lock(mutex_);
   ++records_already_acked_;
-  // Only an earlier run's segments have such records, and those never enter the replay
-  // order (their rows are unknown until read): nothing to release there.
+  // Only an earlier run's segments have such records, and replay registers those with
+  // the replay order only when it hands them out: nothing to release there.
   const auto it = segments_.find(segment);
   if (it == segments_.end()) return;
   it->second.acked_bytes += bytes;
@@ -281,7 +283,8 @@ std::optional<std::pair<RecordId, SegmentCatalog::ReadTarget>> SegmentCatalog::p
     redeliveries_.pop_front();
     const auto it = segments_.find(id.segment);
     if (it == segments_.end() || !it->second.outstanding.contains(id.offset)) continue;  // acked since
-    return std::pair{id, ReadTarget{it->first, it->second.path, it->second.readable_end, it->second.sealed}};
+    return std::pair{id, ReadTarget{it->first, it->second.path, it->second.readable_end, it->second.sealed,
+                                    it->second.legacy}};
   }
   return std::nullopt;
 }

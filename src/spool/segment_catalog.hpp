@@ -60,6 +60,7 @@ class SegmentCatalog {
     std::filesystem::path path;
     std::uint64_t readable_end = 0;
     bool sealed = false;
+    bool earlier_run = false;  // left by an earlier run: replay registers its records' rows
   };
   // The oldest readable segment after `after` (or the oldest of all).
   std::optional<ReadTarget> next_segment(std::optional<std::uint64_t> after) const;

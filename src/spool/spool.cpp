@@ -203,7 +203,7 @@ Spool::Spool(const SpoolOptions& options, int directory_fd, int lock_fd,
       catalog_(options_, order_),
       journal_(options_.directory, directory_fd_, std::move(acknowledged_segments)),
       writer_(options_, catalog_, journal_, directory_fd_, first_new_segment),
-      reader_(catalog_, journal_) {
+      reader_(catalog_, journal_, order_) {
   for (const Existing& e : existing) catalog_.add_existing(e.segment, e.path, e.bytes, e.first_unix_ms);
   catalog_.set_wake_hook([this] { writer_.wake_maintenance(); });
   journal_.set_wake_hook([this] { writer_.wake_for_acks(); });

@@ -76,8 +76,9 @@ class Spool {
     return reader_.wait_for_records(deadline);
   }
   // Which live rows must follow spooled ones, and which records must wait for older
-  // ones (see replay_order.hpp). Records enter it through SpoolEntry::rows and leave it
-  // when acknowledged, skipped or lost.
+  // ones (see replay_order.hpp). Records enter it through SpoolEntry::rows, or (an
+  // earlier run's) when next_record() reads them, and leave it when acknowledged,
+  // skipped or lost.
   ReplayOrder& order() noexcept { return order_; }
 
   // Delivered (2xx): the record may go, and is not replayed by a later open(). Unknown

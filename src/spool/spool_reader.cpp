@@ -1,9 +1,41 @@
 #include "spool/spool_reader.hpp"
 
+#include "codec/codec.hpp"
+#include "spool/row_keys.hpp"
+
 #include <algorithm>
 #include <exception>
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace spanline::detail {
+namespace {
+
+// The keys of the ids of the rows in a record's body, as the sender computes them when
+// it spills a batch. False when the body cannot be decoded or is not an events array.
+bool body_row_keys(const SpoolRecord& record, std::vector<RowKey>& keys) {
+  std::string decoded;
+  std::string_view body = record.payload;
+  if (record.encoding != Compression::none) {
+    try {
+      decoded = decompress(record.encoding, record.payload, std::size_t{record.raw_bytes} + 1);
+    } catch (const std::exception&) {
+      return false;
+    }
+    body = decoded;
+  }
+  std::vector<std::string_view> events;
+  if (!split_events(body, events)) return false;
+  keys.clear();
+  keys.reserve(events.size());
+  for (const std::string_view event : events) {
+    if (const auto id = find_row_id(event)) keys.push_back(row_key(*id));  // no id: follows nothing
+  }
+  return true;
+}
+
+}  // namespace
 
 std::optional<SpoolRecord> SpoolReader::next_redelivery() {
   while (auto redo = catalog_.pop_redelivery()) {
@@ -27,8 +59,21 @@ std::optional<SpoolRecord> SpoolReader::next_redelivery() {
   return std::nullopt;
 }
 
+void SpoolReader::register_earlier(const SpoolRecord& record) {
+  // Records are read oldest first, so registering them as they come keeps their order.
+  // A body that cannot be read still may hold rows the server can apply: rather than let
+  // it replay alongside the others, it holds back every later record of its destination.
+  std::vector<RowKey> keys;
+  if (body_row_keys(record, keys)) {
+    order_.add_earlier(record.id, record.destination_key, std::span<const RowKey>(keys));
+  } else {
+    order_.add_earlier(record.id, record.destination_key, std::nullopt);
+  }
+}
+
 bool SpoolReader::open_segment(const SegmentCatalog::ReadTarget& target) {
   segment_ = target.segment;
+  segment_earlier_run_ = target.earlier_run;
   earlier_acks_.clear();
   boost::system::error_code ec;
   scanner_ = SegmentScanner::open(target.path, target.segment, ec);
@@ -72,6 +117,7 @@ std::optional<SpoolRecord> SpoolReader::next() noexcept {
             catalog_.settled_earlier(*segment_, record.id.offset, record.size);
             continue;
           }
+          if (segment_earlier_run_) register_earlier(record);
           catalog_.handed(record, false);
           return record;
         case SegmentScanner::Step::corrupt:
