@@ -25,9 +25,12 @@ using fakeapi::ServerConfig;
 constexpr const char* kProject = "5a1e3c9e-4d2b-4f6a-9c1d-2b3e4f5a6b7c";
 constexpr const char* kOtherProject = "7b2f4d0f-5e3c-4a7b-8d2e-3c4f5a6b7c8d";
 
+// Producers here outrun the pipeline on purpose and wait for room (OverflowPolicy::block).
+// The default 200 ms wait drops rows when the machine is starved of CPU (a loaded CI
+// box); these tests are about delivery, not about that timeout, so the wait is long.
 Options options_for(const FakeApi& api) {
-  return Options{.api_key = "test-key", .api_url = api.base_url(), .linger = 5ms, .retry_base_delay = 10ms,
-                 .retry_max_delay = 200ms};
+  return Options{.api_key = "test-key", .api_url = api.base_url(), .block_timeout = 30s, .linger = 5ms,
+                 .retry_base_delay = 10ms, .retry_max_delay = 200ms};
 }
 
 Fields llm_fields(int i) {
