@@ -31,6 +31,24 @@ TEST(FakeStoreHashSet, CountsDistinctKeysAcrossGrowth) {
   EXPECT_TRUE(set.insert(5));
 }
 
+TEST(FakeStoreHashSet, InsertAllCountsNewKeysOnceAcrossGrowth) {
+  HashSet set;
+  std::vector<std::uint64_t> keys;
+  for (std::uint64_t i = 1; i <= 5000; ++i) keys.push_back(i * 0x9e3779b97f4a7c15ULL);
+  keys.push_back(keys[10]);  // a repeat within the batch counts once
+  keys.push_back(0);         // stored as 1, like insert()
+  EXPECT_EQ(set.insert_all(keys), 5001u);
+  EXPECT_EQ(set.size(), 5001u);
+  EXPECT_FALSE(set.insert(1));
+  EXPECT_FALSE(set.insert(keys[4999]));
+  // A second batch, half old and half new, grows the table again.
+  std::vector<std::uint64_t> more(keys.begin() + 2500, keys.begin() + 5000);
+  for (std::uint64_t i = 5001; i <= 7500; ++i) more.push_back(i * 0x9e3779b97f4a7c15ULL);
+  EXPECT_EQ(set.insert_all(more), 2500u);
+  EXPECT_EQ(set.size(), 7501u);
+  EXPECT_EQ(set.insert_all({}), 0u);
+}
+
 TEST(FakeStoreHash, DistinguishesKindObjectAndRow) {
   std::set<std::uint64_t> hashes = {
       row_key_hash("project_logs", "a", "b"), row_key_hash("experiment", "a", "b"),
@@ -38,6 +56,11 @@ TEST(FakeStoreHash, DistinguishesKindObjectAndRow) {
       row_key_hash("project_logs", "a", "c")};
   EXPECT_EQ(hashes.size(), 5u);
   EXPECT_EQ(row_key_hash("dataset", "x", "y"), row_key_hash("dataset", "x", "y"));
+  // The batch hasher gives the same keys, so both paths count the same rows.
+  const RowKeyHasher hasher("project_logs", "a");
+  EXPECT_EQ(hasher("b"), row_key_hash("project_logs", "a", "b"));
+  EXPECT_EQ(hasher(""), row_key_hash("project_logs", "a", ""));
+  EXPECT_NE(hasher("b"), RowKeyHasher("project_logs", "ab")(""));
 }
 
 TEST(FakeStoreUuid, IsVersion4AndUnique) {
@@ -89,6 +112,14 @@ TEST(FakeStoreRows, IdsModeKeepsNoRows) {
   EXPECT_EQ(store.row_count("dataset", "d"), 2u);
   EXPECT_FALSE(store.row("dataset", "d", "a").has_value());
   EXPECT_TRUE(store.fetch("dataset", "d", 0, 10).events.empty());
+  // Counts continue across batches and stay separate per object.
+  const std::vector<std::string_view> later = {"b", "c", "c"};
+  const InsertCounts again = store.count_ids("dataset", "d", later);
+  EXPECT_EQ(again.unique, 1u);
+  EXPECT_EQ(again.duplicates, 2u);
+  EXPECT_EQ(store.row_count("dataset", "d"), 3u);
+  EXPECT_EQ(store.count_ids("dataset", "other", later).unique, 2u);
+  EXPECT_EQ(store.row_count("dataset", "other"), 2u);
 }
 
 TEST(FakeStoreRows, FetchOrdersByLastWrite) {

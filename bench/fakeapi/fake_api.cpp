@@ -9,6 +9,7 @@ namespace spanline::fakeapi {
 
 FakeApi::FakeApi(ServerConfig config) {
   if (config.threads == 0) throw std::invalid_argument("fake API: threads must be >= 1");
+  if (config.idle_timeout.count() <= 0) throw std::invalid_argument("fake API: idle_timeout must be > 0");
   service_ = std::make_shared<detail::Service>(config);
   server_ = std::make_unique<detail::Server>(config, service_);
   server_->start(config.threads);  // last: everything it touches exists

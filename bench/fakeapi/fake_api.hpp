@@ -59,6 +59,9 @@ struct ServerConfig {
   std::string tls_cert_file, tls_key_file;  // both set: serve HTTPS (PEM files)
   unsigned threads = 1;                     // io threads
   std::size_t request_log_limit = 200'000;  // older records are dropped past this
+  // A connection that takes longer than this to deliver its next complete
+  // request (headers and body) is closed; noticed within about a second.
+  std::chrono::milliseconds idle_timeout{120'000};
 };
 
 // One request to /v1/* or /version, recorded just before its answer is written

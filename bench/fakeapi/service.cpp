@@ -7,11 +7,9 @@
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
-#include <simdjson.h>
 
 #include <cctype>
 #include <cmath>
-#include <cstring>
 #include <exception>
 #include <limits>
 #include <stdexcept>
@@ -84,7 +82,7 @@ std::optional<double> as_number(const json::value& value) {
 }
 
 // Parses `body` as a JSON object; an empty body counts as {} when allow_empty.
-std::optional<json::object> parse_object(const std::string& body, bool allow_empty) {
+std::optional<json::object> parse_object(std::string_view body, bool allow_empty) {
   if (body.empty() && allow_empty) return json::object();
   boost::system::error_code ec;
   json::value value = json::parse(body, ec);
@@ -247,7 +245,7 @@ bool Service::authorized(const Request& req) const {
   return diff == 0;
 }
 
-bool Service::decode_body(Request& req, std::string& decoded, Outcome& out) {
+bool Service::decode_body(Request& req, DecodedBody& decoded, Outcome& out) {
   const auto encoding = spanline::detail::parse_content_encoding(req[http::field::content_encoding]);
   if (!encoding) {
     answer(out, 415, error_body("Unsupported Content-Encoding"));
@@ -257,27 +255,22 @@ bool Service::decode_body(Request& req, std::string& decoded, Outcome& out) {
     answer(out, 413, error_body("Request Too Long"));
     return false;
   }
-  if (*encoding == Compression::none) {
-    decoded = std::move(req.body());
-  } else {
-    try {
-      decoded = spanline::detail::decompress(*encoding, req.body(), max_payload_bytes_);
-    } catch (const std::exception& e) {
-      // The codec reports an oversized output with "exceeds"; anything else is corrupt input.
-      if (std::strstr(e.what(), "exceeds") != nullptr) {
-        answer(out, 413, error_body("Request Too Long"));
-      } else {
-        bad_request(out, std::string("cannot decode the body: ") + e.what());
-      }
+  // Handling is synchronous on the io thread, so one decoder per thread serves
+  // every connection that thread runs, and its buffer stays warm.
+  thread_local BodyDecoder decoder;
+  std::string error;
+  switch (decoder.decode(*encoding, req.body(), max_payload_bytes_, decoded, error)) {
+    case DecodeStatus::ok:
+      break;
+    case DecodeStatus::too_large:
+      answer(out, 413, error_body("Request Too Long"));
       return false;
-    }
+    case DecodeStatus::corrupt:
+      bad_request(out, "cannot decode the body: " + error);
+      return false;
   }
-  if (decoded.size() > max_payload_bytes_) {
-    answer(out, 413, error_body("Request Too Long"));
-    return false;
-  }
-  out.bytes_decoded = decoded.size();
-  if (!req.body().empty() || !decoded.empty()) {
+  out.bytes_decoded = decoded.text.size();
+  if (!req.body().empty() || !decoded.text.empty()) {
     out.decoded_encoding = std::string(spanline::detail::content_encoding(*encoding));
     if (out.decoded_encoding.empty()) out.decoded_encoding = "identity";
   }
@@ -306,7 +299,7 @@ void Service::handle_api(Request& req, std::string_view path, std::string_view q
   }
   if (!segments.empty() && segments.back().empty()) segments.pop_back();  // trailing '/'
 
-  std::string body;
+  DecodedBody body;
   if (segments.size() >= 1 && segments[0] == "project" && segments.size() <= 2) {
     if (!decode_body(req, body, out)) return;
     if (segments.size() == 2) {
@@ -315,7 +308,7 @@ void Service::handle_api(Request& req, std::string_view path, std::string_view q
       if (!project) return answer(out, 404, error_body("Project not found"));
       return answer(out, 200, json::serialize(*project));
     }
-    return handle_project(req, query, body, out);
+    return handle_project(req, query, body.text, out);
   }
   if (segments.size() == 3 && known_kind(segments[0]) && !segments[1].empty()) {
     const std::string_view kind = segments[0], id = segments[1], op = segments[2];
@@ -329,12 +322,12 @@ void Service::handle_api(Request& req, std::string_view path, std::string_view q
         return answer(out, 405, error_body("Method not allowed"));
       }
       if (!decode_body(req, body, out)) return;
-      return handle_fetch(kind, id, query, body, out);
+      return handle_fetch(kind, id, query, body.text, out);
     }
     if (op == "feedback") {
       if (verb != http::verb::post) return answer(out, 405, error_body("Method not allowed"));
       if (!decode_body(req, body, out)) return;
-      return handle_feedback(kind, id, body, out);
+      return handle_feedback(kind, id, body.text, out);
     }
   }
   answer(out, 404, error_body("Not found"));
@@ -342,8 +335,7 @@ void Service::handle_api(Request& req, std::string_view path, std::string_view q
 
 // ---- endpoints -------------------------------------------------------------------
 
-void Service::handle_project(Request& req, std::string_view query, const std::string& body,
-                             Outcome& out) {
+void Service::handle_project(Request& req, std::string_view query, std::string_view body, Outcome& out) {
   if (req.method() == http::verb::get) {
     json::array objects;
     if (auto name = query_param(query, "project_name")) {
@@ -371,8 +363,7 @@ void Service::handle_project(Request& req, std::string_view query, const std::st
   answer(out, 200, json::serialize(project));
 }
 
-void Service::handle_insert(std::string_view kind, std::string_view id, std::string& body,
-                            Outcome& out) {
+void Service::handle_insert(std::string_view kind, std::string_view id, DecodedBody body, Outcome& out) {
   if (store_.mode() == StoreMode::full) {
     handle_insert_full(kind, id, body, out);
   } else {
@@ -381,13 +372,12 @@ void Service::handle_insert(std::string_view kind, std::string_view id, std::str
   out.insert = out.status >= 200 && out.status < 300;
 }
 
-void Service::handle_insert_full(std::string_view kind, std::string_view id, std::string& body,
-                                 Outcome& out) {
+void Service::handle_insert_full(std::string_view kind, std::string_view id, DecodedBody body, Outcome& out) {
   // The parsed request lives in one arena freed at once; the store keeps rows as
   // text, so nothing here needs a per-node allocation.
-  json::monotonic_resource arena(body.size() * 2 + 4096);
+  json::monotonic_resource arena(body.text.size() * 2 + 4096);
   boost::system::error_code ec;
-  json::value parsed = json::parse(body, ec, &arena);
+  json::value parsed = json::parse(body.text, ec, &arena);
   if (ec) return bad_request(out, "body is not valid JSON: " + ec.message());
   auto* root = parsed.if_object();
   if (root == nullptr) return bad_request(out, "body must be a JSON object");
@@ -418,41 +408,24 @@ void Service::handle_insert_full(std::string_view kind, std::string_view id, std
   answer(out, 200, std::move(answer_body));
 }
 
-void Service::handle_insert_ids(std::string_view kind, std::string_view id, std::string& body,
-                                Outcome& out) {
-  // simdjson validates the whole document far faster than building a DOM, which
-  // is all ids mode needs. One parser per io thread keeps its buffers warm.
-  thread_local simdjson::dom::parser parser;
-  simdjson::dom::element document;
-  if (parser.parse(body.data(), body.size()).get(document) != simdjson::SUCCESS) {
-    return bad_request(out, "body is not valid JSON");
-  }
-  simdjson::dom::object root;
-  if (document.get_object().get(root) != simdjson::SUCCESS) {
-    return bad_request(out, "body must be a JSON object");
-  }
-  simdjson::dom::array events;
-  if (root["events"].get_array().get(events) != simdjson::SUCCESS) {
-    return bad_request(out, "body must have an \"events\" array");
-  }
+void Service::handle_insert_ids(std::string_view kind, std::string_view id, DecodedBody body, Outcome& out) {
   std::vector<std::string_view> ids;
   std::deque<std::string> assigned;  // stable addresses for the views in `ids`
-  std::size_t index = 0;
-  for (simdjson::dom::element element : events) {
-    simdjson::dom::object event;
-    if (element.get_object().get(event) != simdjson::SUCCESS) {
-      return bad_request(out, "events[" + std::to_string(index) + "] must be an object");
-    }
-    simdjson::dom::element row_id;
-    std::string_view text;
-    if (event["id"].get(row_id) != simdjson::SUCCESS || row_id.is_null()) {
-      ids.push_back(assigned.emplace_back(make_uuid_v4()));
-    } else if (row_id.get_string().get(text) == simdjson::SUCCESS) {
-      ids.push_back(text);
-    } else {
-      return bad_request(out, "events[" + std::to_string(index) + "].id must be a string");
-    }
-    ++index;
+  const InsertIds read = read_insert_ids(body, ids, assigned);
+  const auto event = [&read] { return "events[" + std::to_string(read.index) + "]"; };
+  switch (read.error) {
+    case InsertBodyError::none:
+      break;
+    case InsertBodyError::invalid_json:
+      return bad_request(out, "body is not valid JSON");
+    case InsertBodyError::not_object:
+      return bad_request(out, "body must be a JSON object");
+    case InsertBodyError::no_events_array:
+      return bad_request(out, "body must have an \"events\" array");
+    case InsertBodyError::event_not_object:
+      return bad_request(out, event() + " must be an object");
+    case InsertBodyError::id_not_string:
+      return bad_request(out, event() + ".id must be a string");
   }
   out.events = ids.size();
   out.rows = store_.count_ids(kind, id, ids);
@@ -460,7 +433,7 @@ void Service::handle_insert_ids(std::string_view kind, std::string_view id, std:
 }
 
 void Service::handle_fetch(std::string_view kind, std::string_view id, std::string_view query,
-                           const std::string& body, Outcome& out) {
+                           std::string_view body, Outcome& out) {
   auto request = parse_object(body, true);
   if (!request) return bad_request(out, "body must be a JSON object");
   std::size_t limit = kDefaultFetchLimit, offset = 0;
@@ -510,7 +483,7 @@ void Service::handle_fetch(std::string_view kind, std::string_view id, std::stri
   answer(out, 200, json::serialize(result));
 }
 
-void Service::handle_feedback(std::string_view kind, std::string_view id, const std::string& body,
+void Service::handle_feedback(std::string_view kind, std::string_view id, std::string_view body,
                               Outcome& out) {
   auto request = parse_object(body, false);
   if (!request) return bad_request(out, "body must be a JSON object");

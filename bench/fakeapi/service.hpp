@@ -3,6 +3,7 @@
 // HTTP request into an Outcome (answer, delay or reset) and keeps the counters.
 // Sessions call handle() then, just before the answer leaves, record().
 
+#include "body.hpp"
 #include "fake_api.hpp"
 #include "faults.hpp"
 #include "store.hpp"
@@ -72,18 +73,18 @@ class Service {
 
   Outcome handle_control(Request& req, std::string_view path);
   void handle_api(Request& req, std::string_view path, std::string_view query, Outcome& out);
-  // Decodes the body into `decoded`; on failure fills `out` with the error answer.
-  bool decode_body(Request& req, std::string& decoded, Outcome& out);
+  // Decodes the body into `decoded` (valid until this thread's next request); on
+  // failure fills `out` with the error answer.
+  bool decode_body(Request& req, DecodedBody& decoded, Outcome& out);
   bool authorized(const Request& req) const;
 
-  void handle_insert(std::string_view kind, std::string_view id, std::string& body, Outcome& out);
-  void handle_insert_full(std::string_view kind, std::string_view id, std::string& body, Outcome& out);
-  void handle_insert_ids(std::string_view kind, std::string_view id, std::string& body, Outcome& out);
-  void handle_fetch(std::string_view kind, std::string_view id, std::string_view query,
-                    const std::string& body, Outcome& out);
-  void handle_feedback(std::string_view kind, std::string_view id, const std::string& body,
-                       Outcome& out);
-  void handle_project(Request& req, std::string_view query, const std::string& body, Outcome& out);
+  void handle_insert(std::string_view kind, std::string_view id, DecodedBody body, Outcome& out);
+  void handle_insert_full(std::string_view kind, std::string_view id, DecodedBody body, Outcome& out);
+  void handle_insert_ids(std::string_view kind, std::string_view id, DecodedBody body, Outcome& out);
+  void handle_fetch(std::string_view kind, std::string_view id, std::string_view query, std::string_view body,
+                    Outcome& out);
+  void handle_feedback(std::string_view kind, std::string_view id, std::string_view body, Outcome& out);
+  void handle_project(Request& req, std::string_view query, std::string_view body, Outcome& out);
 
   const std::string api_key_;
   const std::size_t max_payload_bytes_;

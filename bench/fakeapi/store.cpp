@@ -71,16 +71,21 @@ std::uint64_t mix(std::uint64_t x) {
 
 }  // namespace
 
-std::uint64_t row_key_hash(std::string_view kind, std::string_view object_id,
-                           std::string_view row_id) {
+RowKeyHasher::RowKeyHasher(std::string_view kind, std::string_view object_id) {
   std::uint64_t hash = 0xcbf29ce484222325ULL;
   hash = fnv1a(hash, kind);
   hash = fnv1a(hash, std::string_view("\0", 1));
   hash = fnv1a(hash, object_id);
-  hash = fnv1a(hash, std::string_view("\0", 1));
-  hash = fnv1a(hash, row_id);
-  const std::uint64_t key = mix(hash);
+  prefix_state_ = fnv1a(hash, std::string_view("\0", 1));
+}
+
+std::uint64_t RowKeyHasher::operator()(std::string_view row_id) const {
+  const std::uint64_t key = mix(fnv1a(prefix_state_, row_id));
   return key == 0 ? 1 : key;  // 0 marks an empty slot
+}
+
+std::uint64_t row_key_hash(std::string_view kind, std::string_view object_id, std::string_view row_id) {
+  return RowKeyHasher(kind, object_id)(row_id);
 }
 
 // ---- HashSet -----------------------------------------------------------------
@@ -97,6 +102,25 @@ bool HashSet::insert(std::uint64_t key) {
       return true;
     }
   }
+}
+
+std::size_t HashSet::insert_all(std::span<const std::uint64_t> keys) {
+  reserve(size_ + keys.size());  // no growth below, so the fetched-ahead slots stay valid
+  // Far enough ahead to cover a memory access, near enough to stay in cache.
+  constexpr std::size_t kAhead = 8;
+  const std::size_t mask = slots_.size() - 1;
+  auto slot_of = [mask](std::uint64_t key) { return static_cast<std::size_t>(key == 0 ? 1 : key) & mask; };
+  for (std::size_t i = 0; i < keys.size() && i < kAhead; ++i) __builtin_prefetch(&slots_[slot_of(keys[i])]);
+  const std::size_t before = size_;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (i + kAhead < keys.size()) __builtin_prefetch(&slots_[slot_of(keys[i + kAhead])]);
+    insert(keys[i]);
+  }
+  return size_ - before;
+}
+
+void HashSet::reserve(std::size_t keys) {
+  while (keys * 2 > slots_.size()) grow();
 }
 
 void HashSet::grow() {
@@ -227,17 +251,19 @@ InsertCounts RowStore::apply(std::string_view kind, std::string_view object_id,
 
 InsertCounts RowStore::count_ids(std::string_view kind, std::string_view object_id,
                                  const std::vector<std::string_view>& ids) {
+  // Hashing needs nothing stored, so it happens before the lock.
+  const RowKeyHasher hasher(kind, object_id);
+  std::vector<std::uint64_t> keys;
+  keys.reserve(ids.size());
+  for (const auto id : ids) keys.push_back(hasher(id));
+
   InsertCounts counts;
+  counts.rows = ids.size();
   std::lock_guard lock(mutex_);
   ObjectRows& object = objects_[object_key(kind, object_id)];
-  for (const auto id : ids) {
-    ++counts.rows;
-    if (note_id(object, kind, object_id, id)) {
-      ++counts.unique;
-    } else {
-      ++counts.duplicates;
-    }
-  }
+  counts.unique = seen_.insert_all(keys);
+  counts.duplicates = counts.rows - counts.unique;
+  object.distinct_ids += counts.unique;
   return counts;
 }
 

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -28,19 +29,34 @@ std::string iso8601_now();
 
 // 64-bit hash of (kind, object id, row id): what ids mode keeps per row. At 20
 // million rows the chance of any collision is about 1e-5.
-std::uint64_t row_key_hash(std::string_view kind, std::string_view object_id,
-                           std::string_view row_id);
+std::uint64_t row_key_hash(std::string_view kind, std::string_view object_id, std::string_view row_id);
+
+// row_key_hash for many rows of one object: the (kind, object id) part is
+// hashed once, and each row costs only its own id's bytes. Same values.
+class RowKeyHasher {
+ public:
+  RowKeyHasher(std::string_view kind, std::string_view object_id);
+  std::uint64_t operator()(std::string_view row_id) const;
+
+ private:
+  std::uint64_t prefix_state_;
+};
 
 // Open-addressing set of nonzero 64-bit keys (about 16 bytes per key), so
 // counting distinct rows in a long load run costs little memory.
 class HashSet {
  public:
   bool insert(std::uint64_t key);  // true when the key was new
+  // Inserts every key in order (repeats within `keys` count once); returns how
+  // many were new. Faster than insert() one by one: it grows once up front and
+  // fetches slots ahead, since each probe is usually a cache miss.
+  std::size_t insert_all(std::span<const std::uint64_t> keys);
   std::size_t size() const { return size_; }
   void clear();
 
  private:
   void grow();
+  void reserve(std::size_t keys);     // grows until `keys` keys fit under the load limit
   std::vector<std::uint64_t> slots_;  // 0 marks an empty slot
   std::size_t size_ = 0;
 };
