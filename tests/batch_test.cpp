@@ -93,6 +93,21 @@ TEST(Batch, EncodeFillsBodyForEveryCodec) {
   }
 }
 
+TEST(Batch, EncodingASmallBatchAfterALargeOneOnTheSameThreadSendsOnlyItsOwnEvents) {
+  // encode() reuses a per-thread buffer for the uncompressed body: what a larger batch
+  // left in it must never leak into the next body.
+  for (const Compression codec : {Compression::zstd, Compression::gzip, Compression::none}) {
+    Batch large = make_batch(500, 400);
+    encode(large, codec, 1);
+    Batch small = make_batch(3, 40);
+    const std::string raw = assemble_body(small);
+    encode(small, codec, 1);
+    EXPECT_EQ(small.raw_body_bytes, raw.size());
+    EXPECT_EQ(decompress(codec, small.body, raw.size()), raw);
+    EXPECT_EQ(ids_in_body(decompress(codec, large.body, large.raw_body_bytes)).size(), 500u);
+  }
+}
+
 TEST(Batch, SplitToLimitKeepsOrderAndEveryPartFits) {
   Batch batch = make_batch(1000, 200);
   const std::uint64_t rows = batch.source_rows();

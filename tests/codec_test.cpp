@@ -6,6 +6,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace spanline::detail {
@@ -60,6 +61,27 @@ TEST(Codec, ZstdLevelIsHonoured) {
   for (int level : {1, 3, 19}) {
     const std::string packed = compress(Compression::zstd, input, level);
     EXPECT_EQ(decompress(Compression::zstd, packed, input.size()), input) << "level " << level;
+  }
+}
+
+TEST(Codec, OutputDoesNotDependOnEarlierCallsOnTheThread) {
+  // Each thread reuses its codec state and output buffer: a call must give the same bytes
+  // whatever the thread compressed (or failed to decompress) before, and the same as on
+  // a thread that never compressed anything.
+  const std::string small = repetitive_json(10 << 10);
+  const std::string large = repetitive_json(1 << 20) + random_bytes(64 << 10, 3);
+  for (const Compression codec : {Compression::zstd, Compression::gzip}) {
+    SCOPED_TRACE(std::string(content_encoding(codec)));
+    std::string on_fresh_thread;
+    std::thread([&] { on_fresh_thread = compress(codec, small, 1); }).join();
+    const std::string first = compress(codec, small, 1);
+    (void)compress(codec, large, 19);
+    EXPECT_THROW(decompress(codec, first.substr(0, first.size() / 2), 1 << 20), std::runtime_error);
+    const std::string again = compress(codec, small, 1);
+    EXPECT_EQ(first, on_fresh_thread);
+    EXPECT_EQ(again, first);
+    EXPECT_EQ(decompress(codec, again, small.size()), small);
+    EXPECT_EQ(decompress(codec, compress(codec, large, 1), large.size()), large);
   }
 }
 

@@ -159,6 +159,25 @@ TEST(TextMerge, DeclinesWhatOnlyTheTreePathKnows) {
   EXPECT_FALSE(combine_rows_text(R"({"id":"r","a":{"b":1})", R"({"id":"r","_is_merge":true,"a":{"c":1}})", out));
 }
 
+TEST(TextMerge, KeysThatShareTheirFirstBytesStayApart) {
+  // Keys are compared by their first 8 bytes first: keys of 8 bytes and more that share
+  // those, keys that are prefixes of others, and short keys at the very end of a row.
+  const std::string earlier =
+      R"({"id":"r","metadata":{"a":1},"metadata2":{"b":1},"metadat":1,"abcdefghijkl":"x","abcdefghijkm":"y","k":{"z":0}})";
+  const std::string later =
+      R"({"id":"r","_is_merge":true,"metadata2":{"c":2},"abcdefghijkm":"Y","abcdefgh":8,"k":{"q":1}})";
+  std::string out;
+  ASSERT_TRUE(combine_rows_text(earlier, later, out));
+  EXPECT_EQ(out,
+            R"({"id":"r","metadata":{"a":1},"metadata2":{"b":1,"c":2},"metadat":1,"abcdefghijkl":"x",)"
+            R"("abcdefghijkm":"Y","k":{"z":0,"q":1},"abcdefgh":8})");
+  EXPECT_EQ(json::serialize(json::parse(out)), json::serialize(tree_combined(earlier, later)));
+  // Duplicates are still found when they share a prefix with another key.
+  EXPECT_FALSE(combine_rows_text(R"({"id":"r","abcdefghi":1,"abcdefgh":2,"abcdefghi":3})",
+                                 R"({"id":"r","_is_merge":true,"b":2})", out));
+  EXPECT_FALSE(combine_rows_text(R"({"id":"r","a":1,"a":2})", R"({"id":"r","_is_merge":true})", out));
+}
+
 // Random span-shaped rows through both paths: whenever the text path answers, the
 // server must see the same row as from the tree path.
 TEST(TextMerge, RandomRowsAgreeWithTheTreePath) {

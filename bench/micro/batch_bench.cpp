@@ -3,8 +3,8 @@
 
 #include "batch/batch.hpp"
 #include "batch/batcher.hpp"
-#include "batch/encoder.hpp"
 #include "batch/coalescer.hpp"
+#include "batch/encoder.hpp"
 #include "codec/codec.hpp"
 #include "core/accounting.hpp"
 #include "core/error_reporter.hpp"
@@ -14,6 +14,9 @@
 
 #include <benchmark/benchmark.h>
 
+#include <time.h>
+
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -165,6 +168,84 @@ std::vector<Row> span_rows(std::size_t count, std::uint64_t seed = 7, std::size_
   return rows;
 }
 
+// Spans shaped like spanline-load's (bench/load/generator.cpp): a start row with a
+// prompt, metadata and start metrics; an update with the completion; an update with
+// scores and token metrics; the end row with the total. 16 spans open at a time, their
+// rows interleaved.
+std::vector<Row> load_span_rows(std::size_t count, std::uint64_t seed = 11) {
+  Rng rng(seed);
+  struct Open {
+    std::string id;
+    int next = 1;  // the row it gets next: 1 and 2 are updates, 3 the end
+  };
+  std::vector<Open> open;
+  std::vector<Row> rows;
+  rows.reserve(count);
+  const auto merge_row = [&](const std::string& id, const std::string& members) {
+    Row row;
+    row.is_merge = true;
+    row.json = R"({"id":")";
+    row.id_offset = static_cast<std::uint32_t>(row.json.size());
+    row.json += id;
+    row.id_size = static_cast<std::uint32_t>(id.size());
+    row.json += R"(",)" + members + R"(,"_is_merge":true})";
+    return row;
+  };
+  constexpr std::size_t kInFlight = 16;
+  while (rows.size() < count) {
+    if (open.size() < kInFlight && rows.size() + 4 * open.size() < count) {
+      open.push_back(Open{make_id(rng)});
+      const std::string& id = open.back().id;
+      Row row;
+      std::string& j = row.json;
+      j = R"({"id":")";
+      row.id_offset = static_cast<std::uint32_t>(j.size());
+      j += id;
+      row.id_size = static_cast<std::uint32_t>(id.size());
+      const std::string span = make_id(rng);
+      j += R"(","span_id":")" + span + R"(","root_span_id":")" + span +
+           R"(","created":"2026-12-04T15:24:20.942821Z",)";
+      j +=
+          R"("span_attributes":{"name":"chat_completion","type":"llm"},"input":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":")";
+      append_text(j, rng, 80 + rng.below(120));
+      j += R"("}],"metadata":{"model":")";
+      j += kModels[rng.below(kModels.size())];
+      char numbers[96];
+      std::snprintf(numbers, sizeof numbers,
+                    R"(","temperature":"0.7"},"metrics":{"start":%.6f},"_is_merge":false})",
+                    1796397860.0 + rng.unit());
+      j += numbers;
+      rows.push_back(std::move(row));
+      continue;
+    }
+    const std::size_t k = rng.below(open.size());
+    Open& span = open[k];
+    std::string members;
+    char numbers[160];
+    if (span.next == 1) {
+      members = R"("output":{"role":"assistant","content":")";
+      append_text(members, rng, 30 + rng.below(80));
+      members += R"("})";
+    } else if (span.next == 2) {
+      std::snprintf(
+          numbers, sizeof numbers,
+          R"("scores":{"relevance":%.2f,"faithfulness":%.2f},"metrics":{"prompt_tokens":%zu,"completion_tokens":%zu})",
+          rng.unit(), rng.unit(), 50 + rng.below(300), 20 + rng.below(200));
+      members = numbers;
+    } else {
+      std::snprintf(numbers, sizeof numbers, R"("metrics":{"end":%.6f,"tokens":%zu})",
+                    1796397861.0 + rng.unit(), 100 + rng.below(500));
+      members = numbers;
+    }
+    rows.push_back(merge_row(span.id, members));
+    if (++span.next > 3) {
+      open[k] = std::move(open.back());
+      open.pop_back();
+    }
+  }
+  return rows;
+}
+
 Batch batch_of_bytes(std::size_t body_bytes) {
   Batch batch;
   Rng rng(99);
@@ -217,6 +298,12 @@ void BM_CoalesceSpanWithUpdates(benchmark::State& state) {
   run_coalescer(state, span_rows(static_cast<std::size_t>(state.range(0)), 7, 2));
 }
 BENCHMARK(BM_CoalesceSpanWithUpdates)->Arg(10000);
+
+// Spans with the rows spanline-load logs: start, two different updates, end.
+void BM_CoalesceLoadSpans(benchmark::State& state) {
+  run_coalescer(state, load_span_rows(static_cast<std::size_t>(state.range(0))));
+}
+BENCHMARK(BM_CoalesceLoadSpans)->Arg(10000);
 
 // ---- body assembly and encoding per batch size ----------------------------------------
 
@@ -296,9 +383,21 @@ class CountingSink : public BatchSink {
 
 // Rows pushed by this thread, batched, coalesced, assembled and compressed by the
 // batcher thread; the clock stops when the last row reached the sink.
-void run_batcher(benchmark::State& state, Compression compression, bool spans) {
+// CPU time of every thread of the process so far: the batcher's and the encoder's work
+// happens off the benchmark's thread, and wall time alone hides how much of it there is.
+double process_cpu_ns() {
+  timespec now{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) * 1e9 + static_cast<double>(now.tv_nsec);
+}
+
+enum class Rows { unique, spans, load_spans };
+
+void run_batcher(benchmark::State& state, Compression compression, Rows kind) {
   constexpr std::size_t kRowsPerIteration = 20'000;
-  const std::vector<Row> source = spans ? span_rows(kRowsPerIteration) : unique_rows(kRowsPerIteration);
+  const std::vector<Row> source = kind == Rows::spans        ? span_rows(kRowsPerIteration)
+                                  : kind == Rows::load_spans ? load_span_rows(kRowsPerIteration)
+                                                             : unique_rows(kRowsPerIteration);
   PipelineCounters counters;
   MemoryBudget budget(std::uint64_t{1} << 34, 100'000'000);
   Accounting accounting(counters, budget);
@@ -307,7 +406,8 @@ void run_batcher(benchmark::State& state, Compression compression, bool spans) {
   CountingSink sink(accounting);
   sink.encoding_ = compression;
   // The argument is the encoder's worker count; 0 compresses on the batcher's thread.
-  Encoder encoder(EncoderConfig{.threads = static_cast<std::size_t>(state.range(0))}, sink, accounting, errors);
+  Encoder encoder(EncoderConfig{.threads = static_cast<std::size_t>(state.range(0))}, sink, accounting,
+                  errors);
   Batcher batcher(BatcherConfig{.batch_max_bytes = std::size_t{2} << 20,
                                 .batch_max_rows = 10'000,
                                 .linger = std::chrono::milliseconds(20)},
@@ -315,12 +415,14 @@ void run_batcher(benchmark::State& state, Compression compression, bool spans) {
   encoder.start();
   batcher.start();
   std::uint64_t pushed = 0;
+  double cpu_ns = 0;  // while timing runs: pushing here, batching and encoding there
   for (auto _ : state) {
     state.PauseTiming();
     std::vector<Row> rows = source;
     pushed += rows.size();
     sink.expect(pushed);
     state.ResumeTiming();
+    const double cpu_start = process_cpu_ns();
     for (auto& row : rows) {
       (void)budget.try_acquire(row.budget_bytes());
       if (!queue.push(std::move(row))) state.SkipWithError("queue push failed");
@@ -328,21 +430,29 @@ void run_batcher(benchmark::State& state, Compression compression, bool spans) {
     batcher.begin_flush();
     sink.wait();
     batcher.end_flush();
+    cpu_ns += process_cpu_ns() - cpu_start;
   }
   batcher.stop();
   encoder.stop();
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kRowsPerIteration));
   state.counters["coalesced"] = static_cast<double>(counters.rows_coalesced.load());
+  state.counters["cpu_ns_per_row"] =
+      cpu_ns / static_cast<double>(std::max<std::int64_t>(1, state.iterations() * kRowsPerIteration));
 }
 
-void BM_BatcherUniqueZstd(benchmark::State& state) { run_batcher(state, Compression::zstd, false); }
+void BM_BatcherUniqueZstd(benchmark::State& state) { run_batcher(state, Compression::zstd, Rows::unique); }
 BENCHMARK(BM_BatcherUniqueZstd)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-void BM_BatcherUniqueNone(benchmark::State& state) { run_batcher(state, Compression::none, false); }
+void BM_BatcherUniqueNone(benchmark::State& state) { run_batcher(state, Compression::none, Rows::unique); }
 BENCHMARK(BM_BatcherUniqueNone)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-void BM_BatcherSpansZstd(benchmark::State& state) { run_batcher(state, Compression::zstd, true); }
+void BM_BatcherSpansZstd(benchmark::State& state) { run_batcher(state, Compression::zstd, Rows::spans); }
 BENCHMARK(BM_BatcherSpansZstd)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_BatcherLoadSpansZstd(benchmark::State& state) {
+  run_batcher(state, Compression::zstd, Rows::load_spans);
+}
+BENCHMARK(BM_BatcherLoadSpansZstd)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 }  // namespace spanline::detail

@@ -45,8 +45,8 @@ std::size_t Batch::body_size() const {
   return size;
 }
 
-std::string assemble_body(const Batch& batch) {
-  std::string body;
+void assemble_body_into(const Batch& batch, std::string& body) {
+  body.clear();
   body.reserve(batch.body_size());
   body.append(kBodyOpen);
   bool first = true;
@@ -56,18 +56,31 @@ std::string assemble_body(const Batch& batch) {
     body.append(event.json);
   }
   body.append(kBodyClose);
+}
+
+std::string assemble_body(const Batch& batch) {
+  std::string body;
+  assemble_body_into(batch, body);
   return body;
 }
 
 void encode(Batch& batch, Compression compression, int zstd_level) {
-  std::string raw = assemble_body(batch);
-  const std::size_t raw_size = raw.size();
+  if (compression == Compression::none) {
+    std::string raw = assemble_body(batch);
+    batch.raw_body_bytes = raw.size();
+    batch.body = std::move(raw);
+    batch.encoding = compression;
+    return;
+  }
+  // The uncompressed body only feeds the codec: assemble it into a buffer this thread
+  // keeps, rather than allocating (and page-faulting in) megabytes for every batch.
+  thread_local std::string raw;
+  assemble_body_into(batch, raw);
   // Only touch the batch once the codec succeeded, so a caller can retry with another.
-  std::string body =
-      compression == Compression::none ? std::move(raw) : compress(compression, raw, zstd_level);
+  std::string body = compress(compression, raw, zstd_level);
   batch.body = std::move(body);
   batch.encoding = compression;
-  batch.raw_body_bytes = raw_size;
+  batch.raw_body_bytes = raw.size();
 }
 
 std::vector<Batch> split_to_limit(Batch batch, std::size_t max_body_bytes) {

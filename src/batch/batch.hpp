@@ -41,8 +41,12 @@ inline constexpr std::size_t kEnvelopeBytes = 13;
 
 // {"events":[e1,e2,...]}
 std::string assemble_body(const Batch& batch);
+// The same into `body`, replacing what it held (its capacity is reused).
+void assemble_body_into(const Batch& batch, std::string& body);
 
 // Fills batch.body / encoding / raw_body_bytes. Throws std::runtime_error on a codec failure.
+// Keeps a buffer per calling thread for the uncompressed body, as large as the largest
+// batch it encoded.
 void encode(Batch& batch, Compression compression, int zstd_level);
 
 // Splits into batches whose body_size() is at most `max_body_bytes`, keeping order.

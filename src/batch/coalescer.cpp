@@ -1,6 +1,7 @@
 #include "batch/coalescer.hpp"
 
 #include "batch/merge.hpp"
+#include "batch/prefetch.hpp"
 #include "batch/text_merge.hpp"
 #include "spool/row_keys.hpp"
 
@@ -12,16 +13,42 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
+#include <cstring>
 
 namespace spanline::detail {
 namespace {
 
 constexpr std::size_t kMinSlots = 128;
 
+std::uint64_t load_word(const char* at) {
+  std::uint64_t word = 0;
+  std::memcpy(&word, at, sizeof word);
+  return word;
+}
+
+// Ids are mostly 36-character UUIDs: mix them 8 bytes at a time, a few multiplies per
+// id (std::hash goes through a general routine that costs several times more). Only
+// for the batch's own table: ids that hash alike are still compared in full.
 std::uint32_t hash_id(std::string_view id) {
-  const std::size_t h = std::hash<std::string_view>{}(id);
-  return static_cast<std::uint32_t>(h ^ (h >> 32));
+  constexpr std::uint64_t kMultiplier = 0x9E3779B97F4A7C15ull;
+  std::uint64_t h = id.size() * kMultiplier;
+  const auto mix = [&](std::uint64_t word) {
+    h = (h ^ word) * kMultiplier;
+    h ^= h >> 32;
+  };
+  std::size_t at = 0;
+  for (; at + 8 <= id.size(); at += 8) mix(load_word(id.data() + at));
+  if (at < id.size()) {
+    if (id.size() >= 8) {
+      mix(load_word(id.data() + id.size() - 8));  // the last 8 bytes, overlapping the words before
+    } else {
+      std::uint64_t tail = 0;
+      for (; at < id.size(); ++at) tail = (tail << 8) | static_cast<unsigned char>(id[at]);
+      mix(tail);
+    }
+  }
+  h *= kMultiplier;
+  return static_cast<std::uint32_t>(h >> 32);
 }
 
 std::size_t slots_for(std::size_t events) {
@@ -57,7 +84,7 @@ Coalescer::Coalescer(std::uint32_t destination) : scratch_(std::make_unique<Scra
 
 std::string_view Coalescer::id_of(std::size_t event) const {
   const IdRef& ref = ids_[event];
-  return std::string_view(batch_.events[event].json).substr(ref.offset, ref.size);
+  return std::string_view(id_text_).substr(ref.offset, ref.size);
 }
 
 std::ptrdiff_t Coalescer::find(std::string_view id, std::uint32_t hash, std::size_t& slot) const {
@@ -115,14 +142,16 @@ void Coalescer::add(Row&& row, std::chrono::steady_clock::time_point now, Pipeli
 void Coalescer::append(Row&& row, std::uint32_t hash, std::size_t slot) {
   const std::size_t event = batch_.events.size();
   body_size_ += row.json.size() + (event > 0 ? 1 : 0);
-  ids_.push_back(IdRef{row.id_offset, row.id_size, -1});
+  const bool has_id = slot != SIZE_MAX;
+  ids_.push_back(IdRef{static_cast<std::uint32_t>(id_text_.size()), has_id ? row.id_size : 0, -1});
+  if (has_id) id_text_.append(row.id());
   BatchEvent& added = batch_.events.emplace_back();
   added.budget_bytes = row.budget_bytes();
   added.source_rows = 1;
   // The sender keeps rows of one id in order across requests by this key (live_order.hpp).
-  if (row.id_size > 0 && std::size_t{row.id_offset} + row.id_size <= row.json.size()) added.id_key = row_key(row.id());
+  if (has_id) added.id_key = row_key(row.id());
   added.json = std::move(row.json);
-  if (slot != SIZE_MAX) index(event, hash, slot);
+  if (has_id) index(event, hash, slot);
 }
 
 void Coalescer::combine(std::size_t event, Row&& row) {
@@ -135,13 +164,12 @@ void Coalescer::combine(std::size_t event, Row&& row) {
     // A replace: the combined row is the later row itself, whatever was pending.
     std::size_t replaced = target.json.size();
     if (ref.merges >= 0) {
-      for (const PendingMerge& pending : merges_[static_cast<std::size_t>(ref.merges)]) replaced += pending.json.size();
+      for (const PendingMerge& pending : merges_[static_cast<std::size_t>(ref.merges)])
+        replaced += pending.json.size();
       merges_[static_cast<std::size_t>(ref.merges)].clear();
     }
     body_size_ = body_size_ - replaced + row.json.size();
-    ref.offset = row.id_offset;
-    ref.size = row.id_size;
-    target.json = std::move(row.json);
+    target.json = std::move(row.json);  // the same id, so id_text_ still holds it
     return;
   }
   if (ref.merges < 0) {
@@ -154,11 +182,27 @@ void Coalescer::combine(std::size_t event, Row&& row) {
 
 void Coalescer::fold_pending() {
   const std::size_t events = batch_.events.size();  // fold_one_by_one may append more
-  std::string merged;
+  to_fold_.clear();
   for (std::size_t event = 0; event < events; ++event) {
-    if (ids_[event].merges < 0) continue;
+    const std::int32_t list = ids_[event].merges;
+    if (list >= 0 && !merges_[static_cast<std::size_t>(list)].empty()) to_fold_.push_back(event);
+  }
+  // Folding happens when a batch is taken, long after its rows arrived: by then they
+  // have left the cache, and each fold would otherwise stall on every row it reads. Rows
+  // of the next few events are fetched ahead: enough to cover the memory's latency, few
+  // enough that they are still cached when their turn comes.
+  constexpr std::size_t kAhead = 4;
+  std::size_t prefetched = 0;
+  std::string merged;
+  for (std::size_t k = 0; k < to_fold_.size(); ++k) {
+    for (; prefetched < to_fold_.size() && prefetched <= k + kAhead; ++prefetched) {
+      const std::size_t ahead = to_fold_[prefetched];
+      prefetch_text(batch_.events[ahead].json);
+      for (const PendingMerge& row : merges_[static_cast<std::size_t>(ids_[ahead].merges)])
+        prefetch_text(row.json);
+    }
+    const std::size_t event = to_fold_[k];
     std::vector<PendingMerge>& rows = merges_[static_cast<std::size_t>(ids_[event].merges)];
-    if (rows.empty()) continue;
     fold_views_.clear();
     for (const PendingMerge& row : rows) fold_views_.emplace_back(row.json);
     bool folded = false;
@@ -205,7 +249,8 @@ void Coalescer::fold_one_by_one(std::size_t event, std::vector<PendingMerge>& ro
   }
 }
 
-bool Coalescer::merge_text(const std::string& earlier, const std::string& later, std::string& merged) noexcept {
+bool Coalescer::merge_text(const std::string& earlier, const std::string& later,
+                           std::string& merged) noexcept {
   try {
     return combine_rows_text(earlier, later, merged);
   } catch (const std::exception&) {
@@ -242,6 +287,7 @@ Batch Coalescer::take() {
   body_size_ = kEnvelopeBytes;
   ids_.clear();
   ids_.reserve(last_count_);
+  id_text_.clear();
   merges_used_ = 0;
   slots_.assign(slots_for(last_count_), Slot{});
   indexed_ = 0;

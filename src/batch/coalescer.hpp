@@ -48,8 +48,7 @@ class Coalescer {
   Batch take();
 
  private:
-  // Where an event's id text lives inside its JSON (which changes only when a replace
-  // row takes its place until the batch is taken), and its pending merge rows.
+  // Where an event's id text lives in id_text_, and its pending merge rows.
   struct IdRef {
     std::uint32_t offset = 0;
     std::uint32_t size = 0;
@@ -87,14 +86,18 @@ class Coalescer {
   Batch batch_;
   std::unique_ptr<Scratch> scratch_;
   std::size_t body_size_ = kEnvelopeBytes;
-  std::vector<IdRef> ids_;           // parallel to batch_.events
+  std::vector<IdRef> ids_;  // parallel to batch_.events
+  // The ids of the batch's events, end to end: a lookup compares against these few
+  // cached bytes instead of reaching into each event's JSON, long out of the cache.
+  std::string id_text_;
   // Pending merge rows per event; the first merges_used_ lists are in use. Lists are
   // kept (cleared) between batches so their capacity is reused.
   std::vector<std::vector<PendingMerge>> merges_;
   std::size_t merges_used_ = 0;
   std::vector<std::string_view> fold_views_;  // scratch for fold_rows_text()
+  std::vector<std::size_t> to_fold_;          // scratch: events with pending merge rows
   PipelineCounters* counters_ = nullptr;      // from add(), to correct rows_coalesced
-  std::vector<Slot> slots_;          // open addressing, linear probing, size a power of two
+  std::vector<Slot> slots_;                   // open addressing, linear probing, size a power of two
   std::size_t indexed_ = 0;
   std::size_t last_count_ = 0;  // size of the previous batch, to reserve the next
 };

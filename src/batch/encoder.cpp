@@ -1,5 +1,7 @@
 #include "batch/encoder.hpp"
 
+#include "core/thread_name.hpp"
+
 #include <algorithm>
 #include <exception>
 #include <string>
@@ -31,7 +33,12 @@ void Encoder::start() {
   if (started_ || stopped_ || config_.threads == 0) return;
   started_ = true;
   workers_.reserve(config_.threads);
-  for (std::size_t i = 0; i < config_.threads; ++i) workers_.emplace_back([this] { work(); });
+  for (std::size_t i = 0; i < config_.threads; ++i) {
+    workers_.emplace_back([this, i] {
+      name_this_thread("sl-encode-" + std::to_string(i));
+      work();
+    });
+  }
 }
 
 void Encoder::stop() noexcept {

@@ -2,18 +2,79 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
+#include <cstdint>
 #include <cstring>
-#include <forward_list>
+#include <deque>
 #include <string>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace spanline::detail {
 namespace {
 
-// One member of an object: the key's raw text (between its quotes) and the value's
-// text, whitespace trimmed.
+// A member's key: its raw text (between the quotes, no escapes) and its first 8 bytes as
+// a number, so that comparing two keys is usually one integer compare, not a memcmp.
+// No default member initialisers: arrays of members live on the stack and are filled
+// as an object is scanned, so they must cost nothing to create.
+struct Key {
+  const char* data;
+  std::size_t size;
+  std::uint64_t prefix;  // the first min(size, 8) bytes, little-endian, zero-padded
+
+  std::string_view text() const { return {data, size}; }
+};
+
+constexpr std::uint64_t prefix_of(const char* data, std::size_t size) {
+  std::uint64_t prefix = 0;
+  for (std::size_t i = 0; i < size && i < 8; ++i)
+    prefix |= std::uint64_t{static_cast<unsigned char>(data[i])} << (8 * i);
+  return prefix;
+}
+
+// The key at `data`, `size` bytes long, with at least `readable` bytes readable from there.
+Key key_at(const char* data, std::size_t size, std::size_t readable) {
+  if constexpr (std::endian::native == std::endian::little) {
+    if (readable >= 8) {
+      std::uint64_t prefix = 0;
+      std::memcpy(&prefix, data, 8);
+      if (size < 8) prefix &= size == 0 ? 0 : ~std::uint64_t{0} >> (64 - 8 * size);
+      return Key{data, size, prefix};
+    }
+  }
+  return Key{data, size, prefix_of(data, size)};
+}
+
+constexpr Key key_named(std::string_view name) {
+  return Key{name.data(), name.size(), prefix_of(name.data(), name.size())};
+}
+
+bool operator==(const Key& a, const Key& b) {
+  return a.prefix == b.prefix && a.size == b.size &&
+         (a.size <= 8 || std::memcmp(a.data + 8, b.data + 8, a.size - 8) == 0);
+}
+
+constexpr Key kIsMerge = key_named("_is_merge");
+constexpr Key kObjectDelete = key_named("_object_delete");
+constexpr Key kMergePaths = key_named("_merge_paths");
+constexpr Key kTags = key_named("tags");
+// Trace-position keys keep the earlier row's value (see merge.hpp).
+constexpr std::array<Key, 4> kKeepEarlier = {key_named("created"), key_named("span_id"),
+                                             key_named("root_span_id"), key_named("span_parents")};
+
+// One member of an object: its key and the value's text, whitespace trimmed.
 struct Member {
-  std::string_view key;
-  std::string_view value;
+  Key key;
+  const char* value_data;
+  std::size_t value_size;
+
+  std::string_view value() const { return {value_data, value_size}; }
+  void set_value(std::string_view value) {
+    value_data = value.data();
+    value_size = value.size();
+  }
 };
 
 // Members of one object, on the stack: a merge touches a handful of small objects,
@@ -23,13 +84,17 @@ constexpr std::size_t kMaxMembers = 64;
 constexpr int kMaxDepth = 16;
 
 struct Members {
-  std::array<Member, kMaxMembers> items;
+  std::array<Member, kMaxMembers> items;  // only the first `size` are set
   std::size_t size = 0;
 
-  const Member* find(std::string_view key) const {
+  const Member* find(const Key& key) const {
     for (std::size_t i = 0; i < size; ++i)
       if (items[i].key == key) return &items[i];
     return nullptr;
+  }
+  void assign(const Members& other) {
+    std::copy_n(other.items.begin(), other.size, items.begin());
+    size = other.size;
   }
 };
 
@@ -45,15 +110,31 @@ std::string_view trimmed(std::string_view s) {
   return s;
 }
 
-// `i` at an opening quote; on success `i` is just past the closing quote. Long
-// strings (prompts, completions) are most of a row: jump from quote to quote.
+// Index of the first '"' in `s` at or after `from`, or npos.
+std::size_t find_quote(std::string_view s, std::size_t from) {
+#if defined(__SSE2__)
+  // Keys and most values are short: look at the next 32 bytes here before paying for
+  // a memchr call, which wins only on long text (prompts, completions).
+  const __m128i quote = _mm_set1_epi8('"');
+  for (int block = 0; block < 2 && from + 16 <= s.size(); ++block, from += 16) {
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + from));
+    const auto hits = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, quote)));
+    if (hits != 0) return from + static_cast<std::size_t>(std::countr_zero(hits));
+  }
+#endif
+  if (from >= s.size()) return std::string_view::npos;
+  const void* hit = std::memchr(s.data() + from, '"', s.size() - from);
+  if (hit == nullptr) return std::string_view::npos;
+  return static_cast<std::size_t>(static_cast<const char*>(hit) - s.data());
+}
+
+// `i` at an opening quote; on success `i` is just past the closing quote.
 bool skip_string(std::string_view s, std::size_t& i) {
   const std::size_t open = i;
   std::size_t from = i + 1;
-  while (from < s.size()) {
-    const void* hit = std::memchr(s.data() + from, '"', s.size() - from);
-    if (hit == nullptr) return false;
-    const std::size_t quote = static_cast<std::size_t>(static_cast<const char*>(hit) - s.data());
+  while (true) {
+    const std::size_t quote = find_quote(s, from);
+    if (quote == std::string_view::npos) return false;
     std::size_t run = quote;
     while (run > open + 1 && s[run - 1] == '\\') --run;
     if ((quote - run) % 2 == 0) {  // an even run of backslashes escapes only itself
@@ -62,7 +143,6 @@ bool skip_string(std::string_view s, std::size_t& i) {
     }
     from = quote + 1;
   }
-  return false;
 }
 
 // `i` at the first character of a value; on success `i` is just past it.
@@ -108,8 +188,9 @@ bool split_object(std::string_view text, Members& out) {
     if (i >= text.size() || text[i] != '"') return false;
     const std::size_t key_start = i + 1;
     if (!skip_string(text, i)) return false;
-    const std::string_view key = text.substr(key_start, i - 1 - key_start);
-    if (key.find('\\') != std::string_view::npos) return false;
+    const std::size_t key_size = i - 1 - key_start;
+    if (std::memchr(text.data() + key_start, '\\', key_size) != nullptr) return false;
+    const Key key = key_at(text.data() + key_start, key_size, text.size() - key_start);
     skip_space(text, i);
     if (i >= text.size() || text[i] != ':') return false;
     ++i;
@@ -117,7 +198,7 @@ bool split_object(std::string_view text, Members& out) {
     const std::size_t value_start = i;
     if (!skip_value(text, i)) return false;
     if (out.size == kMaxMembers || out.find(key) != nullptr) return false;
-    out.items[out.size++] = Member{key, text.substr(value_start, i - value_start)};
+    out.items[out.size++] = Member{key, text.data() + value_start, i - value_start};
     skip_space(text, i);
     if (i >= text.size()) return false;
     if (text[i] == '}') return i == text.size() - 1;
@@ -127,10 +208,19 @@ bool split_object(std::string_view text, Members& out) {
   }
 }
 
+// A piece of text; no default member initialisers, like Key, so large arrays of them
+// cost nothing to create.
+struct Text {
+  const char* data;
+  std::size_t size;
+
+  std::string_view view() const { return {data, size}; }
+};
+
 // Elements of the array `text` (trimmed, brackets included) when every one is a
 // string without escapes, so raw text equality is JSON equality. False otherwise.
 template <std::size_t N>
-bool split_plain_strings(std::string_view text, std::array<std::string_view, N>& out, std::size_t& count) {
+bool split_plain_strings(std::string_view text, std::array<Text, N>& out, std::size_t& count) {
   count = 0;
   if (text.size() < 2 || text.front() != '[' || text.back() != ']') return false;
   std::size_t i = 1;
@@ -142,7 +232,7 @@ bool split_plain_strings(std::string_view text, std::array<std::string_view, N>&
     if (!skip_string(text, i)) return false;
     const std::string_view element = text.substr(start, i - start);
     if (element.find('\\') != std::string_view::npos || count == N) return false;
-    out[count++] = element;
+    out[count++] = Text{element.data(), element.size()};
     skip_space(text, i);
     if (i >= text.size()) return false;
     if (text[i] == ']') return i == text.size() - 1;
@@ -155,22 +245,19 @@ bool split_plain_strings(std::string_view text, std::array<std::string_view, N>&
 bool is_object(std::string_view value) { return !value.empty() && value.front() == '{'; }
 bool is_array(std::string_view value) { return !value.empty() && value.front() == '['; }
 bool is_true(std::string_view value) { return value == "true"; }
+bool is_true(const Member* member) { return member != nullptr && is_true(member->value()); }
 
-void append_member(std::string& out, bool& first, std::string_view key, std::string_view value) {
+void open_member(std::string& out, bool& first, const Key& key) {
   if (!first) out += ',';
   first = false;
   out += '"';
-  out += key;
+  out.append(key.data, key.size);
   out += "\":";
-  out += value;
 }
 
-void open_member(std::string& out, bool& first, std::string_view key) {
-  if (!first) out += ',';
-  first = false;
-  out += '"';
-  out += key;
-  out += "\":";
+void append_member(std::string& out, bool& first, const Key& key, std::string_view value) {
+  open_member(out, first, key);
+  out += value;
 }
 
 // Deep merge of two objects: objects merge recursively, anything else in `patch`
@@ -186,17 +273,17 @@ bool merge_objects(std::string_view target, std::string_view patch, std::string&
     const Member& m = t.items[k];
     const Member* update = p.find(m.key);
     if (update == nullptr) {
-      append_member(out, first, m.key, m.value);
-    } else if (is_object(m.value) && is_object(update->value)) {
+      append_member(out, first, m.key, m.value());
+    } else if (is_object(m.value()) && is_object(update->value())) {
       open_member(out, first, m.key);
-      if (!merge_objects(m.value, update->value, out, depth + 1)) return false;
+      if (!merge_objects(m.value(), update->value(), out, depth + 1)) return false;
     } else {
-      append_member(out, first, m.key, update->value);
+      append_member(out, first, m.key, update->value());
     }
   }
   for (std::size_t k = 0; k < p.size; ++k) {
     const Member& m = p.items[k];
-    if (t.find(m.key) == nullptr) append_member(out, first, m.key, m.value);
+    if (t.find(m.key) == nullptr) append_member(out, first, m.key, m.value());
   }
   out += '}';
   return true;
@@ -205,79 +292,101 @@ bool merge_objects(std::string_view target, std::string_view patch, std::string&
 // tags: earlier's, then later's that earlier does not hold yet, in later's order.
 bool union_tags(std::string_view earlier, std::string_view later, std::string& out) {
   constexpr std::size_t kMaxTags = 256;
-  std::array<std::string_view, kMaxTags> have;
-  std::array<std::string_view, kMaxTags> add;
+  std::array<Text, kMaxTags> have;
+  std::array<Text, kMaxTags> add;
   std::size_t have_count = 0;
   std::size_t add_count = 0;
-  if (!split_plain_strings(earlier, have, have_count) || !split_plain_strings(later, add, add_count)) return false;
+  if (!split_plain_strings(earlier, have, have_count) || !split_plain_strings(later, add, add_count))
+    return false;
   out += '[';
   for (std::size_t i = 0; i < have_count; ++i) {
     if (i != 0) out += ',';
-    out += have[i];
+    out += have[i].view();
   }
   for (std::size_t i = 0; i < add_count; ++i) {
     const auto end = have.begin() + static_cast<std::ptrdiff_t>(have_count);
-    if (std::find(have.begin(), end, add[i]) != end) continue;
+    if (std::find_if(have.begin(), end, [&](const Text& tag) { return tag.view() == add[i].view(); }) != end)
+      continue;
     if (have_count == kMaxTags) return false;
     if (have_count != 0) out += ',';
-    out += add[i];
+    out += add[i].view();
     have[have_count++] = add[i];
   }
   out += ']';
   return true;
 }
 
-// Trace-position keys keep the earlier row's value (see merge.hpp).
-bool keeps_earlier(std::string_view key) {
-  return key == "created" || key == "span_id" || key == "root_span_id" || key == "span_parents";
+bool keeps_earlier(const Key& key) {
+  return std::find(kKeepEarlier.begin(), kKeepEarlier.end(), key) != kKeepEarlier.end();
 }
+
+// Strings that hold the nested objects and tag lists a fold rewrote, for the members
+// that point at them until the result is written. Kept per thread and reused, so a
+// fold allocates nothing for them once its thread has warmed up; a deque, so that
+// adding one never moves the others.
+class MadeStrings {
+ public:
+  // Starts a fold. A string that once held an unusually large value gives its memory
+  // back rather than keeping it for the life of the thread.
+  void reset() noexcept {
+    constexpr std::size_t kKeepBytes = 64 * 1024;
+    for (std::size_t i = 0; i < used_; ++i) {
+      if (strings_[i].capacity() > kKeepBytes) std::string().swap(strings_[i]);
+    }
+    used_ = 0;
+  }
+  std::string& make() {
+    if (used_ == strings_.size()) strings_.emplace_back();
+    std::string& made = strings_[used_++];
+    made.clear();
+    return made;
+  }
+
+ private:
+  std::deque<std::string> strings_;
+  std::size_t used_ = 0;
+};
 
 // The row being folded: its members, whose values point into the rows folded so far
 // or into `made` (nested objects and tag lists that a merge rewrote).
 struct Folded {
-  Members members;
-  // A list: views into earlier elements stay valid, and an empty one allocates nothing
-  // (most folds rewrite no nested object).
-  std::forward_list<std::string> made;
+  // `members` is left for split_object() to fill, not zeroed.
+  explicit Folded(MadeStrings& strings) : made(strings) {}
 
-  std::string& make() { return made.emplace_front(); }
+  Members members;
+  MadeStrings& made;
 };
 
 // Folds one later row (already split) into `row`. False when the tree path is needed.
-bool fold_into(Folded& row, std::string_view later_text, const Members& later) {
-  const Member* later_merge = later.find("_is_merge");
-  const Member* later_delete = later.find("_object_delete");
-  if (later_merge == nullptr || !is_true(later_merge->value) ||
-      (later_delete != nullptr && is_true(later_delete->value))) {
-    row.members = later;  // a replace or a delete: the later row is the result
-    (void)later_text;
+bool fold_into(Folded& row, const Members& later) {
+  if (!is_true(later.find(kIsMerge)) || is_true(later.find(kObjectDelete))) {
+    row.members.assign(later);  // a replace or a delete: the later row is the result
     return true;
   }
-  if (later.find("_merge_paths") != nullptr) return false;
-  const Member* earlier_delete = row.members.find("_object_delete");
-  if (earlier_delete != nullptr && is_true(earlier_delete->value)) return false;
+  if (later.find(kMergePaths) != nullptr) return false;
+  if (is_true(row.members.find(kObjectDelete))) return false;
 
   Members& earlier = row.members;
   const std::size_t earlier_size = earlier.size;
   for (std::size_t k = 0; k < earlier_size; ++k) {
     Member& m = earlier.items[k];
     const Member* update = later.find(m.key);
-    if (update == nullptr || m.key == "_is_merge" || (keeps_earlier(m.key) && m.value != "null")) continue;
-    if (m.key == "tags" && is_array(m.value) && is_array(update->value)) {
-      std::string& tags = row.make();
-      if (!union_tags(m.value, update->value, tags)) return false;
-      m.value = tags;
-    } else if (is_object(m.value) && is_object(update->value)) {
-      std::string& merged = row.make();
-      if (!merge_objects(m.value, update->value, merged, 1)) return false;
-      m.value = merged;
+    if (update == nullptr || m.key == kIsMerge || (keeps_earlier(m.key) && m.value() != "null")) continue;
+    if (m.key == kTags && is_array(m.value()) && is_array(update->value())) {
+      std::string& tags = row.made.make();
+      if (!union_tags(m.value(), update->value(), tags)) return false;
+      m.set_value(tags);
+    } else if (is_object(m.value()) && is_object(update->value())) {
+      std::string& merged = row.made.make();
+      if (!merge_objects(m.value(), update->value(), merged, 1)) return false;
+      m.set_value(merged);
     } else {
-      m.value = update->value;
+      m.set_value(update->value());
     }
   }
   for (std::size_t k = 0; k < later.size; ++k) {
     const Member& m = later.items[k];
-    if (m.key == "_is_merge") continue;
+    if (m.key == kIsMerge) continue;
     bool known = false;
     for (std::size_t e = 0; e < earlier_size && !known; ++e) known = earlier.items[e].key == m.key;
     if (known) continue;
@@ -287,6 +396,30 @@ bool fold_into(Folded& row, std::string_view later_text, const Members& later) {
   return true;
 }
 
+// Writes {"key":value,...}: sized first, then copied in, rather than appended piece by
+// piece (each append checks capacity).
+void write_object(const Members& members, std::string& out) {
+  std::size_t size = 2 + (members.size > 0 ? members.size - 1 : 0);
+  for (std::size_t k = 0; k < members.size; ++k)
+    size += members.items[k].key.size + members.items[k].value_size + 3;
+  out.clear();
+  out.resize(size);
+  char* at = out.data();
+  *at++ = '{';
+  for (std::size_t k = 0; k < members.size; ++k) {
+    const Member& m = members.items[k];
+    if (k != 0) *at++ = ',';
+    *at++ = '"';
+    std::memcpy(at, m.key.data, m.key.size);
+    at += m.key.size;
+    *at++ = '"';
+    *at++ = ':';
+    std::memcpy(at, m.value_data, m.value_size);
+    at += m.value_size;
+  }
+  *at = '}';
+}
+
 }  // namespace
 
 bool combine_rows_text(std::string_view earlier_text, std::string_view later_text, std::string& out) {
@@ -294,22 +427,18 @@ bool combine_rows_text(std::string_view earlier_text, std::string_view later_tex
   return fold_rows_text(earlier_text, later, out);
 }
 
-bool fold_rows_text(std::string_view earlier_text, std::span<const std::string_view> later_texts, std::string& out) {
-  Folded row;
+bool fold_rows_text(std::string_view earlier_text, std::span<const std::string_view> later_texts,
+                    std::string& out) {
+  thread_local MadeStrings made;
+  made.reset();
+  Folded row(made);
   if (!split_object(trimmed(earlier_text), row.members)) return false;
-  std::size_t total = earlier_text.size();
   Members later;
   for (const std::string_view later_text : later_texts) {
     if (!split_object(trimmed(later_text), later)) return false;
-    if (!fold_into(row, later_text, later)) return false;
-    total += later_text.size();
+    if (!fold_into(row, later)) return false;
   }
-  out.clear();
-  out.reserve(total);
-  out += '{';
-  bool first = true;
-  for (std::size_t k = 0; k < row.members.size; ++k) append_member(out, first, row.members.items[k].key, row.members.items[k].value);
-  out += '}';
+  write_object(row.members, out);
   return true;
 }
 

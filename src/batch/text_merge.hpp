@@ -25,6 +25,7 @@ bool combine_rows_text(std::string_view earlier, std::string_view later, std::st
 // is scanned once and the result written once, however many rows fold into it (a
 // span's start row would otherwise be rescanned and copied for each log and end row).
 // Members a merge does not touch keep their text; the result is the same row.
+// Both functions may be called from any thread (their scratch memory is per thread).
 bool fold_rows_text(std::string_view earlier, std::span<const std::string_view> later, std::string& out);
 
 }  // namespace spanline::detail

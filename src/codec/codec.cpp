@@ -32,25 +32,74 @@ std::size_t next_room(std::size_t used, std::size_t max_output, std::size_t chun
   return left >= chunk ? chunk : left + 1;
 }
 
-// ---- zstd -------------------------------------------------------------------
+// Where a compressor writes before the result is copied out at its final size. The
+// worst-case output is far larger than what zstd or deflate usually produce, and a
+// std::string of that size would be zero-filled (and page-faulted in) for every batch;
+// this buffer is reused by every call on its thread.
+class OutputScratch {
+ public:
+  char* reserve(std::size_t bytes) {
+    if (bytes > capacity_) {
+      data_.reset();  // give the old one back before asking for the larger one
+      capacity_ = 0;
+      data_.reset(new char[bytes]);
+      capacity_ = bytes;
+    }
+    return data_.get();
+  }
 
-std::string zstd_compress(std::string_view input, int level) {
-  std::string out(ZSTD_compressBound(input.size()), '\0');
-  const std::size_t n = ZSTD_compress(out.data(), out.size(), input.data(), input.size(), level);
-  if (ZSTD_isError(n)) fail("zstd", "compress", ZSTD_getErrorName(n));
-  out.resize(n);
-  return out;
-}
-
-struct DStreamDeleter {
-  void operator()(ZSTD_DStream* stream) const noexcept { ZSTD_freeDStream(stream); }
+ private:
+  std::unique_ptr<char[]> data_;
+  std::size_t capacity_ = 0;
 };
 
+OutputScratch& thread_output_scratch() {
+  thread_local OutputScratch scratch;
+  return scratch;
+}
+
+// ---- zstd -------------------------------------------------------------------
+
+struct CCtxDeleter {
+  void operator()(ZSTD_CCtx* context) const noexcept { ZSTD_freeCCtx(context); }
+};
+struct DCtxDeleter {
+  void operator()(ZSTD_DCtx* context) const noexcept { ZSTD_freeDCtx(context); }
+};
+
+// One context per thread, reused for every call: ZSTD_compress() and a fresh DStream
+// allocate and initialise their whole workspace each time, which costs as much as
+// compressing a small batch. A context sizes itself for the largest input and level it
+// has seen, and the thread that used it frees it when it exits.
+ZSTD_CCtx* thread_compress_context() {
+  thread_local std::unique_ptr<ZSTD_CCtx, CCtxDeleter> context;
+  if (!context) context.reset(ZSTD_createCCtx());
+  if (!context) fail("zstd", "compress", "out of memory");
+  return context.get();
+}
+
+ZSTD_DCtx* thread_decompress_context() {
+  thread_local std::unique_ptr<ZSTD_DCtx, DCtxDeleter> context;
+  if (!context) context.reset(ZSTD_createDCtx());
+  if (!context) fail("zstd", "decompress", "out of memory");
+  // A call that threw left a frame half decoded: start clean.
+  const std::size_t reset = ZSTD_DCtx_reset(context.get(), ZSTD_reset_session_only);
+  if (ZSTD_isError(reset)) fail("zstd", "decompress", ZSTD_getErrorName(reset));
+  return context.get();
+}
+
+std::string zstd_compress(std::string_view input, int level) {
+  ZSTD_CCtx* context = thread_compress_context();
+  const std::size_t bound = ZSTD_compressBound(input.size());
+  char* out = thread_output_scratch().reserve(bound);
+  // ZSTD_compressCCtx() takes the level afresh each call; no earlier call's setting leaks in.
+  const std::size_t n = ZSTD_compressCCtx(context, out, bound, input.data(), input.size(), level);
+  if (ZSTD_isError(n)) fail("zstd", "compress", ZSTD_getErrorName(n));
+  return std::string(out, n);
+}
+
 std::string zstd_decompress(std::string_view input, std::size_t max_output) {
-  std::unique_ptr<ZSTD_DStream, DStreamDeleter> stream(ZSTD_createDStream());
-  if (!stream) fail("zstd", "decompress", "out of memory");
-  const std::size_t init = ZSTD_initDStream(stream.get());
-  if (ZSTD_isError(init)) fail("zstd", "decompress", ZSTD_getErrorName(init));
+  ZSTD_DCtx* stream = thread_decompress_context();
 
   // Trust the frame's declared size only as a hint for the first allocation; the
   // stream loop below is what enforces max_output.
@@ -71,7 +120,7 @@ std::string zstd_decompress(std::string_view input, std::size_t max_output) {
     out.resize(used + room);
     ZSTD_outBuffer dst{out.data() + used, room, 0};
     const std::size_t consumed_before = in.pos;
-    last = ZSTD_decompressStream(stream.get(), &dst, &in);
+    last = ZSTD_decompressStream(stream, &dst, &in);
     if (ZSTD_isError(last)) fail("zstd", "decompress", ZSTD_getErrorName(last));
     out.resize(used + dst.pos);
     if (out.size() > max_output) output_too_large("zstd", max_output);
@@ -88,36 +137,58 @@ std::string zstd_decompress(std::string_view input, std::size_t max_output) {
 
 constexpr uInt kZlibChunkMax = std::numeric_limits<uInt>::max();
 
-std::string gzip_compress(std::string_view input) {
-  z_stream zs{};
-  // 15 + 16: a gzip header and trailer around deflate with the largest window.
-  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-    fail("gzip", "compress", "deflateInit2 failed");
-  struct End {
-    z_stream* zs;
-    ~End() { deflateEnd(zs); }
-  } end{&zs};
+// A deflate stream per thread, reset between calls rather than set up afresh (its
+// state is a few hundred KiB that deflateInit2 allocates and clears every time).
+class GzipCompressor {
+ public:
+  GzipCompressor() = default;
+  ~GzipCompressor() {
+    if (ready_) deflateEnd(&zs_);
+  }
+  GzipCompressor(const GzipCompressor&) = delete;
+  GzipCompressor& operator=(const GzipCompressor&) = delete;
 
-  std::string out(deflateBound(&zs, static_cast<uLong>(input.size())), '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  // A stream ready for a new input, or nullptr when zlib could not set one up.
+  z_stream* fresh() {
+    if (!ready_) {
+      // 15 + 16: a gzip header and trailer around deflate with the largest window.
+      ready_ = deflateInit2(&zs_, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK;
+      return ready_ ? &zs_ : nullptr;
+    }
+    return deflateReset(&zs_) == Z_OK ? &zs_ : nullptr;
+  }
+
+ private:
+  z_stream zs_{};
+  bool ready_ = false;
+};
+
+std::string gzip_compress(std::string_view input) {
+  thread_local GzipCompressor compressor;
+  z_stream* zs = compressor.fresh();
+  if (zs == nullptr) fail("gzip", "compress", "deflateInit2 failed");
+
+  const std::size_t bound = deflateBound(zs, static_cast<uLong>(input.size()));
+  char* out = thread_output_scratch().reserve(bound);
+  zs->next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
+  zs->next_out = reinterpret_cast<Bytef*>(out);
   std::size_t in_left = input.size();
-  std::size_t out_left = out.size();
+  std::size_t out_left = bound;
   int rc = Z_OK;
   while (rc != Z_STREAM_END) {
-    zs.avail_in = static_cast<uInt>(std::min<std::size_t>(in_left, kZlibChunkMax));
-    zs.avail_out = static_cast<uInt>(std::min<std::size_t>(out_left, kZlibChunkMax));
-    const uInt given_in = zs.avail_in;
-    const uInt given_out = zs.avail_out;
+    zs->avail_in = static_cast<uInt>(std::min<std::size_t>(in_left, kZlibChunkMax));
+    zs->avail_out = static_cast<uInt>(std::min<std::size_t>(out_left, kZlibChunkMax));
+    const uInt given_in = zs->avail_in;
+    const uInt given_out = zs->avail_out;
     const int flush = in_left == given_in ? Z_FINISH : Z_NO_FLUSH;
-    rc = deflate(&zs, flush);
-    if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) fail("gzip", "compress", zs.msg ? zs.msg : "");
-    in_left -= given_in - zs.avail_in;
-    out_left -= given_out - zs.avail_out;
+    rc = deflate(zs, flush);
+    if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
+      fail("gzip", "compress", zs->msg ? zs->msg : "");
+    in_left -= given_in - zs->avail_in;
+    out_left -= given_out - zs->avail_out;
     if (rc == Z_BUF_ERROR && out_left == 0) fail("gzip", "compress", "output buffer too small");
   }
-  out.resize(out.size() - out_left);
-  return out;
+  return std::string(out, bound - out_left);
 }
 
 std::string gzip_decompress(std::string_view input, std::size_t max_output) {

@@ -15,8 +15,12 @@ std::string_view content_encoding(Compression compression);
 std::optional<Compression> parse_content_encoding(std::string_view header);
 
 // Throws std::runtime_error on failure. zstd level is ignored for other codecs.
+// Each calling thread keeps its own codec state and output buffer (sized for the largest
+// input it compressed) and reuses them, so calls on one thread cost no set-up; the
+// output is the same as a fresh context would produce.
 std::string compress(Compression compression, std::string_view input, int zstd_level = 1);
 // Throws std::runtime_error on corrupt input, or when the output would exceed `max_output`.
+// Reuses a decoder per calling thread, like compress().
 std::string decompress(Compression compression, std::string_view input, std::size_t max_output);
 
 // The next encoding to try after the server refused `current` (zstd -> gzip -> none).

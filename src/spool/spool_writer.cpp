@@ -1,5 +1,6 @@
 #include "spool/spool_writer.hpp"
 
+#include "core/thread_name.hpp"
 #include "spool/segment_format.hpp"
 
 #include <fcntl.h>
@@ -65,7 +66,10 @@ SpoolWriter::~SpoolWriter() { close(); }
 void SpoolWriter::start() {
   std::lock_guard lock(mutex_);
   if (flusher_.joinable() || closed_) return;
-  flusher_ = std::thread([this] { run(); });
+  flusher_ = std::thread([this] {
+    name_this_thread("sl-spool-sync");
+    run();
+  });
 }
 
 AppendResult SpoolWriter::append(const SpoolEntry& entry) noexcept {

@@ -17,12 +17,18 @@
 //
 // Ids are compared by a 64-bit hash (BatchEvent::id_key): a collision can only make a
 // batch wait for an unrelated one, never reorder rows. Thread-safe.
+//
+// A batch brings thousands of ids and nearly all of them are held by that batch alone,
+// so the ids live in an open-addressing table of plain slots (no allocation per id), and
+// each batch keeps a count of the ids it waits on: asking whether it may go is then one
+// lookup instead of one per id.
 
 #include "batch/batch.hpp"
 
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -32,8 +38,9 @@ class LiveOrder {
  public:
   class Hold {
    public:
-    Hold(LiveOrder& order, std::uint64_t ticket, std::vector<std::uint64_t> keys)
-        : order_(order), ticket_(ticket), keys_(std::move(keys)) {}
+    // `first`: no earlier unresolved batch shared an id with this one when it was taken.
+    Hold(LiveOrder& order, std::uint64_t ticket, std::vector<std::uint64_t> keys, bool first)
+        : order_(order), ticket_(ticket), keys_(std::move(keys)), first_(first) {}
     ~Hold();
     Hold(const Hold&) = delete;
     Hold& operator=(const Hold&) = delete;
@@ -45,7 +52,7 @@ class LiveOrder {
    private:
     LiveOrder& order_;
     const std::uint64_t ticket_;
-    const std::vector<std::uint64_t> keys_;
+    const std::vector<std::uint64_t> keys_;  // may repeat an id; 0 never appears
     mutable bool first_ = false;
   };
 
@@ -56,17 +63,40 @@ class LiveOrder {
   std::size_t ids_tracked() const;
 
  private:
-  // The batches holding one id, earliest first; almost always just one.
-  struct Holders {
+  static constexpr std::uint32_t kNoList = UINT32_MAX;
+
+  // One id and the batches holding it, earliest first: `first`, then the tickets in
+  // lists_[later] when other batches wait for it (rare: a span that straddles batches).
+  struct Slot {
+    std::uint64_t key = 0;  // 0: empty
     std::uint64_t first = 0;
-    std::vector<std::uint64_t> later;
+    std::uint32_t later = kNoList;
   };
 
-  bool first_for_all(std::uint64_t ticket, const std::vector<std::uint64_t>& keys) const;
-  void release(std::uint64_t ticket, const std::vector<std::uint64_t>& keys) noexcept;
+  bool is_first(std::uint64_t ticket) const;
+  void release(std::uint64_t ticket, std::span<const std::uint64_t> keys) noexcept;
+  // With mutex_ held. False when `ticket` had to queue behind an earlier holder of `key`.
+  bool add_holder(std::uint64_t key, std::uint64_t ticket);
+  void remove_holder(std::uint64_t key, std::uint64_t ticket) noexcept;
+  // Where `key`'s probe run starts.
+  std::size_t home(std::uint64_t key) const noexcept;
+  // Index of the slot holding `key`, or of the empty slot where it would go.
+  std::size_t probe(std::uint64_t key) const noexcept;
+  void erase_slot(std::size_t at) noexcept;
+  void rehash(std::size_t slots);
+  // Makes room for `more` ids without rehashing in the middle of an insertion.
+  void reserve_for(std::size_t more);
+  std::uint32_t new_list();
+  void free_list(std::uint32_t list) noexcept;
 
   mutable std::mutex mutex_;
-  std::unordered_map<std::uint64_t, Holders> holders_;
+  std::vector<Slot> slots_;  // a power of two in size (or empty), at most half full
+  int shift_ = 63;           // 64 - log2(slots_.size()), for home(); set by rehash()
+  std::size_t used_ = 0;
+  std::vector<std::vector<std::uint64_t>> lists_;  // later holders; reused through free_lists_
+  std::vector<std::uint32_t> free_lists_;
+  // Batches that wait: ticket -> how many of their ids an earlier batch still holds.
+  std::unordered_map<std::uint64_t, std::size_t> waiting_;
   std::uint64_t next_ticket_ = 1;
 };
 

@@ -4,6 +4,7 @@
 #include "core/accounting.hpp"
 #include "core/destination_table.hpp"
 #include "core/error_reporter.hpp"
+#include "core/thread_name.hpp"
 #include "metrics/counters.hpp"
 #include "spool/row_keys.hpp"
 #include "spool/spool.hpp"
@@ -1404,6 +1405,7 @@ void Sender::start() {
   started_ = true;
   net::post(*io_, [core = core_] { core->start(); });
   thread_ = std::thread([io = io_.get()] {
+    name_this_thread("sl-sender");
     // Handlers do not throw; this only keeps a bug from taking the process down.
     for (;;) {
       try {
@@ -1413,7 +1415,11 @@ void Sender::start() {
       }
     }
   });
-  if (spool_ != nullptr) replay_thread_ = std::thread([this] { run_replay(); });
+  if (spool_ != nullptr)
+    replay_thread_ = std::thread([this] {
+      name_this_thread("sl-replay");
+      run_replay();
+    });
 }
 
 // The replay thread: streams records oldest first (never more than the window holds)
@@ -1476,6 +1482,7 @@ void Sender::shutdown(std::chrono::steady_clock::time_point deadline) noexcept {
       if (!started_) {
         started_ = true;
         thread_ = std::thread([io = io_.get()] {
+          name_this_thread("sl-sender");
           try {
             io->run();
           } catch (...) {
