@@ -1,6 +1,7 @@
 #include "daemon.hpp"
 
 #include "admin.hpp"
+#include "core/thread_name.hpp"
 #include "http_ingest.hpp"
 #include "http_server.hpp"
 #include "ingest_counters.hpp"
@@ -9,6 +10,7 @@
 #include "log.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
+
 
 #include <chrono>
 #include <optional>
@@ -96,6 +98,8 @@ void Daemon::Impl::start() {
   work_.emplace(io_.get_executor());
   for (std::size_t i = 0; i < in.threads; ++i) {
     threads_.emplace_back([this] {
+      // Named so that per-thread tools (top -H, perf) tell the ingest threads apart.
+      detail::name_this_thread("spanlined-io");
       // No exception may end an I/O thread: report it and keep serving.
       for (;;) {
         try {

@@ -1,11 +1,14 @@
 #include "ingest_sink.hpp"
 
+#include "core/thread_name.hpp"
+
 #include <boost/asio/execution/context.hpp>
 #include <boost/asio/execution_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/query.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <iterator>
 #include <memory>
 #include <mutex>
@@ -56,6 +59,11 @@ class CloseSinksWithContext : public boost::asio::execution_context::service {
   std::vector<std::weak_ptr<SinkLink>> links_;
 };
 
+std::uint64_t next_sink_instance() {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
 }  // namespace
 
 IngestSink::IngestSink(Logger& logger, std::optional<Destination> default_destination,
@@ -64,6 +72,7 @@ IngestSink::IngestSink(Logger& logger, std::optional<Destination> default_destin
     : logger_(logger),
       counters_(counters),
       limits_(limits),
+      instance_(next_sink_instance()),
       ack_(ack),
       ack_timeout_(ack_timeout),
       link_(std::make_shared<SinkLink>()) {
@@ -72,19 +81,36 @@ IngestSink::IngestSink(Logger& logger, std::optional<Destination> default_destin
   durable_counters_.set_enabled(ack_ == IngestAck::durable);
 }
 
-detail::EventParser& IngestSink::parser() {
-  // One parser per thread, rebuilt if another sink (another daemon in the same process,
-  // as in tests) used this thread last.
-  struct Slot {
-    const IngestSink* owner = nullptr;
-    std::unique_ptr<detail::EventParser> parser;
-  };
-  thread_local Slot slot;
-  if (slot.owner != this || !slot.parser) {
-    slot.parser = std::make_unique<detail::EventParser>(limits_, logger_.options().id_format);
-    slot.owner = this;
+struct IngestSink::ThreadState {
+  std::uint64_t owner = 0;  // IngestSink::instance_
+  std::unique_ptr<detail::EventParser> parser;
+  // The last routing key this thread resolved, and its handle.
+  detail::RouteKind route_kind = detail::RouteKind::none;
+  std::string route_value;
+  DestinationHandle route_handle;
+};
+
+IngestSink::ThreadState& IngestSink::thread_state() {
+  // One per thread, rebuilt if another sink (another daemon in the same process, as in
+  // tests) used this thread last.
+  thread_local ThreadState state;
+  if (state.owner != instance_ || !state.parser) {
+    state = ThreadState{};
+    state.parser = std::make_unique<detail::EventParser>(limits_, logger_.options().id_format);
+    state.owner = instance_;
   }
-  return *slot.parser;
+  return state;
+}
+
+detail::EventParser& IngestSink::parser() { return *thread_state().parser; }
+
+DestinationHandle IngestSink::handle_for(const detail::Route& route, ThreadState& state) {
+  if (state.route_kind == route.kind && state.route_value == route.value) return state.route_handle;
+  const DestinationHandle handle = handle_for(*route.destination());
+  state.route_kind = route.kind;
+  state.route_value.assign(route.value);
+  state.route_handle = handle;
+  return handle;
 }
 
 DestinationHandle IngestSink::handle_for(const Destination& destination) {
@@ -152,7 +178,10 @@ void IngestSink::commit_async(Listener listener, DurableBatch batch, boost::asio
   {
     std::unique_lock lock(commit_mutex_);
     if (!closing_) {
-      while (committers_.size() < kCommitters) committers_.emplace_back([this] { run_committer(); });
+      while (committers_.size() < kCommitters) committers_.emplace_back([this] {
+          detail::name_this_thread("spanlined-commit");
+          run_committer();
+        });
       commit_queue_.push_back(std::move(member));
       lock.unlock();
       commit_ready_.notify_one();
@@ -352,14 +381,17 @@ void IngestSink::report_invalid(Listener listener, detail::IngestError reason, s
 }
 
 bool IngestSink::parse_line(Listener listener, std::string_view line, std::uint64_t stream_offset,
-                            std::string_view peer, detail::IngestEvent& event, DestinationHandle& to) {
+                            std::string_view peer, std::size_t readable, PreparedRow& row,
+                            DestinationHandle& to) {
   if (line.find_first_not_of(" \t\r") == std::string_view::npos) return false;
-  if (auto failure = parser().parse(line, detail::Routing::strip, event)) {
+  ThreadState& state = thread_state();
+  detail::Route route;
+  if (auto failure = state.parser->parse_row(line, detail::Routing::strip, row, route, readable)) {
     report_invalid(listener, failure->reason, stream_offset + failure->offset, peer);
     return false;
   }
-  if (event.destination) {
-    to = handle_for(*event.destination);
+  if (route.kind != detail::RouteKind::none) {
+    to = handle_for(route, state);
   } else if (default_handle_) {
     to = *default_handle_;
   } else {
@@ -370,19 +402,19 @@ bool IngestSink::parse_line(Listener listener, std::string_view line, std::uint6
 }
 
 void IngestSink::submit_line(Listener listener, std::string_view line, std::uint64_t stream_offset,
-                             std::string_view peer) {
-  detail::IngestEvent event;
+                             std::string_view peer, std::size_t readable) {
+  PreparedRow row;
   DestinationHandle to;
-  if (parse_line(listener, line, stream_offset, peer, event, to))
-    (void)queue(listener, to, std::move(event.row));
+  if (parse_line(listener, line, stream_offset, peer, readable, row, to))
+    (void)queue(listener, to, std::move(row));
 }
 
 bool IngestSink::prepare_line(Listener listener, std::string_view line, std::uint64_t stream_offset,
-                              std::string_view peer, DurableBatch& batch) {
-  detail::IngestEvent event;
+                              std::string_view peer, DurableBatch& batch, std::size_t readable) {
+  PreparedRow row;
   DestinationHandle to;
-  if (!parse_line(listener, line, stream_offset, peer, event, to)) return false;
-  batch.add(to, std::move(event.row));
+  if (!parse_line(listener, line, stream_offset, peer, readable, row, to)) return false;
+  batch.add(to, std::move(row));
   return true;
 }
 

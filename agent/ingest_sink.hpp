@@ -48,15 +48,17 @@ class IngestSink {
   IngestSink& operator=(const IngestSink&) = delete;
 
   // One NDJSON line (without its '\n') that starts at `stream_offset` of the client's stream.
-  // Blank lines are skipped silently.
+  // Blank lines are skipped silently. `readable`: how many bytes from line.data() may be
+  // read (see EventParser::parse_row); a line inside a read buffer with that much room
+  // after it is parsed without a copy. 0 when unknown.
   void submit_line(Listener listener, std::string_view line, std::uint64_t stream_offset,
-                   std::string_view peer);
+                   std::string_view peer, std::size_t readable = 0);
 
   // Durable mode: parses one line like submit_line, but adds a valid row to `batch` instead
   // of queueing it. Returns true when the line was a valid event (invalid ones are counted
   // and reported here; blank lines return false silently).
   bool prepare_line(Listener listener, std::string_view line, std::uint64_t stream_offset,
-                    std::string_view peer, DurableBatch& batch);
+                    std::string_view peer, DurableBatch& batch, std::size_t readable = 0);
   // Runs once, on the executor given to commit_async, with the commit's result.
   using DurableDone = std::function<void(Logger::DurableResult)>;
   // Queues `batch` for the spool and returns at once. When it is settled, `done` is posted
@@ -106,9 +108,16 @@ class IngestSink {
   std::optional<DestinationHandle> default_handle_;
   std::shared_mutex handles_mutex_;
   std::unordered_map<std::string, DestinationHandle> handles_;
+  // Tells this sink's per-thread state from a destroyed sink's that had the same address.
+  const std::uint64_t instance_;
+  struct ThreadState;
+  ThreadState& thread_state();
+  // The handle for a routing key, from this thread's last one when it is the same: clients
+  // send a connection's events to one place, so most lines skip building a Destination.
+  DestinationHandle handle_for(const detail::Route& route, ThreadState& state);
   // A valid line's destination and row; false (counted and reported) when it has neither.
   bool parse_line(Listener listener, std::string_view line, std::uint64_t stream_offset,
-                  std::string_view peer, detail::IngestEvent& event, DestinationHandle& to);
+                  std::string_view peer, std::size_t readable, PreparedRow& row, DestinationHandle& to);
   void warn_not_accepted(Listener listener, std::string_view outcome);
 
   struct PendingCommit;

@@ -29,6 +29,18 @@ using boost::system::error_code;
 namespace {
 
 constexpr std::size_t kReadBufferBytes = 64 * 1024;
+// Read buffers keep this much room after the bytes a read can fill, so that every line
+// inside them is parsed where it lies (EventParser::parse_row), never copied first.
+constexpr std::size_t kReadPadding = detail::EventParser::kPadding;
+
+// How many bytes from `line` may be read while `buffer` holds it; 0 when it lies elsewhere
+// (a line the framer put together from two reads).
+std::size_t readable_in(const std::vector<char>& buffer, std::string_view line) {
+  const char* begin = buffer.data();
+  const char* end = begin + buffer.size();
+  if (line.data() < begin || line.data() >= end) return 0;
+  return static_cast<std::size_t>(end - line.data());
+}
 
 std::system_error socket_error(int code, const std::string& what) {
   return std::system_error(code, std::generic_category(), what);
@@ -92,7 +104,8 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol
         context_(context),
         peer_(std::move(peer)),
         framer_(context.max_line),
-        buffer_(kReadBufferBytes) {
+        buffer_(kReadBufferBytes + kReadPadding),
+        last_read_started_(std::chrono::steady_clock::now()) {
     counters().connections_active.fetch_add(1, std::memory_order_relaxed);
     counters().connections_total.fetch_add(1, std::memory_order_relaxed);
   }
@@ -101,7 +114,10 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol
   StreamSession& operator=(const StreamSession&) = delete;
 
   void start() {
-    asio::dispatch(socket_.get_executor(), [self = this->shared_from_this()] { self->read(); });
+    asio::dispatch(socket_.get_executor(), [self = this->shared_from_this()] {
+      self->arm_idle_timer(self->last_read_started_ + self->context_.idle);
+      self->read();
+    });
   }
 
   void close() {
@@ -120,26 +136,37 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol
 
   void read() {
     if (closing_) return;
-    timer_.expires_after(context_.idle);
-    timer_.async_wait([self = this->shared_from_this()](error_code ec) { self->on_idle(ec); });
+    // The idle deadline runs from here; the timer is not re-armed for every read (that
+    // cancels, posts and re-queues a wait per read): on_idle checks this time instead.
+    last_read_started_ = std::chrono::steady_clock::now();
     socket_.async_read_some(
-        asio::buffer(buffer_),
+        asio::buffer(buffer_.data(), kReadBufferBytes),
         [self = this->shared_from_this()](error_code ec, std::size_t n) { self->on_read(ec, n); });
   }
 
+  void arm_idle_timer(std::chrono::steady_clock::time_point deadline) {
+    timer_.expires_at(deadline);
+    timer_.async_wait([self = this->shared_from_this()](error_code ec) { self->on_idle(ec); });
+  }
+
   void on_idle(error_code ec) {
-    if (ec || closing_) return;  // cancelled: data arrived, or the session is closing
-    if (timer_.expiry() > std::chrono::steady_clock::now()) return;  // re-armed meanwhile
+    if (ec || closing_ || done_) return;  // cancelled: the session is ending
+    const auto deadline = last_read_started_ + context_.idle;
+    // Input arrived since the timer was set, or a durable commit is being waited for (the
+    // client is owed an answer, it is not idle): look again at the next deadline.
+    if (committing_ || deadline > std::chrono::steady_clock::now()) {
+      return arm_idle_timer(committing_ ? std::chrono::steady_clock::now() + context_.idle : deadline);
+    }
     counters().connections_idle_closed.fetch_add(1, std::memory_order_relaxed);
     // Info, not debug: a client that finds its connection gone should find out why here.
     log_info(to_string(context_.kind), "closing idle connection " + peer_ + " (no input for " +
-                                           std::to_string(context_.idle.count()) + " ms, ingest.idle_timeout_ms)");
+                                           std::to_string(context_.idle.count()) +
+                                           " ms, ingest.idle_timeout_ms)");
     error_code ignored;
     socket_.close(ignored);
   }
 
   void on_read(error_code ec, std::size_t n) {
-    timer_.cancel();
     if (n > 0) process(std::string_view(buffer_.data(), n));
     if (lines_pending_ > 0) return commit_and_answer(ec);
     if (ec) return finish(ec);
@@ -157,7 +184,7 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol
           data,
           [&](std::string_view line, std::uint64_t offset) {
             ++lines_pending_;
-            (void)sink.prepare_line(kind, line, offset, peer_, batch_);
+            (void)sink.prepare_line(kind, line, offset, peer_, batch_, readable_in(buffer_, line));
           },
           [&](std::uint64_t offset) {
             ++lines_pending_;
@@ -167,7 +194,9 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol
     }
     framer_.feed(
         data,
-        [&](std::string_view line, std::uint64_t offset) { sink.submit_line(kind, line, offset, peer_); },
+        [&](std::string_view line, std::uint64_t offset) {
+          sink.submit_line(kind, line, offset, peer_, readable_in(buffer_, line));
+        },
         [&](std::uint64_t offset) {
           sink.report_invalid(kind, detail::IngestError::too_long, offset, peer_);
         });
@@ -215,9 +244,11 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol
       // Lines after the failed chunk may already be in flight; the counts would no longer
       // say which are safe, so end the connection: the client resends from <lines>. (Or the
       // listener is stopping and only let this answer out first.)
+      done_ = true;
       error_code ignored;
       socket_.shutdown(Socket::shutdown_both, ignored);
       socket_.close(ignored);
+      timer_.cancel();
       return;
     }
     if (read_ec) return finish(read_ec);
@@ -233,8 +264,10 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol
         ec != asio::error::connection_reset) {
       log_debug(to_string(context_.kind), "connection " + peer_ + " failed: " + ec.message());
     }
+    done_ = true;
     error_code ignored;
     socket_.close(ignored);
+    timer_.cancel();  // its wait holds this session alive
   }
 
   Socket socket_;
@@ -242,8 +275,10 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol
   StreamContext context_;
   std::string peer_;
   detail::LineFramer framer_;
-  std::vector<char> buffer_;
+  std::vector<char> buffer_;  // kReadBufferBytes for reads, then kReadPadding
+  std::chrono::steady_clock::time_point last_read_started_;
   bool closing_ = false;
+  bool done_ = false;  // the connection is closed; nothing more is read
   // Durable mode only.
   bool committing_ = false;  // a commit of this session's lines has not settled yet
   DurableBatch batch_;
@@ -391,7 +426,8 @@ class DatagramListener : public NdjsonListener, public std::enable_shared_from_t
         mode_(config.uds_mode),
         path_{config.datagram_path, 0},
         // One byte more than the limit, so a datagram over it shows as too long, not truncated.
-        buffer_(std::max(config.max_line_bytes + 1, kReadBufferBytes)) {}
+        receive_bytes_(std::max(config.max_line_bytes + 1, kReadBufferBytes)),
+        buffer_(receive_bytes_ + kReadPadding) {}
 
   void start() override {
     prepare_socket_path(path_.path, false);
@@ -422,9 +458,9 @@ class DatagramListener : public NdjsonListener, public std::enable_shared_from_t
  private:
   void receive() {
     if (stopped_) return;
-    socket_.async_receive(asio::buffer(buffer_), [self = shared_from_this()](error_code ec, std::size_t n) {
-      self->on_receive(ec, n);
-    });
+    socket_.async_receive(
+        asio::buffer(buffer_.data(), receive_bytes_),
+        [self = shared_from_this()](error_code ec, std::size_t n) { self->on_receive(ec, n); });
   }
 
   void on_receive(error_code ec, std::size_t n) {
@@ -445,7 +481,8 @@ class DatagramListener : public NdjsonListener, public std::enable_shared_from_t
     while (start < data.size()) {
       std::size_t end = data.find('\n', start);
       if (end == std::string_view::npos) end = data.size();
-      sink_.submit_line(Listener::datagram, data.substr(start, end - start), start, peer);
+      const std::string_view line = data.substr(start, end - start);
+      sink_.submit_line(Listener::datagram, line, start, peer, readable_in(buffer_, line));
       start = end + 1;
     }
     receive();
@@ -456,7 +493,8 @@ class DatagramListener : public NdjsonListener, public std::enable_shared_from_t
   std::size_t max_line_;
   std::uint32_t mode_;
   BoundPath path_;
-  std::vector<char> buffer_;
+  std::size_t receive_bytes_;
+  std::vector<char> buffer_;  // receive_bytes_ for a datagram, then kReadPadding
   bool stopped_ = false;
   std::uint64_t received_ = 0;
 };

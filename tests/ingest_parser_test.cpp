@@ -164,6 +164,14 @@ TEST(IngestParser, RefusesBadInputWithReasonAndOffset) {
       {"bad escape", R"({"a":"\q"})", IngestError::not_json, std::string::npos},
       {"bad literal", R"({"a":nul})", IngestError::not_json, std::string::npos},
       {"bad number", R"({"a":1.})", IngestError::not_json, std::string::npos},
+      {"number with a leading zero", R"({"a":[01]})", IngestError::not_json, std::string::npos},
+      {"minus alone", R"({"a":-})", IngestError::not_json, std::string::npos},
+      {"number then letters", R"({"a":12x})", IngestError::not_json, std::string::npos},
+      {"exponent without digits", R"({"a":{"b":1e}})", IngestError::not_json, std::string::npos},
+      {"key inside an array", R"({"a":["k":"v"]})", IngestError::not_json, std::string::npos},
+      {"bad escape in a key", R"({"a\q":1})", IngestError::not_json, std::string::npos},
+      {"bad escape in a nested key", R"({"o":{"\x":1}})", IngestError::not_json, std::string::npos},
+      {"bad unicode escape", R"({"a":["\ud800"]})", IngestError::not_json, std::string::npos},
       {"empty", "", IngestError::not_json, 0},
   };
   for (const auto& c : cases) {
@@ -174,6 +182,72 @@ TEST(IngestParser, RefusesBadInputWithReasonAndOffset) {
     if (c.offset != std::string::npos) {
       EXPECT_EQ(r.failure->offset, c.offset) << c.name;
     }
+  }
+}
+
+TEST(IngestParser, AcceptsEveryNumberFormAndEscape) {
+  const std::string line = R"({"id":"r","n":[0,-0,1.5,-2.25e-3,1E+2,12345678901234567890,1e308,0.000001],)"
+                           R"("s":"tab\t quote\" slash\/ \u00e9","k\u0065y":{"\"":true,"x":null}})";
+  auto r = parse(line);
+  ASSERT_FALSE(r.failure) << to_string(r.failure->reason) << " at " << r.failure->offset;
+  EXPECT_EQ(r.event.row.json, line);
+}
+
+TEST(IngestParser, EscapedRoutingKeyIsStillARoutingKey) {
+  auto r = parse(R"({"project\u005fid":"p1","id":"r","x":1})");
+  ASSERT_FALSE(r.failure);
+  ASSERT_TRUE(r.event.destination);
+  EXPECT_EQ(*r.event.destination, Destination::project("p1"));
+  EXPECT_EQ(r.event.row.json, R"({"id":"r","x":1})");
+}
+
+// parse_row() reads the event where it lies when the caller promises the padding; what the
+// padding holds must not matter, and a promise too small falls back to a copy.
+TEST(IngestParser, ParseRowInPlaceMatchesACopy) {
+  const std::string event = R"(  {"dataset_id":"d1","input":{"q":[1,2,"x"]},"_is_merge":true} )";
+  for (const char filler : {'\0', '"', '}', '\\', 'x'}) {
+    std::string buffer = event + std::string(EventParser::kPadding + 8, filler);
+    const std::string_view text(buffer.data(), event.size());
+    EventParser parser;
+    // In place (ample room, and exactly enough), then copied (room too small, or unknown).
+    for (const std::size_t readable :
+         {buffer.size(), event.size() - 1 + EventParser::kPadding, event.size(), std::size_t{0}}) {
+      PreparedRow row;
+      Route route;
+      auto failure = parser.parse_row(text, Routing::strip, row, route, readable);
+      ASSERT_FALSE(failure) << "filler " << int(filler) << " readable " << readable;
+      EXPECT_EQ(row.json.substr(row.id_offset + row.id_size + 1),
+                R"(,"input":{"q":[1,2,"x"]},"_is_merge":true})");
+      EXPECT_TRUE(row.is_merge);
+      EXPECT_EQ(route.kind, RouteKind::dataset_id);
+      EXPECT_EQ(route.value, "d1");
+      EXPECT_EQ(route.destination(), Destination::dataset("d1"));
+    }
+  }
+  // Bad input in place: the same reason and offset as from a copy.
+  const std::string bad = R"({"a":[1,2 3]})";
+  std::string buffer = bad + std::string(EventParser::kPadding, ']');
+  EventParser parser;
+  PreparedRow row;
+  Route route;
+  auto in_place = parser.parse_row(std::string_view(buffer.data(), bad.size()), Routing::strip, row, route,
+                                   buffer.size());
+  auto copied = parser.parse_row(bad, Routing::strip, row, route);
+  ASSERT_TRUE(in_place && copied);
+  EXPECT_EQ(in_place->reason, copied->reason);
+  EXPECT_EQ(in_place->offset, copied->offset);
+}
+
+// A rewritten row is handed to other threads and counted against the memory budget by its
+// size: it should not carry spare capacity.
+TEST(IngestParser, RewrittenRowsAreAllocatedAtTheirSize) {
+  EventParser parser;
+  for (const std::string line : {R"({"project_id":"7a3e0c1d-5b2f-4c8a-9e6d-0f1a2b3c4d5e","id":"r","x":1})",
+                                 R"({"x":1,"y":[true]})", R"({"experiment_id":"e1"})"}) {
+    PreparedRow row;
+    Route route;
+    ASSERT_FALSE(parser.parse_row(line, Routing::strip, row, route)) << line;
+    EXPECT_LT(row.json.capacity() - row.json.size(), 16u) << line;
   }
 }
 

@@ -52,6 +52,18 @@ struct IngestEvent {
   std::optional<Destination> destination;  // from routing keys; empty: use the default
 };
 
+// The routing key an event named, as found by EventParser::parse_row: no Destination is
+// built (that allocates), so a caller that routes many events to the same place can look
+// the value up in a cache instead.
+enum class RouteKind : std::uint8_t { none, project_id, project_name, experiment_id, dataset_id };
+struct Route {
+  RouteKind kind = RouteKind::none;
+  std::string_view value;  // unescaped; points into the parser, valid until its next call
+
+  // The Destination it names; empty for RouteKind::none.
+  std::optional<Destination> destination() const;
+};
+
 struct InsertBodyFailure;
 class EventParser;
 [[nodiscard]] std::optional<InsertBodyFailure> parse_insert_body(std::string_view body, EventParser& parser,
@@ -71,6 +83,20 @@ class EventParser {
   // `out` is overwritten on success and unspecified on failure. Never throws for bad input;
   // std::bad_alloc may escape.
   [[nodiscard]] std::optional<IngestFailure> parse(std::string_view text, Routing routing, IngestEvent& out);
+
+  // The same without building a Destination: the sidecar's per-line path. `row.json` is
+  // sized exactly (a fresh row gets one allocation of the row's size: rows are handed to
+  // other threads and counted against the memory budget by their size, so spare capacity
+  // would be memory nobody uses or counts). `route.value` is valid until the next call on
+  // this parser.
+  //
+  // `readable`: how many bytes from text.data() may be read (their content does not
+  // matter). When that covers the event plus kPadding, the event is parsed where it lies;
+  // otherwise (and with the default 0) it is first copied into a padded buffer.
+  static constexpr std::size_t kPadding = 64;  // simdjson::SIMDJSON_PADDING
+  [[nodiscard]] std::optional<IngestFailure> parse_row(std::string_view text, Routing routing,
+                                                       PreparedRow& row, Route& route,
+                                                       std::size_t readable = 0);
 
   const IngestLimits& limits() const { return limits_; }
 

@@ -191,6 +191,41 @@ TEST(DaemonEndToEnd, EveryListenerDeliversExactlyOnceWithRouting) {
   EXPECT_EQ(summary.at("accepted"), expected.size());
 }
 
+// One connection naming the same value under different routing keys, then switching back
+// and forth: each line goes where its own key says (the I/O thread remembers the last route).
+TEST(DaemonEndToEnd, RoutingFollowsEveryLineOnOneConnection) {
+  FakeApi api(fake_config());
+  TempDir dir;
+  RunningDaemon d = start_daemon(api, dir);
+  struct Expect {
+    std::string kind, object, id;
+  };
+  const std::vector<std::pair<std::string, Expect>> routes = {
+      {R"("project_id":"same",)", {"project_logs", "same", ""}},
+      {R"("experiment_id":"same",)", {"experiment", "same", ""}},
+      {R"("dataset_id":"same",)", {"dataset", "same", ""}},
+      {"", {"project_logs", "default-proj", ""}},
+      {R"("project_id":"other",)", {"project_logs", "other", ""}},
+  };
+  std::string lines;
+  std::vector<Expect> expected;
+  for (int i = 0; i < 60; ++i) {
+    const auto& [key, where] = routes[static_cast<std::size_t>(i * 7 % 5)];
+    Expect e = where;
+    e.id = "switch-" + std::to_string(i);
+    lines += "{" + key + R"("id":")" + e.id + R"(","input":"q"})" + "\n";
+    expected.push_back(e);
+  }
+  send_uds(d.uds, lines);
+  ASSERT_TRUE(wait_until([&] { return api.stats().unique_rows >= expected.size(); }))
+      << api.stats_json() << d.process->stderr_text();
+  for (const auto& e : expected)
+    EXPECT_TRUE(api.row(e.kind, e.object, e.id)) << e.kind << "/" << e.object << "/" << e.id;
+  const auto summary = stop_daemon(d);
+  EXPECT_EQ(api.stats().unique_rows, expected.size());
+  EXPECT_EQ(summary.at("delivered"), expected.size());
+}
+
 TEST(DaemonEndToEnd, MergeUpdatesAndMissingIds) {
   FakeApi api(fake_config());
   TempDir dir;
@@ -354,7 +389,8 @@ TEST(DaemonShutdown, SecondSignalExitsAtOnce) {
   config.faults.latency_ms = 20'000;  // requests hang: the drain cannot finish on its own
   FakeApi api(config);
   TempDir dir;
-  RunningDaemon d = start_daemon(api, dir, {"--shutdown.timeout_ms=600000", "--http.request_timeout_ms=600000"});
+  RunningDaemon d =
+      start_daemon(api, dir, {"--shutdown.timeout_ms=600000", "--http.request_timeout_ms=600000"});
   send_uds(d.uds, R"({"id":"stuck-1"})"
                   "\n");
   ASSERT_TRUE(wait_until([&] { return scrape(d).value("spanline_in_flight_requests").value_or(0) >= 1; }));
