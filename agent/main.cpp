@@ -10,6 +10,10 @@
 
 #include <boost/asio/signal_set.hpp>
 
+#ifdef SPANLINE_AGENT_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
+
 #include <unistd.h>
 #include <csignal>
 #include <cstdio>
@@ -23,6 +27,19 @@
 namespace {
 
 using namespace spanline::agent;
+
+// Which malloc serves the daemon. --version says so: it is chosen at build time
+// (CMakeLists.txt, SPANLINE_AGENT_JEMALLOC) and changes throughput by a fifth.
+std::string allocator_name() {
+#ifdef SPANLINE_AGENT_JEMALLOC
+  const char* version = nullptr;
+  std::size_t size = sizeof version;
+  if (mallctl("version", static_cast<void*>(&version), &size, nullptr, 0) == 0 && version != nullptr) {
+    return std::string("jemalloc ") + version;
+  }
+#endif
+  return "the C library's malloc";
+}
 
 std::string describe(const spanline::FlushResult& r, std::uint64_t accepted) {
   return "accepted=" + std::to_string(accepted) + " delivered=" + std::to_string(r.delivered) +
@@ -40,7 +57,7 @@ int run(int argc, char** argv) {
       return 0;
     }
     if (command_line.version) {
-      std::cout << "spanlined " << SPANLINE_VERSION_STRING << "\n";
+      std::cout << "spanlined " << SPANLINE_VERSION_STRING << " (allocator: " << allocator_name() << ")\n";
       return 0;
     }
     config = load_config(command_line, process_environment());

@@ -462,6 +462,12 @@ TEST(DaemonCli, VersionHelpCheckAndPrint) {
   std::string out, err;
   EXPECT_EQ(run_cli({"--version"}, {}, &out, &err), 0);
   EXPECT_NE(out.find("spanlined "), std::string::npos);
+#ifdef SPANLINE_EXPECT_AGENT_JEMALLOC
+  // Built with jemalloc: the daemon must really run on it (CMakeLists.txt says why).
+  EXPECT_NE(out.find("(allocator: jemalloc "), std::string::npos) << out;
+#else
+  EXPECT_NE(out.find("(allocator: "), std::string::npos) << out;
+#endif
   EXPECT_EQ(run_cli({"--help"}, {}, &out, &err), 0);
   EXPECT_NE(out.find("--ingest.uds_path"), std::string::npos);
   EXPECT_NE(out.find("--queue.max_bytes"), std::string::npos);
