@@ -113,6 +113,13 @@ void render_spool(const Stats::Spool& spool, std::string& out) {
          "Spooled records handed to the sender again.", spool.records_replayed);
   single(out, "spanline_spool_rows_replayed_delivered_total", "counter",
          "Rows from spooled records that the API acknowledged.", spool.rows_replayed_delivered);
+  single(out, "spanline_spool_records_already_acked_total", "counter",
+         "Spooled records not replayed because an earlier run had them acknowledged (its .acks file).",
+         spool.records_already_acked);
+  single(out, "spanline_spool_ack_write_errors_total", "counter",
+         "Acknowledgements that could not be written to a segment's .acks file; those records are "
+         "replayed again after a restart.",
+         spool.ack_write_errors);
   single(out, "spanline_spool_records_corrupt_total", "counter",
          "Spooled records skipped because of a bad checksum or a damaged region.", spool.records_corrupt);
   single(out, "spanline_spool_records_truncated_total", "counter",

@@ -287,6 +287,8 @@ Stats LoggerCore::stats() const {
     out.records_written = m.records_written;
     out.rows_spilled = m.rows_written;  // spilled batches and log_durable rows
     out.records_replayed = m.records_replayed;
+    out.records_already_acked = m.records_already_acked;
+    out.ack_write_errors = m.ack_write_errors;
     out.records_corrupt = m.records_corrupt;
     out.records_truncated = m.records_truncated;
     out.write_errors = m.write_errors + m.fsync_errors;

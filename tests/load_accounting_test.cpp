@@ -33,6 +33,43 @@ TEST(LoadAccounting, NothingSent) {
   EXPECT_EQ(s.loss_ratio, 0.0);
 }
 
+TEST(LoadAccounting, RowsTheSidecarCountedAsDroppedAreNotLost) {
+  // 100 ids missing; the sidecar counted 400 dropped rows and every id is logged with 4
+  // rows: all 100 may have been dropped whole.
+  const LossSummary s =
+      account({.sent = 1000, .delivered_unique = 900, .dropped_sidecar = 400, .min_rows_per_id = 4});
+  EXPECT_EQ(s.missing, 100u);
+  EXPECT_EQ(s.explained, 100u);
+  EXPECT_EQ(s.lost, 0u);
+  EXPECT_EQ(s.loss_ratio, 0.0);
+}
+
+TEST(LoadAccounting, DroppedRowsAccountForAtMostTheIdsTheyCouldHaveEmptied) {
+  // 200 dropped rows empty at most 50 ids of 4 rows each: the other 50 missing ids
+  // vanished without anyone counting them.
+  const LossSummary s =
+      account({.sent = 1000, .delivered_unique = 900, .dropped_sidecar = 200, .min_rows_per_id = 4});
+  EXPECT_EQ(s.missing, 100u);
+  EXPECT_EQ(s.explained, 50u);
+  EXPECT_EQ(s.lost, 50u);
+  EXPECT_DOUBLE_EQ(s.loss_ratio, 0.05);
+}
+
+TEST(LoadAccounting, LostIsSentMinusDeliveredMinusCountedDropsNeverNegative) {
+  // One row per id: lost = sent - delivered - counted drops, here and locally alike.
+  EXPECT_EQ(account({.sent = 100, .delivered_unique = 80, .dropped_sidecar = 5}).lost, 15u);
+  EXPECT_EQ(
+      account({.sent = 100, .delivered_unique = 80, .rejected = 2, .dropped_local = 3, .dropped_sidecar = 5})
+          .lost,
+      10u);
+  // More counted drops than missing ids (dropped merge rows of delivered ids): never below 0.
+  const LossSummary s = account({.sent = 100, .delivered_unique = 80, .dropped_sidecar = 500});
+  EXPECT_EQ(s.lost, 0u);
+  EXPECT_EQ(s.explained, 20u);
+  // Drops never make up for ids delivered beyond what was sent.
+  EXPECT_EQ(account({.sent = 10, .delivered_unique = 12, .dropped_sidecar = 5}).unexpected, 2u);
+}
+
 TEST(LoadAccounting, DeltaSubtractsABaselineAndSaturates) {
   FakeStats before, after;
   before.unique_rows = 100;

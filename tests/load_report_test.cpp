@@ -95,6 +95,84 @@ TEST(LoadReport, JsonIsOneObjectAndRoundTrips) {
   EXPECT_THROW(result_from_json(boost::json::parse(R"({"x":1})")), std::invalid_argument);
 }
 
+RunResult sidecar_result() {
+  RunResult r = sample_result();
+  r.name = "uds tiny queue";
+  r.target = "uds";
+  r.rejected = 0;
+  r.dropped_local = 0;
+  r.missing = 500;
+  r.lost = 0;
+  r.delivered_unique = r.sent - r.missing;
+  r.sidecar_counts_known = true;
+  r.dropped_sidecar = {{"queue_full", 2000}, {"invalid_not_json", 3}};
+  r.dropped_sidecar_unanswered = 2003;  // a stream socket answers nothing
+  return r;
+}
+
+TEST(LoadReport, SidecarDropsAreShownByReasonAndNotAsLoss) {
+  const RunResult r = sidecar_result();
+  EXPECT_EQ(r.dropped_sidecar_total(), 2003u);
+  EXPECT_FALSE(r.clean());  // dropped is not lost, but it is not clean either
+  const std::string text = render_text(r);
+  for (const char* needle :
+       {"lost 0", "dropped by the sidecar 2003 rows (invalid_not_json: 3, queue_full: 2000)",
+        "missing                500 ids, 500 of them accounted for by counted drops",
+        "no row id lost, but rows were dropped or rejected"}) {
+    EXPECT_NE(text.find(needle), std::string::npos) << "missing '" << needle << "' in\n" << text;
+  }
+  EXPECT_EQ(text.find("LOSS"), std::string::npos) << text;
+
+  RunResult unread = r;
+  unread.sidecar_counts_known = false;
+  unread.dropped_sidecar.clear();
+  EXPECT_NE(render_text(unread).find("dropped by the sidecar unknown"), std::string::npos);
+  RunResult none = r;
+  none.dropped_sidecar.clear();
+  EXPECT_NE(render_text(none).find("dropped by the sidecar 0 rows"), std::string::npos);
+  EXPECT_EQ(text.find("refused in its answers"), std::string::npos);
+  // Over HTTP the daemon refused most of them in its answers, which the harness counted.
+  RunResult http = r;
+  http.target = "http";
+  http.dropped_sidecar_unanswered = 3;
+  EXPECT_NE(render_text(http).find("(invalid_not_json: 3, queue_full: 2000); 2000 of them refused in its "
+                                   "answers (in dropped locally)"),
+            std::string::npos)
+      << render_text(http);
+  // In process there is no sidecar to speak of.
+  EXPECT_EQ(render_text(sample_result()).find("dropped by the sidecar"), std::string::npos);
+
+  const boost::json::value v = boost::json::parse(to_json_text(r));
+  EXPECT_EQ(v.at("dropped_sidecar").at("queue_full").to_number<std::uint64_t>(), 2000u);
+  EXPECT_EQ(v.at("missing").to_number<std::uint64_t>(), 500u);
+  const RunResult back = result_from_json(v);
+  EXPECT_TRUE(back.sidecar_counts_known);
+  EXPECT_EQ(back.dropped_sidecar, r.dropped_sidecar);
+  EXPECT_EQ(back.dropped_sidecar_unanswered, 2003u);
+  EXPECT_EQ(back.missing, 500u);
+  EXPECT_EQ(back.lost, 0u);
+  // A result written before this accounting existed: what it called lost was all missing.
+  boost::json::object old = v.as_object();
+  old.erase("missing");
+  old.erase("dropped_sidecar");
+  old.erase("sidecar_counts_known");
+  old["lost"] = 500;
+  const RunResult legacy = result_from_json(old);
+  EXPECT_EQ(legacy.missing, 500u);
+  EXPECT_FALSE(legacy.sidecar_counts_known);
+  EXPECT_TRUE(legacy.dropped_sidecar.empty());
+
+  ReportInputs in;
+  in.runs = {r};
+  const std::string md = render_report(in).markdown;
+  for (const char* needle :
+       {"| dropped by the sidecar (rows) | 2003 (invalid_not_json: 3, queue_full: 2000) |",
+        "| missing ids accounted for by counted drops | 500 of 500 |",
+        "| 0 | 2003 | 42 |"}) {  // summary: lost 0, dropped 2003, ids again 42
+    EXPECT_NE(md.find(needle), std::string::npos) << "missing '" << needle << "' in\n" << md;
+  }
+}
+
 TEST(LoadReport, FormatsUnits) {
   EXPECT_EQ(format_ns(850), "850 ns");
   EXPECT_EQ(format_ns(12'300), "12.3 us");

@@ -26,7 +26,10 @@ FakeStats delta(const FakeStats& after, const FakeStats& before) {
 
 LossSummary account(const DeliveryCounts& counts) {
   LossSummary s;
-  s.lost = sub(counts.sent, counts.delivered_unique);
+  s.missing = sub(counts.sent, counts.delivered_unique);
+  const std::uint64_t counted_rows = counts.rejected + counts.dropped_local + counts.dropped_sidecar;
+  s.explained = std::min(s.missing, counted_rows / std::max<std::uint64_t>(1, counts.min_rows_per_id));
+  s.lost = s.missing - s.explained;
   s.unexpected = sub(counts.delivered_unique, counts.sent);
   s.loss_ratio = counts.sent == 0 ? 0.0 : static_cast<double>(s.lost) / static_cast<double>(counts.sent);
   return s;

@@ -32,13 +32,23 @@ struct DeliveryCounts {
                                        // rows sent in a later batch, retries, replays
   std::uint64_t rejected = 0;          // rows refused for good (known to the logger)
   std::uint64_t dropped_local = 0;     // rows the harness could not hand over (queue full, send error)
+  std::uint64_t dropped_sidecar = 0;   // rows the sidecar counted as dropped, invalid or rejected and
+                                       // not already in `rejected` or `dropped_local`
+  // The fewest rows any one id is logged with (start + merges + end): an id goes missing
+  // through counted drops only when every one of its rows was dropped.
+  std::uint64_t min_rows_per_id = 1;
 };
 
 struct LossSummary {
-  std::uint64_t lost = 0;        // sent - delivered_unique, never negative
+  std::uint64_t missing = 0;     // sent - delivered_unique, never negative
+  std::uint64_t explained = 0;   // of those, as many as the counted drops can account for
+  std::uint64_t lost = 0;        // missing - explained: gone without anyone counting it
   std::uint64_t unexpected = 0;  // delivered ids beyond what was sent (another writer on the server?)
   double loss_ratio = 0;         // lost / sent
 };
+// Counted drops are rows and `sent` is ids, so at most (counted rows / min_rows_per_id)
+// missing ids are put down to them: a row counted as dropped never also counts as lost,
+// and a pile of dropped merge rows cannot hide an id that vanished silently.
 LossSummary account(const DeliveryCounts& counts);
 
 // One point of a cumulative count over time (seconds since the run started).

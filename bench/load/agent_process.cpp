@@ -161,6 +161,8 @@ std::string AgentProcess::address_for(const std::string& target) const {
   throw std::invalid_argument("no sidecar address for target '" + target + "'");
 }
 
+std::string AgentProcess::admin_address() const { return "127.0.0.1:" + std::to_string(admin_port_); }
+
 int AgentProcess::stop(std::chrono::milliseconds timeout) {
   if (pid_ <= 0) return exit_status_;
   ::kill(pid_, SIGTERM);

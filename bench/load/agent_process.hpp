@@ -32,6 +32,8 @@ class AgentProcess {
   pid_t pid() const { return pid_; }
   // The address spanline-load's --address wants for `target` (uds, udp-unix, tcp, http).
   std::string address_for(const std::string& target) const;
+  // "127.0.0.1:port" of its admin endpoint (GET /metrics).
+  std::string admin_address() const;
   const std::string& log_path() const { return log_path_; }
   // SIGTERM and wait up to `timeout`, then SIGKILL. Returns the exit status (or -1). Idempotent.
   int stop(std::chrono::milliseconds timeout);

@@ -28,6 +28,10 @@ int parse_command_line(int argc, char** argv, Command& out) {
   app.add_option("--agent-arg", c.agent_args,
                  "extra --name=value setting for the spawned spanlined (repeatable); {run_dir} stands "
                  "for the run's private directory, e.g. --agent-arg=--spool.dir={run_dir}/spool");
+  app.add_option("--agent-admin", c.agent_admin,
+                 "host:port of the sidecar's admin endpoint (admin.listen): rows it counts as dropped, "
+                 "invalid or rejected in its /metrics are reported as such, not as lost (known "
+                 "without this flag with --spawn-agent)");
   app.add_option("--name", c.name, "scenario name shown in reports");
 
   auto* fake = app.add_option_group("fake API");

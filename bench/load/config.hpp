@@ -38,6 +38,9 @@ struct LoadConfig {
   int agent_pid = 0;                    // for the agent's CPU and RSS; 0 = unknown
   std::string spawn_agent;              // path to spanlined: start it for this run (sets address and pid)
   std::vector<std::string> agent_args;  // extra --name=value settings for the spawned spanlined
+  // host:port of a running sidecar's admin.listen: its /metrics tells which rows it dropped
+  // itself. A spawned sidecar's is known without it.
+  std::string agent_admin;
 
   // --- the library (inproc) --------------------------------------------------
   std::vector<std::pair<std::string, std::string>> logger_options;  // set_option(name, value)

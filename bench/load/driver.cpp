@@ -5,6 +5,7 @@
 #include "probe.hpp"
 #include "process_stats.hpp"
 #include "report.hpp"
+#include "sidecar_metrics.hpp"
 #include "targets.hpp"
 
 #include <spanline/options.hpp>
@@ -14,11 +15,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -196,6 +199,31 @@ void producer_loop(const LoadConfig& cfg, Target& target, const std::vector<Trac
   totals.cpu_seconds = this_thread_cpu_seconds();
 }
 
+// The fewest rows any span of the pool is logged with (start, merges, end).
+std::uint64_t fewest_rows_per_id(const std::vector<TracePlan>& pool) {
+  std::uint64_t fewest = 0;
+  std::vector<std::uint64_t> rows;
+  for (const TracePlan& plan : pool) {
+    rows.assign(plan.span_count(), 0);
+    for (const TraceOp& op : plan.ops) ++rows[op.span];
+    for (const std::uint64_t n : rows) {
+      if (n > 0 && (fewest == 0 || n < fewest)) fewest = n;
+    }
+  }
+  return std::max<std::uint64_t>(1, fewest);
+}
+
+// The sidecar's counters before any row of this run: a freshly spawned daemon may not
+// serve its admin endpoint yet when its ingest listeners already accept.
+std::optional<SidecarCounts> read_baseline(SidecarScraper& sidecar, bool just_started) {
+  const auto deadline = Clock::now() + (just_started ? std::chrono::seconds(5) : std::chrono::seconds(0));
+  for (;;) {
+    if (auto counts = sidecar.read()) return counts;
+    if (Clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 fakeapi::FaultConfig burst_faults(const LoadConfig& cfg, bool on) {
   fakeapi::FaultConfig f = cfg.faults;
   if (on) f.fail_5xx = cfg.burst_5xx_ratio;
@@ -258,6 +286,25 @@ RunResult run_load(const LoadConfig& cfg, std::FILE* progress_out) {
     agent_pid = agent->pid();
   }
 
+  // --- what the sidecar counts itself: its drops are not silent loss ---------------------
+  std::unique_ptr<SidecarScraper> sidecar;
+  std::optional<SidecarCounts> sidecar_before;
+  const std::string admin = agent ? agent->admin_address() : cfg.agent_admin;
+  if (cfg.target != "inproc" && !admin.empty()) {
+    sidecar = std::make_unique<SidecarScraper>(admin);
+    sidecar_before = read_baseline(*sidecar, agent != nullptr);
+    if (!sidecar_before) {
+      sidecar.reset();
+      if (progress_out != nullptr) {
+        std::fprintf(progress_out,
+                     "spanline-load: cannot read the sidecar's metrics at http://%s/metrics; rows it drops "
+                     "will count as lost\n",
+                     admin.c_str());
+      }
+    }
+  }
+  const bool client_counts_refusals = cfg.target == "http";  // the HTTP listener answers its refusals
+
   // --- the target ---------------------------------------------------------------------
   const std::set<pid_t> threads_before = current_threads();
   std::unique_ptr<Target> target;
@@ -282,6 +329,7 @@ RunResult run_load(const LoadConfig& cfg, std::FILE* progress_out) {
   std::vector<TracePlan> pool;
   pool.reserve(cfg.distinct_traces);
   for (unsigned i = 0; i < cfg.distinct_traces; ++i) pool.push_back(generator.trace(i));
+  const std::uint64_t min_rows_per_id = fewest_rows_per_id(pool);
 
   // --- run --------------------------------------------------------------------------------
   Shared shared;
@@ -319,6 +367,7 @@ RunResult run_load(const LoadConfig& cfg, std::FILE* progress_out) {
   std::future<bool> flushing;
   bool flushed = false;
   FakeStats last_fake = baseline;
+  Clock::time_point next_sidecar_read = start;
   const auto drain_limit =
       std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(cfg.drain_timeout_s));
 
@@ -394,12 +443,33 @@ RunResult run_load(const LoadConfig& cfg, std::FILE* progress_out) {
         if (g.known && g.pending_rows == 0) done = true;
         // A sidecar without a readable fake API: nothing to wait for.
         if (!probe && !g.known) done = true;
+        // Rows the sidecar dropped never arrive. Once it holds nothing more and its counted
+        // drops account for every id still missing, waiting cannot change the outcome.
+        if (!done && probe && sidecar && now >= next_sidecar_read) {
+          next_sidecar_read = now + std::chrono::milliseconds(250);
+          if (auto c = sidecar->read(); c && c->pending_rows == 0) {
+            std::uint64_t refused = 0;  // the producers are joined: their totals are final
+            for (const auto& t : totals) refused += t.refused;
+            const SidecarDrops run_drops = delta(c->drops, sidecar_before->drops);
+            const LossSummary so_far =
+                account({.sent = sent,
+                         .delivered_unique = delivered,
+                         .dropped_local = refused,
+                         .dropped_sidecar = drops_unknown_to_client(run_drops, client_counts_refusals),
+                         .min_rows_per_id = min_rows_per_id});
+            if (so_far.lost == 0) done = true;
+          }
+        }
       }
       if (done) break;
     }
   }
   const Clock::time_point drain_end = Clock::now();
   if (flushing.valid()) flushing.wait();
+  std::optional<SidecarDrops> sidecar_drops;
+  if (sidecar) {
+    if (auto after = sidecar->read()) sidecar_drops = delta(after->drops, sidecar_before->drops);
+  }
 
   // --- cost ---------------------------------------------------------------------------------
   std::set<pid_t> producer_tids;
@@ -471,6 +541,8 @@ RunResult run_load(const LoadConfig& cfg, std::FILE* progress_out) {
   counts.sent = shared.spans_sent.load();
   counts.rejected = final_gauges.rejected;
   counts.dropped_local = final_gauges.dropped + refused;
+  if (sidecar_drops) counts.dropped_sidecar = drops_unknown_to_client(*sidecar_drops, client_counts_refusals);
+  counts.min_rows_per_id = min_rows_per_id;
   const FakeStats got = delta(last_fake, baseline);
   result.delivery_known = probe != nullptr;
   if (probe) {
@@ -481,7 +553,11 @@ RunResult run_load(const LoadConfig& cfg, std::FILE* progress_out) {
   result.sent = counts.sent;
   result.delivered_unique = counts.delivered_unique;
   result.duplicates = counts.duplicates;
+  result.missing = loss.missing;
   result.lost = probe ? loss.lost : counts.rejected + counts.dropped_local;
+  result.sidecar_counts_known = sidecar_drops.has_value();
+  if (sidecar_drops) result.dropped_sidecar = sidecar_drops->by_reason;
+  result.dropped_sidecar_unanswered = counts.dropped_sidecar;
   result.unexpected = loss.unexpected;
   result.rejected = counts.rejected;
   result.dropped_local = counts.dropped_local;

@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <stdexcept>
@@ -126,6 +127,15 @@ LatencySummary latency_from(const json::object& o, std::string_view key) {
 
 }  // namespace
 
+std::string describe_drops(const std::map<std::string, std::uint64_t>& by_reason) {
+  std::string out;
+  for (const auto& [reason, rows] : by_reason) {
+    if (!out.empty()) out += ", ";
+    out += reason + ": " + std::to_string(rows);
+  }
+  return out;
+}
+
 std::string render_text(const RunResult& r) {
   std::string out;
   line(out, "spanline-load: %s  target=%s mode=%s threads=%u%s%s", r.name.empty() ? "run" : r.name.c_str(),
@@ -153,6 +163,28 @@ std::string render_text(const RunResult& r) {
          "  sent %" PRIu64 "  delivered unique UNKNOWN (no fake API stats)  rejected %" PRIu64
          "  dropped locally %" PRIu64,
          r.sent, r.rejected, r.dropped_local);
+  }
+  if (r.target != "inproc") {
+    if (!r.sidecar_counts_known) {
+      line(out, "  %-22s unknown (its /metrics was not read: --spawn-agent or --agent-admin)",
+           "dropped by the sidecar");
+    } else if (r.dropped_sidecar.empty()) {
+      line(out, "  %-22s 0 rows", "dropped by the sidecar");
+    } else {
+      // The http target counts a refused request's rows as dropped locally: say which rows
+      // are the same ones, so nobody adds them up twice.
+      const std::uint64_t total = r.dropped_sidecar_total();
+      const std::uint64_t answered = total - std::min(total, r.dropped_sidecar_unanswered);
+      std::string note;
+      if (answered > 0)
+        note = "; " + std::to_string(answered) + " of them refused in its answers (in dropped locally)";
+      line(out, "  %-22s %" PRIu64 " rows (%s)%s", "dropped by the sidecar", total,
+           describe_drops(r.dropped_sidecar).c_str(), note.c_str());
+    }
+  }
+  if (r.delivery_known && r.missing > r.lost) {
+    line(out, "  %-22s %" PRIu64 " ids, %" PRIu64 " of them accounted for by counted drops (not lost)",
+         "missing", r.missing, r.missing - r.lost);
   }
   line(out,
        "  bytes raw %s  on the wire %s  ratio %.2fx  requests %" PRIu64 "  429s %" PRIu64
@@ -193,10 +225,16 @@ json::object to_json(const RunResult& r) {
   o["sent"] = r.sent;
   o["delivered_unique"] = r.delivered_unique;
   o["duplicates"] = r.duplicates;
+  o["missing"] = r.missing;
   o["lost"] = r.lost;
   o["unexpected"] = r.unexpected;
   o["rejected"] = r.rejected;
   o["dropped_local"] = r.dropped_local;
+  o["sidecar_counts_known"] = r.sidecar_counts_known;
+  json::object sidecar;
+  for (const auto& [reason, rows] : r.dropped_sidecar) sidecar[reason] = rows;
+  o["dropped_sidecar"] = std::move(sidecar);
+  o["dropped_sidecar_unanswered"] = r.dropped_sidecar_unanswered;
   o["bytes_raw"] = r.bytes_raw;
   o["bytes_wire"] = r.bytes_wire;
   o["compression_ratio"] = r.compression_ratio;
@@ -251,9 +289,20 @@ RunResult result_from_json(const json::value& value) {
   r.delivered_unique = u64(o, "delivered_unique");
   r.duplicates = u64(o, "duplicates");
   r.lost = u64(o, "lost");
+  // Results written before drops were told apart from loss have no "missing": it was "lost".
+  r.missing = o.contains("missing") ? u64(o, "missing") : r.lost;
   r.unexpected = u64(o, "unexpected");
   r.rejected = u64(o, "rejected");
   r.dropped_local = u64(o, "dropped_local");
+  const auto* sidecar_known = o.if_contains("sidecar_counts_known");
+  r.sidecar_counts_known = sidecar_known != nullptr && sidecar_known->is_bool() && sidecar_known->as_bool();
+  r.dropped_sidecar_unanswered = u64(o, "dropped_sidecar_unanswered");
+  if (const auto* d = o.if_contains("dropped_sidecar"); d != nullptr && d->is_object()) {
+    for (const auto& [reason, rows] : d->as_object()) {
+      if (const std::uint64_t n = u64(d->as_object(), reason); n > 0)
+        r.dropped_sidecar[std::string(reason)] = n;
+    }
+  }
   r.bytes_raw = u64(o, "bytes_raw");
   r.bytes_wire = u64(o, "bytes_wire");
   r.compression_ratio = dbl(o, "compression_ratio");

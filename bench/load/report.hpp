@@ -7,6 +7,8 @@
 
 #include <boost/json/value.hpp>
 
+#include <cstdint>
+#include <map>
 #include <string>
 
 namespace spanline::load {
@@ -24,5 +26,7 @@ std::string format_ns(std::uint64_t ns);
 std::string format_bytes(double bytes);
 // "12.3k", "1.20M"
 std::string format_count(double count);
+// "queue_full: 120, invalid_not_json: 3" (in key order); "" when empty.
+std::string describe_drops(const std::map<std::string, std::uint64_t>& by_reason);
 
 }  // namespace spanline::load

@@ -124,6 +124,17 @@ void scenario_table(std::string& md, const RunResult& r, const std::optional<Ref
   row("ids seen again (later updates, resends)", std::to_string(r.duplicates));
   row("**lost**", r.delivery_known ? "**" + std::to_string(r.lost) + "**" : "unknown");
   row("rejected / dropped locally", std::to_string(r.rejected) + " / " + std::to_string(r.dropped_local));
+  if (r.target != "inproc") {
+    row("dropped by the sidecar (rows)",
+        !r.sidecar_counts_known ? std::string("unknown")
+        : r.dropped_sidecar.empty()
+            ? std::string("0")
+            : std::to_string(r.dropped_sidecar_total()) + " (" + describe_drops(r.dropped_sidecar) + ")");
+  }
+  if (r.delivery_known && r.missing > r.lost) {
+    row("missing ids accounted for by counted drops",
+        std::to_string(r.missing - r.lost) + " of " + std::to_string(r.missing));
+  }
   row("bytes raw / on the wire (ratio)", format_bytes(static_cast<double>(r.bytes_raw)) + " / " +
                                              format_bytes(static_cast<double>(r.bytes_wire)) + " (" +
                                              f("%.2fx", r.compression_ratio) + ")");
@@ -277,8 +288,9 @@ RenderedReport render_report(const ReportInputs& in) {
             ns_cell(r.caller_trace.p99, r.caller_trace.count) + " | " +
             ns_cell(r.delivery.p99, r.delivery.count) + " | " + std::to_string(r.sent) + " | " +
             (r.delivery_known ? std::to_string(r.lost) : "?") + " | " +
-            std::to_string(r.dropped_local + r.rejected) + " | " + std::to_string(r.duplicates) + " | " +
-            f("%.2fx", r.compression_ratio) + " | " + f("%.1f", r.cpu_seconds) + " |\n";
+            std::to_string(r.dropped_local + r.rejected + r.dropped_sidecar_total()) + " | " +
+            std::to_string(r.duplicates) + " | " + f("%.2fx", r.compression_ratio) + " | " +
+            f("%.1f", r.cpu_seconds) + " |\n";
     }
     md += "\n";
     out.files.emplace_back("latency.svg", latency_svg(in.runs, false));
@@ -314,7 +326,11 @@ RenderedReport render_report(const ReportInputs& in) {
   md +=
       "## How to read this\n\n"
       "- *sent* counts unique row ids the harness produced (a span with its merge updates is one id); "
-      "*lost* = sent − delivered unique, as counted by the fake API.\n"
+      "*lost* = sent − delivered unique (as counted by the fake API) − the ids that rows counted as "
+      "dropped account for: *dropped* adds up rows rejected by the API, rows the harness could not hand "
+      "over and rows the sidecar counted as dropped or invalid (its /metrics); an id counts as explained "
+      "only once every row it is logged with could have been dropped, so dropped merge rows never hide "
+      "an id that vanished silently.\n"
       "- Caller latency in open loop is measured from each trace's intended send time, so stalls are not "
       "hidden (no coordinated omission). Percentiles come from a log-linear histogram (< 0.8 % error).\n"
       "- Delivery latency is estimated from the cumulative sent and delivered curves sampled every 20 ms, "

@@ -5,6 +5,7 @@
 #include "histogram.hpp"
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -61,10 +62,23 @@ struct RunResult {
   std::uint64_t sent = 0;
   std::uint64_t delivered_unique = 0;
   std::uint64_t duplicates = 0;
-  std::uint64_t lost = 0;
+  std::uint64_t missing = 0;  // sent - delivered_unique
+  std::uint64_t lost = 0;     // missing ids no drop count accounts for (see accounting.hpp)
   std::uint64_t unexpected = 0;
   std::uint64_t rejected = 0;
   std::uint64_t dropped_local = 0;
+  // Socket targets: rows the sidecar counted itself as dropped, invalid or rejected during
+  // the run, by its reason (its /metrics, read before and after), when it could be read.
+  bool sidecar_counts_known = false;
+  std::map<std::string, std::uint64_t> dropped_sidecar;
+  // Of those, the rows the harness had not counted itself (the http target counts the rows of
+  // a refused request as dropped locally); the loss accounting adds only these.
+  std::uint64_t dropped_sidecar_unanswered = 0;
+  std::uint64_t dropped_sidecar_total() const {
+    std::uint64_t sum = 0;
+    for (const auto& [reason, rows] : dropped_sidecar) sum += rows;
+    return sum;
+  }
 
   // wire
   std::uint64_t bytes_raw = 0;
@@ -81,8 +95,10 @@ struct RunResult {
 
   std::vector<ProgressSample> samples;
 
-  // Nothing lost, dropped or rejected (and delivery was checked).
-  bool clean() const { return delivery_known && lost == 0 && dropped_local == 0 && rejected == 0; }
+  // Nothing lost, dropped or rejected, here or by the sidecar (and delivery was checked).
+  bool clean() const {
+    return delivery_known && lost == 0 && dropped_local == 0 && rejected == 0 && dropped_sidecar_total() == 0;
+  }
 };
 
 }  // namespace spanline::load

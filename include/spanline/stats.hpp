@@ -56,6 +56,10 @@ struct Stats {
     std::uint64_t rows_spilled = 0;        // rows written to the spool (as logged; log_durable rows too)
     std::uint64_t records_replayed = 0;
     std::uint64_t rows_replayed_delivered = 0;
+    // Records not replayed on reopen because an earlier run had them acknowledged (.acks file).
+    std::uint64_t records_already_acked = 0;
+    // Acknowledgements that could not be written to disk: those records replay again after a restart.
+    std::uint64_t ack_write_errors = 0;
     std::uint64_t records_corrupt = 0;     // bad CRC / damaged regions skipped
     std::uint64_t records_truncated = 0;   // incomplete tails skipped (crash mid-write)
     std::uint64_t write_errors = 0;        // write + fsync failures

@@ -296,6 +296,8 @@ TEST(DaemonSpoolMetrics, RendersSpoolAndDurableIngestFamilies) {
   stats.spool.rows_spilled = 800;
   stats.spool.records_replayed = 12;
   stats.spool.rows_replayed_delivered = 240;
+  stats.spool.records_already_acked = 7;
+  stats.spool.ack_write_errors = 4;
   stats.spool.records_corrupt = 1;
   stats.spool.records_truncated = 2;
   stats.spool.write_errors = 0;
@@ -319,6 +321,13 @@ TEST(DaemonSpoolMetrics, RendersSpoolAndDurableIngestFamilies) {
   EXPECT_EQ(parsed.value("spanline_spool_rows_spilled_total"), 800);
   EXPECT_EQ(parsed.value("spanline_spool_records_replayed_total"), 12);
   EXPECT_EQ(parsed.value("spanline_spool_rows_replayed_delivered_total"), 240);
+  EXPECT_EQ(parsed.value("spanline_spool_records_already_acked_total"), 7);
+  EXPECT_EQ(parsed.value("spanline_spool_ack_write_errors_total"), 4);
+  for (const char* family :
+       {"spanline_spool_records_already_acked_total", "spanline_spool_ack_write_errors_total"}) {
+    EXPECT_EQ(parsed.types.count(family) ? parsed.types.at(family) : "", "counter") << family;
+    EXPECT_TRUE(parsed.helps.count(family)) << family;
+  }
   EXPECT_EQ(parsed.value("spanline_spool_records_corrupt_total"), 1);
   EXPECT_EQ(parsed.value("spanline_spool_records_truncated_total"), 2);
   EXPECT_EQ(parsed.value("spanline_spool_write_errors_total"), 0);
@@ -462,12 +471,14 @@ TEST(DaemonDurableIngest, HttpAnswersAfterTheFsyncAndMetricsShowTheSpool) {
   EXPECT_FALSE(api.row("experiment", "exp-durable", "ok"));
 
   const PromText metrics = scrape(d);
-  for (const char* family : {"spanline_spool_enabled", "spanline_spool_bytes", "spanline_spool_segments",
-                             "spanline_spool_replay_lag_bytes", "spanline_spool_oldest_unacked_age_seconds",
-                             "spanline_spool_records_written_total", "spanline_spool_rows_spilled_total",
-                             "spanline_spool_records_replayed_total", "spanline_spool_records_corrupt_total",
-                             "spanline_spool_records_truncated_total", "spanlined_ingest_durable_rows_total",
-                             "spanlined_ingest_durable_commits_total"}) {
+  for (const char* family :
+       {"spanline_spool_enabled", "spanline_spool_bytes", "spanline_spool_segments",
+        "spanline_spool_replay_lag_bytes", "spanline_spool_oldest_unacked_age_seconds",
+        "spanline_spool_records_written_total", "spanline_spool_rows_spilled_total",
+        "spanline_spool_records_replayed_total", "spanline_spool_records_already_acked_total",
+        "spanline_spool_ack_write_errors_total", "spanline_spool_records_corrupt_total",
+        "spanline_spool_records_truncated_total", "spanlined_ingest_durable_rows_total",
+        "spanlined_ingest_durable_commits_total"}) {
     EXPECT_TRUE(metrics.types.count(family)) << family;
     EXPECT_TRUE(metrics.helps.count(family)) << family;
   }
