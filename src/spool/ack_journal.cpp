@@ -1,6 +1,8 @@
 #include "spool/ack_journal.hpp"
 
 #include "spool/crc32c.hpp"
+#include "spool/little_endian.hpp"
+#include "spool/segment_format.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -8,8 +10,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
-#include <cstdio>
 #include <exception>
 #include <string>
 
@@ -30,20 +30,8 @@ struct AckJournal::File {
 
 namespace {
 
-void store_u32(char* p, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xffu);
-}
-void store_u64(char* p, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xffu);
-}
-std::uint32_t load_u32(const char* p) {
-  const auto* u = reinterpret_cast<const unsigned char*>(p);
-  return std::uint32_t{u[0]} | (std::uint32_t{u[1]} << 8) | (std::uint32_t{u[2]} << 16) |
-         (std::uint32_t{u[3]} << 24);
-}
-std::uint64_t load_u64(const char* p) {
-  return std::uint64_t{load_u32(p)} | (std::uint64_t{load_u32(p + 4)} << 32);
-}
+using little_endian::load;
+using little_endian::store;
 
 // 0 or the errno of the failure.
 int write_all(int fd, const char* data, std::size_t size, std::uint64_t offset) {
@@ -91,35 +79,24 @@ int read_file(const std::filesystem::path& path, std::string& out) {
 }  // namespace
 
 std::filesystem::path ack_path(const std::filesystem::path& dir, std::uint64_t segment) {
-  char name[32];
-  std::snprintf(name, sizeof name, "%020llu.acks", static_cast<unsigned long long>(segment));
-  return dir / name;
+  return numbered_file(dir, segment, ".acks");
 }
 
 std::optional<std::uint64_t> parse_ack_name(std::string_view name) noexcept {
-  constexpr std::string_view kSuffix = ".acks";
-  if (name.size() != 20 + kSuffix.size() || name.substr(20) != kSuffix) return std::nullopt;
-  const auto digits = name.substr(0, 20);
-  if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return std::nullopt;
-  }
-  std::uint64_t segment = 0;
-  const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), segment);
-  if (ec != std::errc{} || ptr != digits.data() + digits.size()) return std::nullopt;
-  return segment;
+  return parse_numbered_file(name, ".acks");
 }
 
 std::string encode_ack_header() {
   std::string out(kAckHeaderBytes, '\0');
   out.replace(0, kAckMagic.size(), kAckMagic);
-  store_u32(out.data() + 8, kAckFormatVersion);
+  store<std::uint32_t>(out.data() + 8, kAckFormatVersion);
   return out;
 }
 
 void encode_ack_entry(const AckEntry& entry, char (&out)[kAckEntryBytes]) noexcept {
-  store_u64(out, entry.offset);
-  store_u32(out + 8, entry.record_crc);
-  store_u32(out + 12, crc32c(out, 12));
+  store<std::uint64_t>(out, entry.offset);
+  store<std::uint32_t>(out + 8, entry.record_crc);
+  store<std::uint32_t>(out + 12, crc32c(out, 12));
 }
 
 ParsedAcks parse_acks(std::string_view bytes) {
@@ -128,7 +105,7 @@ ParsedAcks parse_acks(std::string_view bytes) {
                                 ? (bytes.size() - kAckHeaderBytes + kAckEntryBytes - 1) / kAckEntryBytes
                                 : 0;
   parsed.header_ok = bytes.size() >= kAckHeaderBytes && bytes.substr(0, kAckMagic.size()) == kAckMagic &&
-                     load_u32(bytes.data() + 8) == kAckFormatVersion;
+                     load<std::uint32_t>(bytes.data() + 8) == kAckFormatVersion;
   if (!parsed.header_ok) {
     parsed.ignored = slots;
     return parsed;
@@ -140,11 +117,11 @@ ParsedAcks parse_acks(std::string_view bytes) {
       break;
     }
     const char* p = bytes.data() + at;
-    if (load_u32(p + 12) != crc32c(p, 12)) {
+    if (load<std::uint32_t>(p + 12) != crc32c(p, 12)) {
       ++parsed.ignored;
       continue;
     }
-    parsed.entries.push_back(AckEntry{load_u64(p), load_u32(p + 8)});
+    parsed.entries.push_back(AckEntry{load<std::uint64_t>(p), load<std::uint32_t>(p + 8)});
   }
   std::sort(parsed.entries.begin(), parsed.entries.end());
   parsed.entries.erase(std::unique(parsed.entries.begin(), parsed.entries.end()), parsed.entries.end());

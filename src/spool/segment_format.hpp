@@ -78,6 +78,13 @@ std::optional<RecordHeader> parse_record_header(std::string_view twelve_bytes) n
 // Checks the CRC and the body layout; on success fills `out` (borrowing from `body`).
 bool parse_record_body(const RecordHeader& header, std::string_view body, RecordView& out) noexcept;
 
+// "<dir>/00000000000000000042<suffix>": the spool's files carry their number in 20
+// digits, so that they sort by it.
+std::filesystem::path numbered_file(const std::filesystem::path& dir, std::uint64_t number,
+                                    std::string_view suffix);
+// The number of a file named so with this suffix, or nullopt for any other name.
+std::optional<std::uint64_t> parse_numbered_file(std::string_view file_name, std::string_view suffix) noexcept;
+
 // "<dir>/00000000000000000042.spool"
 std::filesystem::path segment_path(const std::filesystem::path& dir, std::uint64_t sequence);
 // The sequence of a segment file name, or nullopt for any other file.
