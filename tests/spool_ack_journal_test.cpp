@@ -6,7 +6,6 @@
 
 #include <spanline/logger.hpp>
 
-#include "codec/codec.hpp"
 #include "fake_api.hpp"
 #include "spool/segment_format.hpp"
 #include "spool/segment_scanner.hpp"
@@ -490,35 +489,6 @@ PreparedRow prepared(const std::string& id, const std::string& rest) {
                      .id_size = static_cast<std::uint32_t>(id.size())};
 }
 
-// True when some record in the spool directory holds this text (decoded).
-bool spool_holds(const std::filesystem::path& dir, const std::string& needle) {
-  for (const auto& file : detail::spool_test::segment_files(dir)) {
-    const auto segment = detail::parse_segment_name(file.filename().string());
-    std::error_code size_error;
-    const auto size = std::filesystem::file_size(file, size_error);
-    if (!segment || size_error) continue;
-    boost::system::error_code ec;
-    auto scanner = detail::SegmentScanner::open(file, *segment, ec);
-    if (!scanner) continue;
-    detail::SpoolRecord record;
-    for (;;) {
-      const auto step = scanner->next(size, record);
-      using Step = detail::SegmentScanner::Step;
-      if (step.step == Step::end || step.step == Step::error || step.step == Step::unknown_version) break;
-      if (step.step != Step::record) continue;
-      try {
-        const std::string raw =
-            record.encoding == Compression::none
-                ? record.payload
-                : detail::decompress(record.encoding, record.payload, record.raw_bytes + 1);
-        if (raw.find(needle) != std::string::npos) return true;
-      } catch (const std::exception&) {
-      }
-    }
-  }
-  return false;
-}
-
 // The child: writes the span's full row and some other rows to the spool while the API is
 // down, waits until replay has delivered the span's row (so its id is released), logs the
 // span's end as a live merge row, and waits to be killed. Exit codes say where it failed.
@@ -596,8 +566,8 @@ TEST(SpoolAcksE2E, ASpansEndRowSurvivesACrashAfterItsStartWasReplayed) {
 
   // The case being tested: the segment holding the replayed (and acknowledged) full row
   // is still there, and the merge row went upstream live, not through the spool.
-  ASSERT_TRUE(spool_holds(dir.path(), R"("id":"acked-span")")) << "the span's record was deleted already";
-  ASSERT_FALSE(spool_holds(dir.path(), "the live answer")) << "the merge row went through the spool";
+  ASSERT_TRUE(detail::spool_test::spool_holds_text(dir.path(), R"("id":"acked-span")")) << "the span's record was deleted already";
+  ASSERT_FALSE(detail::spool_test::spool_holds_text(dir.path(), "the live answer")) << "the merge row went through the spool";
 
   api.set_faults({});
   Logger again(crash_options(port, dir.path()));

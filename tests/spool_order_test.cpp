@@ -5,12 +5,10 @@
 // Also: a 413 to a replayed record splits it, and log_durable rows count as accepted.
 #include <spanline/logger.hpp>
 
-#include "codec/codec.hpp"
 #include "fake_api.hpp"
 #include "spool/replay_order.hpp"
 #include "spool/row_keys.hpp"
 #include "spool/segment_format.hpp"
-#include "spool/segment_scanner.hpp"
 #include "spool/spool.hpp"
 #include "spool_support.hpp"
 
@@ -226,34 +224,9 @@ bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeo
   return true;
 }
 
-// True when some record in the spool directory holds a row with this id (read straight
-// from the segment files, which the logger's spool keeps locked).
+// True when some record in the spool directory holds a row with this id.
 bool spool_holds_row(const std::filesystem::path& dir, const std::string& id) {
-  const std::string needle = R"("id":")" + id + '"';
-  for (const auto& file : detail::spool_test::segment_files(dir)) {
-    const auto segment = detail::parse_segment_name(file.filename().string());
-    std::error_code size_error;
-    const auto size = std::filesystem::file_size(file, size_error);
-    if (!segment || size_error) continue;
-    boost::system::error_code ec;
-    auto scanner = detail::SegmentScanner::open(file, *segment, ec);
-    if (!scanner) continue;
-    detail::SpoolRecord record;
-    for (;;) {
-      const auto step = scanner->next(size, record);
-      using Step = detail::SegmentScanner::Step;
-      if (step.step == Step::end || step.step == Step::error || step.step == Step::unknown_version) break;
-      if (step.step != Step::record) continue;
-      try {
-        const std::string raw = record.encoding == Compression::none
-                                    ? record.payload
-                                    : detail::decompress(record.encoding, record.payload, record.raw_bytes + 1);
-        if (raw.find(needle) != std::string::npos) return true;
-      } catch (const std::exception&) {
-      }
-    }
-  }
-  return false;
+  return detail::spool_test::spool_holds_text(dir, R"("id":")" + id + '"');
 }
 
 // Everything accepted is settled and everything in the spool acknowledged.

@@ -2,6 +2,9 @@
 // Helpers shared by the spool tests: a temporary directory that removes itself, and
 // deterministic records.
 
+#include "codec/codec.hpp"
+#include "spool/segment_format.hpp"
+#include "spool/segment_scanner.hpp"
 #include "spool/spool.hpp"
 
 #include <gtest/gtest.h>
@@ -103,6 +106,36 @@ inline std::vector<std::filesystem::path> segment_files(const std::filesystem::p
   }
   std::sort(out.begin(), out.end());
   return out;
+}
+
+// True when some record in the spool directory holds `needle` in its decoded payload. Reads
+// the segment files directly, so it works while a logger's spool holds them open.
+inline bool spool_holds_text(const std::filesystem::path& dir, const std::string& needle) {
+  for (const auto& file : segment_files(dir)) {
+    const auto segment = parse_segment_name(file.filename().string());
+    std::error_code size_error;
+    const auto size = std::filesystem::file_size(file, size_error);
+    if (!segment || size_error) continue;
+    boost::system::error_code ec;
+    auto scanner = SegmentScanner::open(file, *segment, ec);
+    if (!scanner) continue;
+    SpoolRecord record;
+    for (;;) {
+      const auto step = scanner->next(size, record);
+      using Step = SegmentScanner::Step;
+      if (step.step == Step::end || step.step == Step::error || step.step == Step::unknown_version) break;
+      if (step.step != Step::record) continue;
+      try {
+        const std::string raw = record.encoding == Compression::none
+                                    ? record.payload
+                                    : decompress(record.encoding, record.payload, record.raw_bytes + 1);
+        if (raw.find(needle) != std::string::npos) return true;
+      } catch (const std::exception&) {
+        // A record that does not decode holds nothing to find.
+      }
+    }
+  }
+  return false;
 }
 
 inline std::unique_ptr<Spool> open_or_fail(const SpoolOptions& options) {
