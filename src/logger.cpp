@@ -1,6 +1,6 @@
 #include <spanline/logger.hpp>
 
-#include "codec/codec.hpp"
+#include "batch/durable_record.hpp"
 #include "core/logger_core.hpp"
 #include "spool/row_keys.hpp"
 
@@ -155,7 +155,7 @@ FlushResult LoggerCore::totals(bool complete) const {
                      .spooled = counters_.rows_spilled.load(std::memory_order_relaxed)};
 }
 
-Logger::DurableResult LoggerCore::write_ahead(std::uint32_t destination, const std::vector<PreparedRow>& rows,
+Logger::DurableResult LoggerCore::write_ahead(std::uint32_t destination, std::vector<PreparedRow> rows,
                                               std::chrono::milliseconds timeout) {
   using Result = Logger::DurableResult;
   if (!spool_) return Result::no_spool;
@@ -163,8 +163,6 @@ Logger::DurableResult LoggerCore::write_ahead(std::uint32_t destination, const s
   if (rows.empty()) return Result::durable;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   const std::string key = destinations_.get(destination).key();
-  const std::size_t limit = sender_.payload_limit();
-  const Compression encoding = sender_.encoding();
   // Rows in a spool record are accepted rows, settled at once as spooled (replay
   // delivers them), so they count in rows_in like logged rows. Settled first: a flush()
   // that sees them accepted must not wait for a settlement that already happened.
@@ -174,44 +172,30 @@ Logger::DurableResult LoggerCore::write_ahead(std::uint32_t destination, const s
     counters_.rows_in.fetch_add(count, std::memory_order_seq_cst);
   };
 
+  // Rows sharing an id become one event, as a batch would send them (a span's start,
+  // log and end rows): fewer bytes to compress, write, fsync and replay. Then one
+  // {"events":[...]} body per record, as many events as the payload limit allows.
+  std::vector<Batch> records =
+      split_to_limit(coalesce_durable_rows(destination, std::move(rows)), sender_.payload_limit());
   std::uint64_t last_sequence = 0;
   std::vector<RowKey> keys;
-  for (std::size_t next = 0; next < rows.size();) {
-    // One {"events":[...]} body per record, as many rows as the payload limit allows.
-    std::string body = "{\"events\":[";
-    std::uint32_t count = 0;
-    keys.clear();
-    for (; next < rows.size(); ++next) {
-      const PreparedRow& row = rows[next];
-      if (count != 0 && body.size() + 1 + row.json.size() + 2 > limit) break;
-      if (count != 0) body += ',';
-      body += row.json;
-      // Live rows with these ids logged later must not overtake them (spool/replay_order.hpp).
-      keys.push_back(row_key(std::string_view(row.json).substr(row.id_offset, row.id_size)));
-      ++count;
-    }
-    body += "]}";
-    SpoolEntry entry{.destination_key = key,
-                     .encoding = Compression::none,
-                     .source_rows = count,
-                     .raw_bytes = static_cast<std::uint32_t>(body.size()),
-                     .payload = body,
-                     .rows = RecordRows{.destination = destination, .keys = keys}};
-    std::string compressed;
-    if (encoding != Compression::none) {
-      try {
-        compressed = compress(encoding, body, options_.zstd_level);
-        entry.encoding = encoding;
-        entry.payload = compressed;
-      } catch (const std::exception&) {
-        // Stored uncompressed instead; replay sends it as it is.
-      }
-    }
+  for (Batch& record : records) {
+    const auto count = static_cast<std::uint32_t>(record.source_rows());
+    encode_record(record, sender_.encoding(), options_.zstd_level);
+    // Live rows with these ids logged later must not overtake them (spool/replay_order.hpp).
+    record_keys(record, keys);
+    const SpoolEntry entry{.destination_key = key,
+                           .encoding = record.encoding,
+                           .source_rows = count,
+                           .raw_bytes = static_cast<std::uint32_t>(record.raw_body_bytes),
+                           .payload = record.body,
+                           .rows = RecordRows{.destination = destination, .keys = keys}};
     const AppendResult appended = spool_->append(entry);
     switch (appended.status) {
       case SpoolStatus::ok:
         last_sequence = appended.sequence;
         accept(count);
+        counters_.rows_coalesced.fetch_add(count - record.events.size(), std::memory_order_relaxed);
         continue;
       case SpoolStatus::full:
       case SpoolStatus::too_large:
@@ -359,7 +343,7 @@ Logger::DurableResult Logger::log_durable(DestinationHandle to, std::vector<Prep
     if (row.id_size == 0 || std::size_t{row.id_offset} + row.id_size > row.json.size())
       throw std::invalid_argument("PreparedRow id_offset/id_size do not point inside its json");
   }
-  return core_->write_ahead(to.index, rows, timeout);
+  return core_->write_ahead(to.index, std::move(rows), timeout);
 }
 
 Span Logger::start_span(DestinationHandle to, SpanArgs args, const Fields& fields) {

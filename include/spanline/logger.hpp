@@ -130,7 +130,9 @@ class Logger {
 
   // Write-ahead for durable ingest (the daemon's ingest.ack = "durable"): writes the
   // rows straight to the spool as one record, waits until an fsync covers it, and
-  // returns durable; the spool's replay then delivers them. Nothing is written when
+  // returns durable; the spool's replay then delivers them. Rows sharing an id are
+  // combined first, as in a batch (a merge row folds into the row before it), so
+  // upstream receives one event per id. Nothing is written when
   // the result is not durable, except on timeout (written, not yet known to be on disk).
   enum class DurableResult { durable, no_spool, spool_full, io_error, timeout, closed };
   DurableResult log_durable(DestinationHandle to, std::vector<PreparedRow> rows,

@@ -42,9 +42,9 @@ class LoggerCore {
   // Throws what writing throws (std::bad_alloc), with nothing admitted.
   LogResult submit(const RowDraft& draft);
 
-  // Logger::log_durable: the rows as one spool record (more when over the payload
-  // limit), waited on until an fsync covers them.
-  Logger::DurableResult write_ahead(std::uint32_t destination, const std::vector<PreparedRow>& rows,
+  // Logger::log_durable: the rows, those sharing an id combined, as one spool record
+  // (more when over the payload limit), waited on until an fsync covers them.
+  Logger::DurableResult write_ahead(std::uint32_t destination, std::vector<PreparedRow> rows,
                                     std::chrono::milliseconds timeout);
 
   FlushResult flush(std::chrono::milliseconds timeout);

@@ -8,6 +8,9 @@
 namespace spanline::detail {
 namespace {
 
+// A drained active segment smaller than segment_max_bytes / this is not closed early.
+constexpr std::uint64_t kSmallSegmentFraction = 16;
+
 std::int64_t now_unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -63,6 +66,11 @@ bool SegmentCatalog::check_rotation(std::uint64_t segment_id, const Segment& seg
   // back (and keeps a restart from replaying what was already delivered).
   if (segment.sealed || segment.handed == 0 || !segment.outstanding.empty()) return false;
   if (segment.read_position < segment.readable_end || rotate_request_) return false;
+  // Not while it is small: under steady durable ingest replay drains the segment after
+  // nearly every commit, and a segment per commit (a new file and its acknowledgements,
+  // an fsync of the directory, two deletions) made each commit wait for several fsyncs
+  // instead of one. A drained spool keeps at most this much on disk; close() frees it.
+  if (segment.file_bytes < options_.segment_max_bytes / kSmallSegmentFraction) return false;
   rotate_request_ = segment_id;
   return true;
 }

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <exception>
 #include <string>
@@ -267,15 +268,17 @@ void SpoolWriter::run() noexcept {
       signal.lock();
       continue;
     }
-    const bool interval_passed = std::chrono::steady_clock::now() >= last_sync_ + options_.fsync_interval;
+    const auto now = std::chrono::steady_clock::now();
+    const bool interval_passed = now >= last_sync_ + options_.fsync_interval;
+    const bool acks_interval_passed = now >= last_ack_sync_ + options_.fsync_interval;
     const bool waited_for = max_waited_seq_ > durable_seq_;
     if (seal_pending_ || (dirty_ && (interval_passed || sync_requested_ || stop_ || waited_for))) {
       signal.unlock();
-      sync_once();  // acknowledgements ride along
+      sync_once();  // acknowledgements ride along when due
       signal.lock();
       continue;
     }
-    if (acks_dirty_ && (interval_passed || sync_requested_ || stop_)) {
+    if (acks_dirty_ && (acks_interval_passed || sync_requested_ || stop_)) {
       signal.unlock();
       sync_acks();
       signal.lock();
@@ -288,7 +291,10 @@ void SpoolWriter::run() noexcept {
              (dirty_ && max_waited_seq_ > durable_seq_);
     };
     if (dirty_ || acks_dirty_) {
-      work_cv_.wait_until(signal, last_sync_ + options_.fsync_interval, ready);
+      auto until = std::chrono::steady_clock::time_point::max();
+      if (dirty_) until = last_sync_ + options_.fsync_interval;
+      if (acks_dirty_) until = std::min(until, last_ack_sync_ + options_.fsync_interval);
+      work_cv_.wait_until(signal, until, ready);
     } else {
       work_cv_.wait(signal, [&] { return ready() || dirty_ || acks_dirty_; });
     }
@@ -302,9 +308,15 @@ void SpoolWriter::sync_once() {
   std::vector<std::shared_ptr<SegmentFile>> files;
   std::uint64_t target = 0;
   bool directory = false;
+  bool acks_due = false;
   {
     std::lock_guard lock(mutex_);
     std::lock_guard signal(signal_mutex_);
+    // Acknowledgements ride along only once their own interval has passed (or on request):
+    // nobody waits for them (one lost in a crash costs a duplicate replay), and an fsync of
+    // theirs after every durable commit delayed the next commit's fsync behind it.
+    acks_due = stop_ || sync_requested_ ||
+               std::chrono::steady_clock::now() >= last_ack_sync_ + options_.fsync_interval;
     files.swap(pending_seal_);
     seal_pending_ = false;
     if (dirty_ && current_) files.push_back(current_);
@@ -351,14 +363,14 @@ void SpoolWriter::sync_once() {
     failed_file.reset();
     report(error);
   }
-  sync_acks();
+  if (acks_due) sync_acks();
 }
 
 void SpoolWriter::sync_acks() {
   {
     std::lock_guard signal(signal_mutex_);
     acks_dirty_ = false;
-    last_sync_ = std::chrono::steady_clock::now();
+    last_ack_sync_ = std::chrono::steady_clock::now();
   }
   const SpoolError error = journal_.sync();
   if (!error) return;

@@ -11,7 +11,8 @@
 // does not wait for the interval: the flusher fsyncs as soon as it is free. The flusher also deletes segments
 // the catalog says are done (then their acknowledgement files), closes the active
 // segment when asked to, and fsyncs acknowledgements (ack_journal.hpp) with the same group
-// commit: at most once per fsync_interval while there are new ones.
+// commit: at most once per fsync_interval while there are new ones (a segment's fsync takes
+// them along only when that much time has passed since theirs).
 //
 // Thread safety: append(), wait_durable(), sync() and wake_maintenance() from any
 // thread; start() and close() from the owner. Acks and waiters never wait behind a
@@ -107,7 +108,8 @@ class SpoolWriter {
   std::uint64_t max_waited_seq_ = 0;  // highest sequence a sync_on_wait waiter asked for
   std::uint64_t failed_after_ = 0;    // the last failed fsync covered (failed_after_, failed_through_]
   std::uint64_t failed_through_ = 0;
-  std::chrono::steady_clock::time_point last_sync_{};
+  std::chrono::steady_clock::time_point last_sync_{};      // of the segments
+  std::chrono::steady_clock::time_point last_ack_sync_{};  // of the acknowledgements
 
   std::atomic<std::uint64_t> records_written_{0};
   std::atomic<std::uint64_t> bytes_written_{0};
