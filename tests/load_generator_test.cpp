@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
+#include <cctype>
 #include <set>
 #include <string>
 
@@ -188,11 +189,26 @@ TEST(LoadGenerator, UuidsAreDistinctAndShaped) {
   }
   EXPECT_EQ(seen.size(), 10'000u);
   EXPECT_NE(make_uuid(1, 1, 0), make_uuid(2, 1, 0));
+  // Fixed ids for fixed inputs: runs with the same seed send the same ids.
+  EXPECT_EQ(make_uuid(77, 0, 0), make_uuid(77, 0, 0));
+  for (std::uint64_t s = 0; s < 1000; ++s) {
+    const std::string id = make_uuid(5, s, 1);
+    for (std::size_t i = 0; i < id.size(); ++i) {
+      const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+      ASSERT_EQ(id[i] == '-', dash) << id;
+      if (!dash) {
+        ASSERT_TRUE(std::isxdigit(static_cast<unsigned char>(id[i])) && !std::isupper(id[i])) << id;
+      }
+    }
+    ASSERT_TRUE(id[19] == '8' || id[19] == '9' || id[19] == 'a' || id[19] == 'b') << "variant bits: " << id;
+  }
 }
 
 TEST(LoadGenerator, Iso8601) {
   EXPECT_EQ(iso8601(0.0), "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(iso8601(1700000000.25), "2023-11-14T22:13:20.250Z");
+  EXPECT_EQ(iso8601(951782400.5), "2000-02-29T00:00:00.500Z");  // a leap day
+  EXPECT_EQ(iso8601(4102444799.0), "2099-12-31T23:59:59.000Z");
 }
 
 TEST(LoadGenerator, ParsesSizeDistributions) {
