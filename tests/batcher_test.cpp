@@ -4,6 +4,7 @@
 #include "batch/merge.hpp"
 #include "codec/codec.hpp"
 #include "merge_cases.hpp"
+#include "row_support.hpp"
 
 #include <gtest/gtest.h>
 
@@ -79,20 +80,10 @@ class MemorySink : public BatchSink {
   std::uint64_t rows_ = 0;
 };
 
-// A Row as the logger would queue it: id located, budget acquired.
+// A Row as the logger would queue it.
 Row make_row(std::uint32_t destination, std::string json_text) {
-  Row row;
-  const std::string key = R"("id":")";
-  const std::size_t at = json_text.find(key);
-  if (at != std::string::npos) {
-    const std::size_t start = at + key.size();
-    row.id_offset = static_cast<std::uint32_t>(start);
-    row.id_size = static_cast<std::uint32_t>(json_text.find('"', start) - start);
-  }
-  row.is_merge = is_merge_row(json::parse(json_text).as_object());
-  row.json = std::move(json_text);
-  row.destination = destination;
-  return row;
+  const bool merge = is_merge_row(json::parse(json_text).as_object());
+  return row_test::row_from_text(std::move(json_text), merge, destination);
 }
 
 // `{"id":"<id>","n":<n>,"pad":"xxx..."}` of exactly `size` bytes when size is large enough.

@@ -1,5 +1,6 @@
 #include "batch/coalescer.hpp"
 
+#include "row_support.hpp"
 #include "spool/row_keys.hpp"
 
 #include <gtest/gtest.h>
@@ -16,20 +17,8 @@ namespace {
 
 namespace json = boost::json;
 
-// A Row as the logger would queue it, its id located wherever it sits in the text.
-Row make_row(std::string text, bool merge) {
-  Row row;
-  const std::string key = R"("id":")";
-  const std::size_t at = text.find(key);
-  if (at != std::string::npos) {
-    const std::size_t start = at + key.size();
-    row.id_offset = static_cast<std::uint32_t>(start);
-    row.id_size = static_cast<std::uint32_t>(text.find('"', start) - start);
-  }
-  row.is_merge = merge;
-  row.json = std::move(text);
-  return row;
-}
+// A Row as the logger would queue it.
+Row make_row(std::string text, bool merge) { return row_test::row_from_text(std::move(text), merge); }
 
 TEST(Coalescer, IdsOfEveryLengthCombineOnlyWithThemselves) {
   // Ids are hashed a word at a time: ids of every length around the word size, ids that
