@@ -203,6 +203,11 @@ StopReport Daemon::Impl::stop() {
   for (auto& thread : threads_) {
     if (thread.joinable()) thread.join();
   }
+  // stop_listeners() only posted their stop; on a busy machine the io_context can stop
+  // before it runs, which would leave the socket files behind.
+  for (auto* listener : {&uds_, &datagram_, &tcp_}) {
+    if (*listener) (*listener)->stop_after_io();
+  }
   report_ = report;
   return report;
 }

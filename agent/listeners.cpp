@@ -325,22 +325,9 @@ class StreamListener : public NdjsonListener, public std::enable_shared_from_thi
   }
 
   void stop() override {
-    asio::post(acceptor_.get_executor(), [self = this->shared_from_this()] {
-      if (self->stopped_) return;
-      self->stopped_ = true;
-      error_code ignored;
-      self->acceptor_.close(ignored);
-      self->path_.remove();
-      std::vector<std::weak_ptr<Session>> sessions;
-      {
-        std::lock_guard lock(self->sessions_mutex_);
-        sessions.swap(self->sessions_);
-      }
-      for (auto& weak : sessions) {
-        if (auto session = weak.lock()) session->close();
-      }
-    });
+    asio::post(acceptor_.get_executor(), [self = this->shared_from_this()] { self->shut(); });
   }
+  void stop_after_io() override { shut(); }
 
   std::string address() const override {
     if (!path_.path.empty()) return path_.path;
@@ -353,6 +340,23 @@ class StreamListener : public NdjsonListener, public std::enable_shared_from_thi
   }
 
  private:
+  // Closes the acceptor, removes the socket file and closes every session, once.
+  void shut() {
+    if (stopped_) return;
+    stopped_ = true;
+    error_code ignored;
+    acceptor_.close(ignored);
+    path_.remove();
+    std::vector<std::weak_ptr<Session>> sessions;
+    {
+      std::lock_guard lock(sessions_mutex_);
+      sessions.swap(sessions_);
+    }
+    for (auto& weak : sessions) {
+      if (auto session = weak.lock()) session->close();
+    }
+  }
+
   void accept() {
     if (stopped_) return;
     pending_.emplace(asio::make_strand(io_));
@@ -444,18 +448,22 @@ class DatagramListener : public NdjsonListener, public std::enable_shared_from_t
   }
 
   void stop() override {
-    asio::post(socket_.get_executor(), [self = shared_from_this()] {
-      if (self->stopped_) return;
-      self->stopped_ = true;
-      error_code ignored;
-      self->socket_.close(ignored);
-      self->path_.remove();
-    });
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->shut(); });
   }
+  void stop_after_io() override { shut(); }
 
   std::string address() const override { return path_.path; }
 
  private:
+  // Closes the socket and removes its file, once.
+  void shut() {
+    if (stopped_) return;
+    stopped_ = true;
+    error_code ignored;
+    socket_.close(ignored);
+    path_.remove();
+  }
+
   void receive() {
     if (stopped_) return;
     socket_.async_receive(

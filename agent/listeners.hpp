@@ -20,7 +20,13 @@ class NdjsonListener {
  public:
   virtual ~NdjsonListener() = default;
   virtual void start() = 0;
+  // Stops accepting: closes the socket, removes its file and closes the connections, on
+  // the listener's executor (posted; returns at once).
   virtual void stop() = 0;
+  // What stop() does, on the calling thread, for a listener whose I/O threads have been
+  // stopped and joined: stop()'s posted step never runs after io_context::stop(), and
+  // the socket file must not outlive the process. Does nothing when stop() already ran.
+  virtual void stop_after_io() = 0;
   // Where it listens, once started: a socket path, or "127.0.0.1:PORT".
   virtual std::string address() const = 0;
 };
