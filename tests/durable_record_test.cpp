@@ -7,6 +7,7 @@
 #include "fake_api.hpp"
 #include "merge_cases.hpp"
 #include "spool_support.hpp"
+#include "wait_support.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/json/parse.hpp>
@@ -44,14 +45,7 @@ PreparedRow prepared(std::string text) {
 }
 
 // Polls `done` until it holds or `timeout` passes.
-bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
+using test_support::wait_for;
 
 std::vector<RowKey> keys_of(const Batch& batch) {
   std::vector<RowKey> keys;

@@ -11,6 +11,7 @@
 #include "spool/segment_scanner.hpp"
 #include "spool/spool.hpp"
 #include "spool_support.hpp"
+#include "wait_support.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/json/serialize.hpp>
@@ -474,14 +475,7 @@ Options crash_options(std::uint16_t port, const std::filesystem::path& dir) {
   return o;
 }
 
-bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (!done()) {
-    if (Clock::now() > deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
+using test_support::wait_for;
 
 PreparedRow prepared(const std::string& id, const std::string& rest) {
   return PreparedRow{.json = R"({"id":")" + id + "\"," + rest + "}",

@@ -8,6 +8,7 @@
 #include "spool/segment_format.hpp"
 #include "spool/spool.hpp"
 #include "spool_support.hpp"
+#include "wait_support.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -60,14 +61,7 @@ Fields row_fields(int i) {
 
 std::string row_id(int i) { return "row-" + std::to_string(i); }
 
-bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (!done()) {
-    if (Clock::now() > deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
+using test_support::wait_for;
 
 struct Reports {
   std::mutex mutex;

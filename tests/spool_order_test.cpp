@@ -11,6 +11,7 @@
 #include "spool/segment_format.hpp"
 #include "spool/spool.hpp"
 #include "spool_support.hpp"
+#include "wait_support.hpp"
 
 #include <boost/json/serialize.hpp>
 #include <gtest/gtest.h>
@@ -215,14 +216,7 @@ Options order_options(const FakeApi& api, const std::filesystem::path& dir) {
   return o;
 }
 
-bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (!done()) {
-    if (Clock::now() > deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
+using test_support::wait_for;
 
 // True when some record in the spool directory holds a row with this id.
 bool spool_holds_row(const std::filesystem::path& dir, const std::string& id) {
