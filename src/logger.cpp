@@ -4,8 +4,10 @@
 #include "core/logger_core.hpp"
 #include "spool/row_keys.hpp"
 
+#include <algorithm>
 #include <cassert>
 #include <stdexcept>
+#include <string>
 #include <thread>
 
 namespace spanline {
@@ -355,9 +357,7 @@ Span Logger::start_span(DestinationHandle to, SpanArgs args, const Fields& field
       core_->rows().draft_span_start(to.index, identity, nullptr, args, fields, detail::RowBuilder::now()));
   span.core_ = core_;
   span.destination_ = to;
-  span.id_ = identity.id;
-  span.span_id_ = identity.span_id;
-  span.root_span_id_ = identity.root_span_id;
+  span.ids_ = identity;
   return span;
 }
 
@@ -369,14 +369,19 @@ const Options& Logger::options() const { return core_->options(); }
 
 // ---- Span --------------------------------------------------------------------
 
+GeneratedId::GeneratedId(std::string_view text) {
+  if (text.size() > kMaxChars)
+    throw std::length_error("a generated id has at most 36 characters, got " + std::to_string(text.size()));
+  std::copy(text.begin(), text.end(), chars_.begin());
+  size_ = static_cast<std::uint8_t>(text.size());
+}
+
 Span& Span::operator=(Span&& other) noexcept {
   if (this != &other) {
     if (active()) (void)end();
     core_ = std::move(other.core_);
     destination_ = other.destination_;
-    id_ = std::move(other.id_);
-    span_id_ = std::move(other.span_id_);
-    root_span_id_ = std::move(other.root_span_id_);
+    ids_ = other.ids_;
     ended_ = other.ended_;
     other.ended_ = true;
   }
@@ -394,7 +399,7 @@ Span::~Span() {
 
 LogResult Span::log(const Fields& fields) {
   if (core_ == nullptr) throw std::logic_error("log() on an empty Span");
-  return core_->submit(core_->rows().draft_merge(destination_.index, id_, fields));
+  return core_->submit(core_->rows().draft_merge(destination_.index, ids_.id.view(), fields));
 }
 
 LogResult Span::end(const Fields& fields) {
@@ -402,21 +407,18 @@ LogResult Span::end(const Fields& fields) {
   if (ended_) return LogResult::queued;
   ended_ = true;
   return core_->submit(
-      core_->rows().draft_span_end(destination_.index, id_, fields, detail::RowBuilder::now()));
+      core_->rows().draft_span_end(destination_.index, ids_.id.view(), fields, detail::RowBuilder::now()));
 }
 
 Span Span::start_child(SpanArgs args, const Fields& fields) {
   if (core_ == nullptr) throw std::logic_error("start_child() on an empty Span");
-  const detail::SpanIdentity parent{.id = id_, .span_id = span_id_, .root_span_id = root_span_id_};
-  const detail::SpanIdentity identity = core_->rows().span_identity(&parent);
-  (void)core_->submit(core_->rows().draft_span_start(destination_.index, identity, &parent, args, fields,
+  const detail::SpanIdentity identity = core_->rows().span_identity(&ids_);
+  (void)core_->submit(core_->rows().draft_span_start(destination_.index, identity, &ids_, args, fields,
                                                      detail::RowBuilder::now()));
   Span child;
   child.core_ = core_;
   child.destination_ = destination_;
-  child.id_ = identity.id;
-  child.span_id_ = identity.span_id;
-  child.root_span_id_ = identity.root_span_id;
+  child.ids_ = identity;
   return child;
 }
 

@@ -73,7 +73,7 @@ TEST(LoggerE2E, HundredThousandSpansFromFourThreadsArriveExactlyOnce) {
     producers.emplace_back([&, t] {
       for (int i = 0; i < kSpansPerThread; ++i) {
         Span span = logger.start_span(to, {.name = "chat", .type = "llm"}, llm_fields(i));
-        if (i % 1000 == 0) ids[t].push_back(span.id());
+        if (i % 1000 == 0) ids[t].emplace_back(span.id());
         (void)span.end();
       }
     });
@@ -122,7 +122,7 @@ TEST(LoggerE2E, EveryUpdateOfInterleavedSpansReachesItsRow) {
     if (started < kSpans && static_cast<int>(open.size()) < kOpen) {
       open.push_back(logger.start_span(to, {.name = "step", .type = "task"},
                                        Fields{}.string("input", "question " + std::to_string(started)).tags({"a"})));
-      ids.push_back(open.back().id());
+      ids.emplace_back(open.back().id());
       steps.push_back(0);
       ++started;
       continue;

@@ -66,9 +66,9 @@ TEST(RowBuilder, SpansAreShapedLikeTheOfficialSdks) {
   EXPECT_NE(root.id, root.span_id);
   const auto start =
       parse(builder.span_start(0, root, nullptr, {.name = "chat", .type = "llm"}, sample_fields(), kNow));
-  EXPECT_EQ(start.at("id").as_string(), root.id);
-  EXPECT_EQ(start.at("span_id").as_string(), root.span_id);
-  EXPECT_EQ(start.at("root_span_id").as_string(), root.span_id);
+  EXPECT_EQ(start.at("id").as_string(), root.id.view());
+  EXPECT_EQ(start.at("span_id").as_string(), root.span_id.view());
+  EXPECT_EQ(start.at("root_span_id").as_string(), root.span_id.view());
   EXPECT_FALSE(start.contains("span_parents"));
   EXPECT_EQ(start.at("created").as_string(), "2023-11-14T22:13:20.000000Z");
   EXPECT_EQ(start.at("span_attributes").at("name").as_string(), "chat");
@@ -80,8 +80,8 @@ TEST(RowBuilder, SpansAreShapedLikeTheOfficialSdks) {
   const SpanIdentity child = builder.span_identity(&root);
   EXPECT_EQ(child.root_span_id, root.span_id);
   const auto child_start = parse(builder.span_start(0, child, &root, {.name = "tool"}, Fields{}, kNow));
-  EXPECT_EQ(child_start.at("span_parents").as_array().at(0).as_string(), root.span_id);
-  EXPECT_EQ(child_start.at("root_span_id").as_string(), root.span_id);
+  EXPECT_EQ(child_start.at("span_parents").as_array().at(0).as_string(), root.span_id.view());
+  EXPECT_EQ(child_start.at("root_span_id").as_string(), root.span_id.view());
 
   const Row end = builder.span_end(0, root.id, Fields{}, kNow + std::chrono::seconds(2));
   expect_id_located(end);
@@ -95,6 +95,23 @@ TEST(RowBuilder, OtelHexIds) {
   const SpanIdentity span = builder.span_identity(nullptr);
   EXPECT_EQ(span.id.size(), 32u);
   EXPECT_EQ(span.span_id.size(), 16u);
+}
+
+// A span's ids live inline in the Span: every id format must fit, and nothing longer
+// may be cut short silently.
+TEST(RowBuilder, GeneratedIdsHoldEveryFormatAndRefuseLongerText) {
+  for (const IdFormat format : {IdFormat::uuid, IdFormat::otel_hex}) {
+    const RowBuilder builder(format);
+    const SpanIdentity root = builder.span_identity(nullptr);
+    const SpanIdentity child = builder.span_identity(&root);
+    EXPECT_EQ(child.root_span_id, root.span_id);
+    EXPECT_NE(child.span_id, root.span_id);
+    EXPECT_EQ(child.id.view().find_first_not_of("0123456789abcdef-"), std::string_view::npos) << child.id.view();
+  }
+  const std::string uuid = "0b9e6f1c-3c1e-4c9a-9d43-6b1f1f2a7e55";
+  EXPECT_EQ(GeneratedId(uuid).view(), uuid);
+  EXPECT_EQ(GeneratedId().view(), "");
+  EXPECT_THROW(GeneratedId(uuid + "0"), std::length_error);
 }
 
 TEST(RowBuilder, EveryRowShapeConformsToTheOpenApiSpec) {
@@ -128,8 +145,8 @@ TEST(RowBuilder, EveryRowShapeConformsToTheOpenApiSpec) {
 // member order are what the batcher, the fake API and Braintrust have always seen.
 TEST(RowBuilder, ExactTextOfSpanRows) {
   const RowBuilder builder(IdFormat::uuid);
-  const SpanIdentity root{.id = "r-id", .span_id = "r-span", .root_span_id = "r-span"};
-  const SpanIdentity child{.id = "c-id", .span_id = "c-span", .root_span_id = "r-span"};
+  const SpanIdentity root{.id = GeneratedId("r-id"), .span_id = GeneratedId("r-span"), .root_span_id = GeneratedId("r-span")};
+  const SpanIdentity child{.id = GeneratedId("c-id"), .span_id = GeneratedId("c-span"), .root_span_id = GeneratedId("r-span")};
   const auto at = kNow + std::chrono::microseconds(123'450);
   Fields fields;
   fields.string("input", "hi").metrics({{"tokens", 3}});

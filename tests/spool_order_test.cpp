@@ -258,7 +258,7 @@ TEST(SpoolOrderE2E, SpanRowsLoggedAfterItsStartWasSpilledForRoomMergeIntoIt) {
   const DestinationHandle other = logger.destination(Destination::project(kOtherProject));
 
   Span span = logger.start_span(to, {.name = "chat", .type = "llm"}, Fields{}.string("input", "the question"));
-  const std::string id = span.id();
+  const std::string id(span.id());
   // Other traffic fills the budget while the API is down, until the batch holding the
   // span's start row has been moved to the spool to make room.
   int filler = 0;
@@ -342,7 +342,7 @@ TEST(SpoolOrderE2E, SpansWhoseStartAndEndWereBothSpooledArriveMerged) {
     spans.push_back(logger.start_span(to, {.name = "step"}, Fields{}.string("input", "q" + std::to_string(i))));
   }
   // Start and end rows in separate records: the spans end once the starts are on disk.
-  ASSERT_TRUE(wait_for([&] { return spool_holds_row(dir.path(), spans.back().id()); }, 10s));
+  ASSERT_TRUE(wait_for([&] { return spool_holds_row(dir.path(), std::string(spans.back().id())); }, 10s));
   for (auto& span : spans) {
     (void)span.log(Fields{}.string("output", "a"));
     (void)span.end();
@@ -350,7 +350,7 @@ TEST(SpoolOrderE2E, SpansWhoseStartAndEndWereBothSpooledArriveMerged) {
   ASSERT_TRUE(logger.flush(10s).complete);
   api.set_faults({});
   drain(logger);
-  for (const auto& span : spans) expect_merged(api, span.id(), "input", "output");
+  for (const auto& span : spans) expect_merged(api, std::string(span.id()), "input", "output");
 }
 
 // Rows written to the spool while the API took large bodies, replayed to one that takes

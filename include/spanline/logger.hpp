@@ -12,7 +12,9 @@
 #include <spanline/options.hpp>
 #include <spanline/stats.hpp>
 
+#include <array>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -72,6 +74,33 @@ struct SpanArgs {
 
 class Logger;
 
+// An id spanline generated for a span: a UUID, or 32 or 16 hex digits. Held inline,
+// so starting, moving and ending a span allocate nothing for its ids.
+class GeneratedId {
+ public:
+  static constexpr std::size_t kMaxChars = 36;
+
+  GeneratedId() = default;
+  // Throws std::length_error when `text` is longer than kMaxChars.
+  explicit GeneratedId(std::string_view text);
+
+  std::string_view view() const noexcept { return {chars_.data(), size_}; }
+  operator std::string_view() const noexcept { return view(); }
+  std::size_t size() const noexcept { return size_; }
+  bool operator==(const GeneratedId& other) const noexcept { return view() == other.view(); }
+
+ private:
+  std::array<char, kMaxChars> chars_{};
+  std::uint8_t size_ = 0;
+};
+
+// The three ids every row of a span carries.
+struct SpanIds {
+  GeneratedId id;            // the row id: the start row and every merge row into it
+  GeneratedId span_id;
+  GeneratedId root_span_id;  // equals span_id for a root span
+};
+
 // A span shaped like the official SDKs': starting it writes a full row; log() and
 // end() write merge rows with the same id. Ending is idempotent and the destructor
 // ends a span that is still open. Movable, not copyable; keeps the logger's core
@@ -91,17 +120,15 @@ class Span {
   Span start_child(SpanArgs args, const Fields& fields = {});
 
   bool active() const { return core_ != nullptr && !ended_; }
-  const std::string& id() const { return id_; }
-  const std::string& span_id() const { return span_id_; }
-  const std::string& root_span_id() const { return root_span_id_; }
+  std::string_view id() const { return ids_.id.view(); }
+  std::string_view span_id() const { return ids_.span_id.view(); }
+  std::string_view root_span_id() const { return ids_.root_span_id.view(); }
 
  private:
   friend class Logger;
   std::shared_ptr<detail::LoggerCore> core_;
   DestinationHandle destination_{};
-  std::string id_;
-  std::string span_id_;
-  std::string root_span_id_;
+  SpanIds ids_;
   bool ended_ = false;
 };
 

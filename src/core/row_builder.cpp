@@ -36,6 +36,8 @@ constexpr std::string_view kType = "\",\"type\":\"";
 
 constexpr std::size_t kCacheLine = 64;
 
+static_assert(GeneratedId::kMaxChars >= kMaxIdChars, "a span's inline ids must hold any id format");
+
 #if defined(__x86_64__)
 // PREFETCHW asks for a line in a state this core may write (a plain prefetch fetches
 // it shared, and the first store asks again). The baseline x86-64 target lacks it, so
@@ -272,15 +274,15 @@ Row RowDraft::write_merge_or_deletion() const {
 Row RowDraft::write_span_start() const {
   Row row = begin_row(destination_, size_);
   const CreatedText created(time_);
-  put_id(row, span_->id);  // generated ids: nothing to escape
+  put_id(row, span_->id.view());  // generated ids: nothing to escape
   row.json += kSpanId;
-  row.json += span_->span_id;
+  row.json += span_->span_id.view();
   row.json += kRootSpanId;
-  row.json += span_->root_span_id;
+  row.json += span_->root_span_id.view();
   row.json += '"';
   if (parent_ != nullptr) {
     row.json += kParentsOpen;
-    row.json += parent_->span_id;
+    row.json += parent_->span_id.view();
     row.json += kParentsClose;
   }
   row.json += created.view().substr(0, CreatedText::kSize - 1);  // kAttributesOpen closes the quote
@@ -312,8 +314,8 @@ Row RowDraft::write_span_end() const {
 SpanIdentity RowBuilder::span_identity(const SpanIdentity* parent) const {
   char text[kMaxIdChars];
   SpanIdentity span;
-  span.id.assign(text, write_row_id(text, id_format_));
-  span.span_id.assign(text, write_span_id(text, id_format_));
+  span.id = GeneratedId(std::string_view(text, write_row_id(text, id_format_)));
+  span.span_id = GeneratedId(std::string_view(text, write_span_id(text, id_format_)));
   span.root_span_id = parent != nullptr ? parent->root_span_id : span.span_id;
   return span;
 }

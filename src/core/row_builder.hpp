@@ -21,11 +21,7 @@
 
 namespace spanline::detail {
 
-struct SpanIdentity {
-  std::string id;  // row id
-  std::string span_id;
-  std::string root_span_id;  // equals span_id for a root span
-};
+using SpanIdentity = SpanIds;
 
 // The characters between the quotes of a JSON string holding `text`: escaped where
 // needed (a copy), or `text` itself when it has nothing to escape (the common case;
