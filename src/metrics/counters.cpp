@@ -62,7 +62,7 @@ std::uint64_t PipelineCounters::rows_pending() const noexcept {
 
 void PipelineCounters::copy_to(Stats& stats) const {
   const auto load = [](const std::atomic<std::uint64_t>& value) { return value.load(std::memory_order_relaxed); };
-  stats.rows_in = load(rows_in);
+  stats.rows_in = rows_in.load(std::memory_order_relaxed);
   stats.rows_delivered = load(rows_delivered);
   stats.rows_rejected = load(rows_rejected);
   for (std::size_t i = 0; i < kDropReasonCount; ++i) stats.rows_dropped[i] = load(rows_dropped[i]);

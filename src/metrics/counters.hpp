@@ -2,6 +2,8 @@
 // The pipeline's counters: lock-free atomics that every stage bumps, and that
 // stats() copies into a spanline::Stats snapshot.
 
+#include "metrics/striped_counter.hpp"
+
 #include <spanline/stats.hpp>
 
 #include <array>
@@ -26,7 +28,7 @@ class LatencyHistogram {
 };
 
 struct PipelineCounters {
-  std::atomic<std::uint64_t> rows_in{0};
+  StripedCounter rows_in;  // every log call adds to it: one cache line per thread
   std::atomic<std::uint64_t> rows_delivered{0};
   std::atomic<std::uint64_t> rows_rejected{0};
   std::array<std::atomic<std::uint64_t>, kDropReasonCount> rows_dropped{};
