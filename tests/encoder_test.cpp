@@ -89,6 +89,14 @@ std::string first_id(const Batch& batch) {
   return raw.substr(start, raw.find('"', start) - start);
 }
 
+// Two at the least, so one core can compress while the other's encoder is busy; four
+// at most, so a big machine does not hold a zstd context per core for one logger.
+TEST(Encoder, DefaultThreadsAreOnePerTwoCoresFromTwoToFour) {
+  const std::size_t cores = std::thread::hardware_concurrency();
+  const std::size_t expected = cores / 2 < 2 ? 2 : (cores / 2 > 4 ? 4 : cores / 2);
+  EXPECT_EQ(default_encoder_threads(), expected) << cores << " cores";
+}
+
 TEST(Encoder, HandsBatchesOnEncodedAndInSubmissionOrder) {
   Fixture f(EncoderConfig{.threads = 4, .max_waiting = 16});
   f.encoder.start();

@@ -55,7 +55,7 @@ struct Options {
   std::chrono::milliseconds linger{20};
   Compression compression = Compression::zstd;
   int zstd_level = 1;
-  std::size_t encode_threads = 0;     // threads compressing batches; 0: one per two cores, 1 to 4
+  std::size_t encode_threads = 0;     // threads compressing batches; 0: one per two cores, 2 to 4
   std::size_t max_payload_bytes = 0;  // 0: learn from GET /version, else 6 MiB
 
   // --- transport --------------------------------------------------------------
