@@ -102,7 +102,10 @@ BENCHMARK(BM_IngestFrameAndParse);
 // An HTTP insert body of 100 events.
 void BM_IngestInsertBody(benchmark::State& state) {
   std::string body = R"({"events":[)";
-  for (int i = 0; i < 100; ++i) body += (i ? "," : "") + event_line(i, true);
+  for (int i = 0; i < 100; ++i) {
+    if (i != 0) body += ',';
+    body += event_line(i, true);
+  }
   body += "]}";
   EventParser parser;
   std::vector<IngestEvent> events;

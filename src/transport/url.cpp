@@ -27,8 +27,16 @@ bool iequals(std::string_view a, std::string_view b) {
 }  // namespace
 
 std::string BaseUrl::host_header() const {
-  std::string out = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  if (port != (tls ? 443 : 80)) out += ":" + std::to_string(port);
+  // Appended piece by piece: `"[" + host` trips GCC 12's -Wrestrict false positive.
+  const bool ipv6 = host.find(':') != std::string::npos;
+  std::string out;
+  if (ipv6) out += '[';
+  out += host;
+  if (ipv6) out += ']';
+  if (port != (tls ? 443 : 80)) {
+    out += ':';
+    out += std::to_string(port);
+  }
   return out;
 }
 
