@@ -19,6 +19,9 @@ endif()
 target_link_libraries(spanline_deps INTERFACE
   Boost::headers Boost::json Boost::url simdjson::simdjson ${spanline_zstd}
   OpenSSL::SSL OpenSSL::Crypto ZLIB::ZLIB Threads::Threads)
-# Beast and Asio are header-only; these keep them consistent across our TUs.
+# Beast and Asio are header-only; this keeps them consistent across our TUs. (Beast's
+# string_view is Boost 1.81's core::string_view, which converts to and from
+# std::string_view; BOOST_BEAST_USE_STD_STRING_VIEW is deprecated and only printed a
+# #pragma message in every TU.)
 target_compile_definitions(spanline_deps INTERFACE
-  BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW)
+  BOOST_ASIO_NO_DEPRECATED)
