@@ -89,11 +89,28 @@ std::size_t utf8_sequence_length(std::string_view s) {
   return simdjson::validate_utf8(s.data(), length) ? length : 0;
 }
 
+// ASCII is valid UTF-8. Keys, ids and names are short, and for them a check a word at a
+// time here beats simdjson's validator, which pays a dispatch and a setup per call (six
+// calls per row rendered by the load generator made it a tenth of its sending threads).
+bool is_short_ascii(std::string_view value) {
+  constexpr std::size_t kShort = 64;
+  if (value.size() > kShort) return false;
+  std::uint64_t seen = 0;
+  std::size_t i = 0;
+  for (; i + 8 <= value.size(); i += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, value.data() + i, 8);
+    seen |= word;
+  }
+  for (; i < value.size(); ++i) seen |= static_cast<unsigned char>(value[i]);
+  return (seen & kHighs) == 0;
+}
+
 }  // namespace
 
 void append_json_string(std::string& out, std::string_view value) {
   out += '"';
-  if (simdjson::validate_utf8(value.data(), value.size())) {
+  if (is_short_ascii(value) || simdjson::validate_utf8(value.data(), value.size())) {
     append_escaped_valid_utf8(out, value);
   } else {
     // The server needs valid UTF-8: keep every valid sequence and replace each bad

@@ -26,6 +26,27 @@ TEST(Fields, ReplacesInvalidUtf8InsteadOfEmittingIt) {
   EXPECT_EQ(value, "ok \xC3\xA9 bad \xEF\xBF\xBD\xEF\xBF\xBD end");
 }
 
+// Short strings take an ASCII fast path (word at a time, then a byte tail); a byte
+// >= 0x80 anywhere in any length must still send them through UTF-8 validation.
+TEST(Fields, InvalidOrNonAsciiBytesAreFoundAtEveryPositionAndLength) {
+  for (std::size_t length = 1; length <= 80; ++length) {
+    for (std::size_t at = 0; at < length; ++at) {
+      std::string bad(length, 'a');
+      bad[at] = '\xFF';
+      std::string out;
+      detail::append_json_string(out, bad);
+      const std::string expected = "\"" + std::string(at, 'a') + "\xEF\xBF\xBD" + std::string(length - at - 1, 'a') + "\"";
+      ASSERT_EQ(out, expected) << "length " << length << ", bad byte at " << at;
+
+      std::string accented(length, 'a');
+      accented.replace(at, 1, "\xC3\xA9");
+      out.clear();
+      detail::append_json_string(out, accented);
+      ASSERT_EQ(out, "\"" + accented + "\"") << "length " << length << ", e-acute at " << at;
+    }
+  }
+}
+
 TEST(Fields, NumbersRoundTripAndNonFiniteBecomesNull) {
   Fields f;
   f.number("pi", 3.141592653589793).number("nan", std::nan("")).integer("big", 9007199254740993LL).boolean("ok", true).null("none");
