@@ -371,7 +371,8 @@ const Options& Logger::options() const { return core_->options(); }
 
 GeneratedId::GeneratedId(std::string_view text) {
   if (text.size() > kMaxChars)
-    throw std::length_error("a generated id has at most 36 characters, got " + std::to_string(text.size()));
+    throw std::length_error("a generated id has at most " + std::to_string(kMaxChars) + " characters, got " +
+                            std::to_string(text.size()));
   std::copy(text.begin(), text.end(), chars_.begin());
   size_ = static_cast<std::uint8_t>(text.size());
 }
