@@ -203,6 +203,9 @@ TEST(LoadReport, MarkdownHasTablesReferenceFractionsAndPlots) {
       R"({"context":{"num_cpus":2,"mhz_per_cpu":2400,"library_build_type":"release"},)"
       R"("benchmarks":[{"name":"BM_LogSpanRow/threads:1","run_type":"iteration","real_time":210.5,)"
       R"("cpu_time":209.0,"time_unit":"ns","items_per_second":4.7e6,"p99_ns":812}]})");
+  in.micro_fresh = boost::json::parse(
+      R"({"benchmarks":[{"name":"BM_LogCallLatency/20000/threads:1","run_type":"iteration",)"
+      R"("real_time":3.0,"cpu_time":0.05,"time_unit":"s","p50_net_ns":118}]})");
   const RenderedReport out = render_report(in);
   const std::string& md = out.markdown;
   for (const char* needle :
@@ -210,7 +213,8 @@ TEST(LoadReport, MarkdownHasTablesReferenceFractionsAndPlots) {
         "5.0 %",  // accepted: 19,990 of 400k spans/s
         "4.3 %",  // delivered: 199,990 over 11.5 s
         "**10**", "BM_LogSpanRow/threads:1", "p99_ns=812", "211 ns", "latency.svg",
-        "throughput_no-faults.svg", "throughput_outage-10s.svg"}) {
+        "throughput_no-faults.svg", "throughput_outage-10s.svg", "### Caller cost in a fresh process",
+        "BM_LogCallLatency/20000/threads:1", "p50_net_ns=118"}) {
     EXPECT_NE(md.find(needle), std::string::npos) << "missing '" << needle << "'";
   }
   ASSERT_EQ(out.files.size(), 4u);  // latency, delivery latency, two throughput plots

@@ -322,6 +322,14 @@ RenderedReport render_report(const ReportInputs& in) {
     micro_section(md, *in.micro);
   else
     md += "_not run_\n\n";
+  if (in.micro_fresh) {
+    md +=
+        "### Caller cost in a fresh process\n\n"
+        "The same caller-cost benchmarks, run on their own: above, they run after benchmarks that "
+        "logged millions of rows and left glibc's heap fragmented, which makes each row's allocation "
+        "slower. Both states are real: a long-running service is closer to the first.\n\n";
+    micro_section(md, *in.micro_fresh);
+  }
 
   md +=
       "## How to read this\n\n"
@@ -353,6 +361,8 @@ void write_report(const std::string& dir, const std::string& preamble_file) {
   if (fs::exists(fs::path(dir) / "reference.json"))
     in.reference = reference_from_json(parse_file(fs::path(dir) / "reference.json"));
   if (fs::exists(fs::path(dir) / "micro.json")) in.micro = parse_file(fs::path(dir) / "micro.json");
+  if (fs::exists(fs::path(dir) / "micro-fresh.json"))
+    in.micro_fresh = parse_file(fs::path(dir) / "micro-fresh.json");
   if (!preamble_file.empty() && fs::exists(preamble_file)) in.preamble = read_file(preamble_file);
 
   const RenderedReport report = render_report(in);

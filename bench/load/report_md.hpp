@@ -19,6 +19,9 @@ struct ReportInputs {
   std::vector<RunResult> runs;
   std::optional<Reference> reference;
   std::optional<boost::json::value> micro;  // Google Benchmark --benchmark_format=json output
+  // The caller-cost benchmarks again, each family run in a process of its own: the full
+  // run measures them after earlier benchmarks have churned the heap (see README).
+  std::optional<boost::json::value> micro_fresh;
   std::string title = "spanline benchmark report";
   std::string preamble;  // free markdown placed under the title (machine, date, command)
 };
@@ -31,8 +34,8 @@ struct RenderedReport {
 
 RenderedReport render_report(const ReportInputs& inputs);
 
-// Reads DIR/*.load.json (sorted by name), DIR/reference.json and DIR/micro.json when
-// present, writes DIR/REPORT.md and the SVGs. `preamble_file`, when it exists, is
+// Reads DIR/*.load.json (sorted by name), DIR/reference.json, DIR/micro.json and
+// DIR/micro-fresh.json when present, writes DIR/REPORT.md and the SVGs. `preamble_file`, when it exists, is
 // copied under the title. Throws std::runtime_error on unreadable input.
 void write_report(const std::string& dir, const std::string& preamble_file = {});
 
