@@ -14,6 +14,14 @@ namespace spanline {
 namespace detail {
 namespace {
 
+// The queue depth beyond which block and spill producers wait for the batcher
+// (backlog.hpp): about 40 ms of rows at 200 MB/s, plenty to keep the batcher busy,
+// little enough to still be in a cache when it reads them.
+std::uint64_t backlog_limit(const Options& options) {
+  constexpr std::uint64_t kMaxBacklogBytes = std::uint64_t{8} << 20;
+  return std::min<std::uint64_t>(options.max_queue_bytes / 8, kMaxBacklogBytes);
+}
+
 BatcherConfig batcher_config(const Options& options) {
   return BatcherConfig{.batch_max_bytes = options.batch_max_bytes,
                        .batch_max_rows = options.batch_max_rows,
@@ -63,15 +71,17 @@ LoggerCore::LoggerCore(Options options)
       row_builder_(options_.id_format),
       budget_(options_.max_queue_bytes, options_.max_queue_rows),
       accounting_(counters_, budget_),
+      backlog_(backlog_limit(options_)),
       spool_(open_spool(options_, errors_)),
       sender_(options_, destinations_, accounting_, errors_, spool_.get()),
       admission_(options_.overflow, options_.block_timeout, budget_, queue_, accounting_,
                  spool_ && options_.overflow == OverflowPolicy::spill ? std::function<void()>([this] {
                    sender_.make_room();
                  })
-                                                                      : std::function<void()>()),
+                                                                      : std::function<void()>(),
+                 &backlog_),
       encoder_(encoder_config(options_), sender_, accounting_, errors_),
-      batcher_(batcher_config(options_), queue_, encoder_, accounting_, errors_) {
+      batcher_(batcher_config(options_), queue_, encoder_, accounting_, errors_, &backlog_) {
   // Threads start last, once every member they touch exists.
   sender_.start();
   encoder_.start();
@@ -240,7 +250,8 @@ FlushResult LoggerCore::shutdown(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
 
   // A producer that got past the gate is about to push; let it finish so the final
-  // drain sees its row.
+  // drain sees its row, without waiting for the batcher to catch up first.
+  backlog_.close();
   gate_.close_and_wait();
 
   batcher_.begin_flush();  // no lingering: the final drain hands batches over at once

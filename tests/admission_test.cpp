@@ -109,5 +109,47 @@ TEST(Admission, ClosedBudgetReleasesBlockedProducers) {
   EXPECT_FALSE(blocked.get());
 }
 
+// ---- a batcher that is behind (backlog.hpp) ----------------------------------------------
+
+TEST(Admission, BlockWaitsForABatcherThatIsBehindThenAdmits) {
+  Pipeline p(1 << 20, 1000);
+  Backlog backlog(1000);
+  backlog.update(5000);
+  Admission admission(OverflowPolicy::block, std::chrono::milliseconds(60'000), p.budget, p.queue, p.accounting,
+                      {}, &backlog);
+  auto waiting = std::async(std::launch::async, [&] { return admission.admit(200); });
+  // The budget has room, yet the producer waits for the batcher.
+  EXPECT_EQ(waiting.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
+  EXPECT_EQ(p.budget.rows_in_use(), 0u);
+  backlog.update(0);
+  ASSERT_EQ(waiting.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_TRUE(waiting.get());
+  EXPECT_EQ(p.budget.rows_in_use(), 1u);
+}
+
+TEST(Admission, WaitingOutABacklogNeverDropsARowTheBudgetHasRoomFor) {
+  Pipeline p(1 << 20, 1000);
+  Backlog backlog(1000);
+  backlog.update(5000);
+  Admission admission(OverflowPolicy::block, std::chrono::milliseconds(20), p.budget, p.queue, p.accounting, {},
+                      &backlog);
+  EXPECT_TRUE(p.offer(admission, row_of(100)));
+  EXPECT_TRUE(backlog.behind());
+  EXPECT_EQ(p.counters.rows_dropped[static_cast<int>(DropReason::queue_full)].load(), 0u);
+}
+
+TEST(Admission, DropPoliciesDoNotWaitForTheBacklog) {
+  for (const OverflowPolicy policy : {OverflowPolicy::drop_newest, OverflowPolicy::drop_oldest}) {
+    Pipeline p(1 << 20, 1000);
+    Backlog backlog(1000);
+    backlog.update(5000);
+    Admission admission(policy, std::chrono::milliseconds(60'000), p.budget, p.queue, p.accounting, {}, &backlog);
+    const auto started = std::chrono::steady_clock::now();
+    EXPECT_TRUE(p.offer(admission, row_of(100)));
+    // Far below the 60 s a wait would last: the call did not wait at all.
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30));
+  }
+}
+
 }  // namespace
 }  // namespace spanline::detail

@@ -528,5 +528,76 @@ TEST(Batcher, ManyProducersNothingLost) {
   }
 }
 
+// A sink whose submit() waits until the test lets it go: the batcher stuck handing on a
+// batch, as when every encoder worker is busy.
+class GateSink : public BatchSink {
+ public:
+  explicit GateSink(Accounting& accounting) : accounting_(accounting) {}
+
+  void submit(Batch batch) noexcept override {
+    std::unique_lock lock(mutex_);
+    ++entered_;
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return open_; });
+    rows_ += batch.source_rows();
+    accounting_.delivered(batch, batch.raw_body_bytes, batch.body.size());
+  }
+  std::size_t payload_limit() const noexcept override { return std::size_t{6} << 20; }
+  Compression encoding() const noexcept override { return Compression::none; }
+  bool ready_for_batch() const noexcept override { return true; }
+
+  bool wait_until_entered() {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, kDeadline, [&] { return entered_ > 0; });
+  }
+  void open() {
+    {
+      std::lock_guard lock(mutex_);
+      open_ = true;
+    }
+    changed_.notify_all();
+  }
+  std::uint64_t rows() const {
+    std::lock_guard lock(mutex_);
+    return rows_;
+  }
+
+ private:
+  Accounting& accounting_;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::uint64_t entered_ = 0;
+  bool open_ = false;
+  std::uint64_t rows_ = 0;
+};
+
+TEST(Batcher, TellsProducersItIsBehindBeforeItWaitsToHandOnABatch) {
+  PipelineCounters counters;
+  MemoryBudget budget{std::uint64_t{1} << 32, 10'000'000};
+  Accounting accounting{counters, budget};
+  RowQueue queue;
+  ErrorReporter errors{0ms};
+  GateSink sink(accounting);
+  Backlog backlog(10'000);
+  // One row per batch: the first row drained closes a batch, and the sink holds it.
+  Batcher batcher(BatcherConfig{.batch_max_bytes = 1 << 20, .batch_max_rows = 1, .linger = std::chrono::hours(1)},
+                  queue, sink, accounting, errors, &backlog);
+  // A drain takes at most 1,024 rows: about 200 KB of these stay queued behind it.
+  constexpr int kRows = 3000;
+  for (int i = 0; i < kRows; ++i) {
+    Row row = make_row(0, row_json(std::to_string(i), i, 100));
+    ASSERT_TRUE(budget.try_acquire(row.budget_bytes()));
+    counters.rows_in.fetch_add(1);
+    ASSERT_TRUE(queue.push(std::move(row)));
+  }
+  batcher.start();
+  ASSERT_TRUE(sink.wait_until_entered());
+  EXPECT_TRUE(backlog.behind());
+  sink.open();
+  batcher.stop();  // drains the rest; its last drain finds the queue empty
+  EXPECT_FALSE(backlog.behind());
+  EXPECT_EQ(sink.rows(), static_cast<std::uint64_t>(kRows));
+}
+
 }  // namespace
 }  // namespace spanline::detail

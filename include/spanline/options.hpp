@@ -17,7 +17,9 @@ namespace spanline {
 
 // What log() does when the memory budget (bytes or rows) is full.
 enum class OverflowPolicy {
-  block,        // wait up to Options::block_timeout for room, then drop the new row
+  block,        // wait up to Options::block_timeout for room, then drop the new row;
+                // also waits, within that timeout, while the batcher is far behind
+                // (more than max_queue_bytes/8, at most 8 MiB, queued), never dropping for it
   drop_newest,  // refuse the new row at once
   drop_oldest,  // evict the oldest queued row to make room
   spill,        // move waiting batches to the spool to make room (needs spool_dir;

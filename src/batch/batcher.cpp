@@ -46,12 +46,13 @@ void prefetch_id(const Row& row) noexcept {
 }  // namespace
 
 Batcher::Batcher(BatcherConfig config, RowQueue& queue, BatchSink& sink, Accounting& accounting,
-                 ErrorReporter& errors)
+                 ErrorReporter& errors, Backlog* backlog)
     : config_(config),
       queue_(queue),
       sink_(sink),
       accounting_(accounting),
       errors_(errors),
+      queue_backlog_(backlog),
       buffer_(kDrainRows) {}
 
 Batcher::~Batcher() { stop(); }
@@ -123,6 +124,9 @@ bool Batcher::step() {
   backlog_ = n == buffer_.size();
   if (n != 0) last_rows_ = now;
   read_limits();
+  // Before the rows are added: adding them may wait for the encoder (a batch closes),
+  // and producers should know by then that the batcher is behind.
+  report_backlog(n);
   for (std::size_t i = 0; i < std::min(n, kPrefetchRows); ++i) prefetch_id(buffer_[i]);
   for (std::size_t i = 0; i < n; ++i) {
     if (i + kPrefetchRows < n) prefetch_id(buffer_[i + kPrefetchRows]);
@@ -161,6 +165,18 @@ bool Batcher::step() {
     }
   }
   return true;
+}
+
+void Batcher::report_backlog(std::size_t drained) noexcept {
+  if (queue_backlog_ == nullptr) return;
+  // Rows still queued, at the average size of the rows just drained (or of the last
+  // drain that found some): an estimate, and enough for a limit with slack both ways.
+  if (drained != 0) {
+    std::uint64_t bytes = 0;
+    for (std::size_t i = 0; i < drained; ++i) bytes += buffer_[i].json.size();
+    average_row_bytes_ = bytes / drained;
+  }
+  queue_backlog_->update(queue_.size_approx() * average_row_bytes_);
 }
 
 void Batcher::read_limits() noexcept {

@@ -10,6 +10,7 @@
 #include "batch/coalescer.hpp"
 #include "core/accounting.hpp"
 #include "core/error_reporter.hpp"
+#include "queue/backlog.hpp"
 #include "queue/row_queue.hpp"
 
 #include <atomic>
@@ -34,8 +35,9 @@ struct BatcherConfig {
 // start(), begin_flush(), end_flush() and stop() may be called from any thread.
 class Batcher {
  public:
+  // `backlog`, when given, is told after each drain how much still waits in the queue.
   Batcher(BatcherConfig config, RowQueue& queue, BatchSink& sink, Accounting& accounting,
-          ErrorReporter& errors);
+          ErrorReporter& errors, Backlog* backlog = nullptr);
   ~Batcher();  // stop()
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
@@ -62,12 +64,16 @@ class Batcher {
   // How long the next pop_bulk may sleep, and what may wake it early.
   std::chrono::microseconds next_wait(std::chrono::steady_clock::time_point now, RowQueue::WakeOn& wake_on) const;
   void read_limits() noexcept;
+  // After a drain of `drained` rows into buffer_: tells the backlog the queue's depth.
+  void report_backlog(std::size_t drained) noexcept;
 
   const BatcherConfig config_;
   RowQueue& queue_;
   BatchSink& sink_;
   Accounting& accounting_;
   ErrorReporter& errors_;
+  Backlog* const queue_backlog_;  // may be null
+  std::uint64_t average_row_bytes_ = 0;  // of the last drain that found rows
 
   struct Open {
     std::unique_ptr<Coalescer> batch;

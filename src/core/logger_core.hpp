@@ -11,6 +11,7 @@
 #include "core/row_builder.hpp"
 #include "metrics/counters.hpp"
 #include "queue/admission.hpp"
+#include "queue/backlog.hpp"
 #include "queue/memory_budget.hpp"
 #include "queue/producer_gate.hpp"
 #include "queue/row_queue.hpp"
@@ -75,6 +76,7 @@ class LoggerCore {
   MemoryBudget budget_;
   Accounting accounting_;
   RowQueue queue_;
+  Backlog backlog_;  // the batcher reports it, block and spill producers wait on it
   // Null when no spool_dir is set or the directory could not be opened (reported).
   // Declared before the sender, which uses it until it stops.
   std::unique_ptr<Spool> spool_;

@@ -5,6 +5,12 @@
 namespace spanline::detail {
 
 bool Admission::admit(std::uint64_t bytes) noexcept {
+  if (backlog_ != nullptr && backlog_->behind()) {
+    // One timeout for both waits: the backlog's, then the budget's if it is full.
+    const auto deadline = std::chrono::steady_clock::now() + block_timeout_;
+    backlog_->wait_until_caught_up(deadline);
+    return wait_for_room(bytes, deadline);
+  }
   // The common case spends this thread's credit and touches no shared counter; when
   // that fails the budget is (nearly) full and the policy decides, row by row.
   if (budget_.try_acquire_from_credit(bytes)) return true;
@@ -13,23 +19,27 @@ bool Admission::admit(std::uint64_t bytes) noexcept {
       return false;
     case OverflowPolicy::block:
     case OverflowPolicy::spill:  // waits while the sender moves waiting batches to the spool
-      try {
-        if (policy_ == OverflowPolicy::spill && make_room_) return spill_until_room(bytes);
-        return budget_.acquire_until(bytes, std::chrono::steady_clock::now() + block_timeout_);
-      } catch (...) {
-        return false;  // a failed wait (e.g. a mutex error) refuses this row only
-      }
+      return wait_for_room(bytes, std::chrono::steady_clock::now() + block_timeout_);
     case OverflowPolicy::drop_oldest:
       return evict_until_room(bytes);
   }
   return false;
 }
 
-bool Admission::spill_until_room(std::uint64_t bytes) {
+bool Admission::wait_for_room(std::uint64_t bytes, std::chrono::steady_clock::time_point deadline) noexcept {
+  if (budget_.try_acquire_from_credit(bytes)) return true;
+  try {
+    if (policy_ == OverflowPolicy::spill && make_room_) return spill_until_room(bytes, deadline);
+    return budget_.acquire_until(bytes, deadline);
+  } catch (...) {
+    return false;  // a failed wait (e.g. a mutex error) refuses this row only
+  }
+}
+
+bool Admission::spill_until_room(std::uint64_t bytes, std::chrono::steady_clock::time_point deadline) {
   // Other producers may take the room a spill freed before this one wakes, so keep
   // asking for more in short rounds until the block timeout runs out.
   constexpr std::chrono::milliseconds kRound{20};
-  const auto deadline = std::chrono::steady_clock::now() + block_timeout_;
   for (;;) {
     make_room_();
     const auto now = std::chrono::steady_clock::now();

@@ -4,6 +4,7 @@
 // been taken from the budget; the caller then pushes it onto the queue.
 
 #include "core/accounting.hpp"
+#include "queue/backlog.hpp"
 #include "queue/memory_budget.hpp"
 #include "queue/row_queue.hpp"
 
@@ -18,23 +19,28 @@ class Admission {
  public:
   // `make_room` (spill only) asks the next stages to move waiting batches to the spool;
   // it must not block. Empty, or without a usable spool, spill behaves like block.
+  // `backlog`, when given, makes block and spill wait while the batcher is behind.
   Admission(OverflowPolicy policy, std::chrono::milliseconds block_timeout, MemoryBudget& budget, RowQueue& queue,
-            Accounting& accounting, std::function<void()> make_room = {})
+            Accounting& accounting, std::function<void()> make_room = {}, Backlog* backlog = nullptr)
       : policy_(policy),
         block_timeout_(block_timeout),
         budget_(budget),
         queue_(queue),
         accounting_(accounting),
-        make_room_(std::move(make_room)) {}
+        make_room_(std::move(make_room)),
+        backlog_(policy == OverflowPolicy::block || policy == OverflowPolicy::spill ? backlog : nullptr) {}
 
   // True when room for `bytes` was taken. drop_oldest evicts rows still waiting in
   // the queue (counted as evicted_oldest); rows already batched or in flight cannot
   // be taken back, so when the queue runs dry the new row is refused instead.
+  // block and spill first wait, within their timeout, for a batcher that is behind.
   [[nodiscard]] bool admit(std::uint64_t bytes) noexcept;
 
  private:
+  // block and spill: room by `deadline`, or false.
+  bool wait_for_room(std::uint64_t bytes, std::chrono::steady_clock::time_point deadline) noexcept;
   bool evict_until_room(std::uint64_t bytes) noexcept;
-  bool spill_until_room(std::uint64_t bytes);
+  bool spill_until_room(std::uint64_t bytes, std::chrono::steady_clock::time_point deadline);
 
   const OverflowPolicy policy_;
   const std::chrono::milliseconds block_timeout_;
@@ -42,6 +48,7 @@ class Admission {
   RowQueue& queue_;
   Accounting& accounting_;
   const std::function<void()> make_room_;
+  Backlog* const backlog_;  // null unless the policy waits
 };
 
 }  // namespace spanline::detail
