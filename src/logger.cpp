@@ -73,7 +73,7 @@ LoggerCore::LoggerCore(Options options)
       accounting_(counters_, budget_),
       backlog_(backlog_limit(options_)),
       spool_(open_spool(options_, errors_)),
-      sender_(options_, destinations_, accounting_, errors_, spool_.get()),
+      sender_(options_, destinations_, accounting_, errors_, spool_.get(), &settled_events_),
       admission_(options_.overflow, options_.block_timeout, budget_, queue_, accounting_,
                  spool_ && options_.overflow == OverflowPolicy::spill ? std::function<void()>([this] {
                    sender_.make_room();
@@ -81,7 +81,7 @@ LoggerCore::LoggerCore(Options options)
                                                                       : std::function<void()>(),
                  &backlog_),
       encoder_(encoder_config(options_), sender_, accounting_, errors_),
-      batcher_(batcher_config(options_), queue_, encoder_, accounting_, errors_, &backlog_) {
+      batcher_(batcher_config(options_), queue_, encoder_, accounting_, errors_, &backlog_, &settled_events_) {
   // Threads start last, once every member they touch exists.
   sender_.start();
   encoder_.start();

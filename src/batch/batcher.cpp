@@ -46,13 +46,14 @@ void prefetch_id(const Row& row) noexcept {
 }  // namespace
 
 Batcher::Batcher(BatcherConfig config, RowQueue& queue, BatchSink& sink, Accounting& accounting,
-                 ErrorReporter& errors, Backlog* backlog)
+                 ErrorReporter& errors, Backlog* backlog, SettledEvents* settled)
     : config_(config),
       queue_(queue),
       sink_(sink),
       accounting_(accounting),
       errors_(errors),
       queue_backlog_(backlog),
+      settled_(settled),
       buffer_(kDrainRows) {}
 
 Batcher::~Batcher() { stop(); }
@@ -115,6 +116,7 @@ void Batcher::run() noexcept {
 }
 
 bool Batcher::step() {
+  if (settled_ != nullptr) settled_->free_all();
   const bool stopping = stopping_.load(std::memory_order_acquire);
   RowQueue::WakeOn wake_on = RowQueue::WakeOn::push;
   const auto wait = stopping ? std::chrono::microseconds(0) : next_wait(Clock::now(), wake_on);

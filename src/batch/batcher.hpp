@@ -8,6 +8,7 @@
 
 #include "batch/batch_sink.hpp"
 #include "batch/coalescer.hpp"
+#include "batch/settled_events.hpp"
 #include "core/accounting.hpp"
 #include "core/error_reporter.hpp"
 #include "queue/backlog.hpp"
@@ -36,8 +37,9 @@ struct BatcherConfig {
 class Batcher {
  public:
   // `backlog`, when given, is told after each drain how much still waits in the queue.
+  // `settled`, when given, holds events the sender is done with, freed here.
   Batcher(BatcherConfig config, RowQueue& queue, BatchSink& sink, Accounting& accounting,
-          ErrorReporter& errors, Backlog* backlog = nullptr);
+          ErrorReporter& errors, Backlog* backlog = nullptr, SettledEvents* settled = nullptr);
   ~Batcher();  // stop()
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
@@ -73,6 +75,7 @@ class Batcher {
   Accounting& accounting_;
   ErrorReporter& errors_;
   Backlog* const queue_backlog_;  // may be null
+  SettledEvents* const settled_;   // may be null
   std::uint64_t average_row_bytes_ = 0;  // of the last drain that found rows
 
   struct Open {

@@ -4,6 +4,7 @@
 // Options::spool_dir set, a durable spool sits beside the sender (see sender.hpp).
 
 #include "batch/batcher.hpp"
+#include "batch/settled_events.hpp"
 #include "batch/encoder.hpp"
 #include "core/accounting.hpp"
 #include "core/destination_table.hpp"
@@ -77,6 +78,7 @@ class LoggerCore {
   Accounting accounting_;
   RowQueue queue_;
   Backlog backlog_;  // the batcher reports it, block and spill producers wait on it
+  SettledEvents settled_events_;  // from the sender back to the batcher, to be freed there
   // Null when no spool_dir is set or the directory could not be opened (reported).
   // Declared before the sender, which uses it until it stops.
   std::unique_ptr<Spool> spool_;

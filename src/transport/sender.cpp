@@ -5,6 +5,7 @@
 #include "core/destination_table.hpp"
 #include "core/error_reporter.hpp"
 #include "core/thread_name.hpp"
+#include "batch/settled_events.hpp"
 #include "metrics/counters.hpp"
 #include "spool/row_keys.hpp"
 #include "spool/spool.hpp"
@@ -124,7 +125,7 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
  public:
   SenderCore(const Options& options, net::io_context& io, DestinationTable& destinations,
              Accounting& accounting, ErrorReporter& errors, Spool* spool,
-             std::shared_ptr<ReplayWindow> replay_window)
+             std::shared_ptr<ReplayWindow> replay_window, SettledEvents* settled)
       : options_(options),
         url_(parse_base_url(options.api_url)),
         io_(io),
@@ -141,7 +142,8 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
         replay_timer_(io),
         replay_blocked_timer_(io),
         rng_(std::random_device{}()),
-        encoding_(options.compression) {
+        encoding_(options.compression),
+        settled_(settled) {
     auto settings = std::make_shared<HttpSettings>();
     settings->url = url_;
     settings->connect_timeout = options.connect_timeout;
@@ -524,6 +526,7 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
     // A settled batch leaves the line now, so the pump below can start batches that
     // waited for it (a retried one was moved on and keeps its place).
     job.order.reset();
+    if (settled_ != nullptr) settled_->hand_over(job.batch.events);
     publish_gauges();
     pump();
   }
@@ -1360,6 +1363,7 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
 
   // read from any thread
   std::atomic<Compression> encoding_;
+  SettledEvents* const settled_;  // may be null
   std::atomic<std::size_t> learned_limit_{kDefaultPayloadLimit};
   std::atomic<std::size_t> in_flight_{0};
   std::atomic<bool> slot_free_{true};
@@ -1377,12 +1381,13 @@ std::size_t replay_window_slots(const Options& options) {
 }  // namespace
 
 Sender::Sender(const Options& options, DestinationTable& destinations, Accounting& accounting,
-               ErrorReporter& errors, Spool* spool)
+               ErrorReporter& errors, Spool* spool, SettledEvents* settled)
     : accounting_(accounting),
       io_(std::make_unique<net::io_context>(1)),
       spool_(spool),
       replay_window_(std::make_shared<ReplayWindow>(replay_window_slots(options))) {
-  core_ = std::make_shared<SenderCore>(options, *io_, destinations, accounting, errors, spool, replay_window_);
+  core_ = std::make_shared<SenderCore>(options, *io_, destinations, accounting, errors, spool, replay_window_,
+                                       settled);
 }
 
 Sender::~Sender() {

@@ -50,6 +50,7 @@ class DestinationTable;
 class ErrorReporter;
 class SenderCore;
 class Spool;
+class SettledEvents;
 struct ReplayWindow;
 
 // Used when neither Options::max_payload_bytes nor GET /version gives a limit.
@@ -60,8 +61,10 @@ class Sender : public BatchSink {
   // Throws std::invalid_argument for a bad api_url or an unreadable ca_file.
   // The references must outlive the Sender.
   // `spool` may be null (no spool); it must outlive the Sender.
+  // `settled`, when given, takes settled batches' events to free them on the batcher's
+  // thread (settled_events.hpp); it must outlive the Sender.
   Sender(const Options& options, DestinationTable& destinations, Accounting& accounting,
-         ErrorReporter& errors, Spool* spool = nullptr);
+         ErrorReporter& errors, Spool* spool = nullptr, SettledEvents* settled = nullptr);
   ~Sender() override;  // shutdown(now)
   Sender(const Sender&) = delete;
   Sender& operator=(const Sender&) = delete;
