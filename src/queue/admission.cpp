@@ -9,6 +9,7 @@ bool Admission::admit(std::uint64_t bytes) noexcept {
     // One timeout for both waits: the backlog's, then the budget's if it is full.
     const auto deadline = std::chrono::steady_clock::now() + block_timeout_;
     backlog_->wait_until_caught_up(deadline);
+    if (budget_.try_acquire_from_credit(bytes)) return true;
     return wait_for_room(bytes, deadline);
   }
   // The common case spends this thread's credit and touches no shared counter; when
@@ -27,7 +28,6 @@ bool Admission::admit(std::uint64_t bytes) noexcept {
 }
 
 bool Admission::wait_for_room(std::uint64_t bytes, std::chrono::steady_clock::time_point deadline) noexcept {
-  if (budget_.try_acquire_from_credit(bytes)) return true;
   try {
     if (policy_ == OverflowPolicy::spill && make_room_) return spill_until_room(bytes, deadline);
     return budget_.acquire_until(bytes, deadline);

@@ -37,7 +37,7 @@ class Admission {
   [[nodiscard]] bool admit(std::uint64_t bytes) noexcept;
 
  private:
-  // block and spill: room by `deadline`, or false.
+  // block and spill, once the credit fast path has failed: room by `deadline`, or false.
   bool wait_for_room(std::uint64_t bytes, std::chrono::steady_clock::time_point deadline) noexcept;
   bool evict_until_room(std::uint64_t bytes) noexcept;
   bool spill_until_room(std::uint64_t bytes, std::chrono::steady_clock::time_point deadline);

@@ -1,11 +1,11 @@
 #include "transport/sender.hpp"
 
+#include "batch/settled_events.hpp"
 #include "codec/codec.hpp"
 #include "core/accounting.hpp"
 #include "core/destination_table.hpp"
 #include "core/error_reporter.hpp"
 #include "core/thread_name.hpp"
-#include "batch/settled_events.hpp"
 #include "metrics/counters.hpp"
 #include "spool/row_keys.hpp"
 #include "spool/spool.hpp"
