@@ -113,7 +113,7 @@ void scenario_table(std::string& md, const RunResult& r, const std::optional<Ref
           ns_cell(r.caller_trace.p99, r.caller_trace.count) + " · " +
           ns_cell(r.caller_trace.p999, r.caller_trace.count) + " · " +
           ns_cell(r.caller_trace.max, r.caller_trace.count));
-  row("caller latency / call p50 · p99 · max", ns_cell(r.caller_call.p50, r.caller_call.count) + " · " +
+  row("caller latency / call, 1 trace in 4: p50 · p99 · max", ns_cell(r.caller_call.p50, r.caller_call.count) + " · " +
                                                    ns_cell(r.caller_call.p99, r.caller_call.count) + " · " +
                                                    ns_cell(r.caller_call.max, r.caller_call.count));
   row("delivery latency p50 · p99 · max", ns_cell(r.delivery.p50, r.delivery.count) + " · " +
