@@ -182,6 +182,16 @@ void render_prometheus(const Stats& s, const IngestSnapshot& ingest, const Durab
   single(out, "spanline_rows_coalesced_total", "counter",
          "Rows merged into another row with the same id before sending.", s.rows_coalesced);
 
+  // ---- producers that waited (overflow policies block and spill) ----
+  single(out, "spanline_producer_waits_for_batcher_total", "counter",
+         "Log calls that waited because the batcher was behind.", s.producer_waits_for_batcher);
+  single(out, "spanline_producer_waits_for_budget_total", "counter",
+         "Log calls that waited for room in the memory budget (queue.max_bytes, queue.max_rows).",
+         s.producer_waits_for_budget);
+  single(out, "spanline_producer_wait_seconds_total", "counter",
+         "Time log calls spent waiting for the batcher or for room in the memory budget.",
+         s.producer_wait_seconds);
+
   // ---- what went on the wire ----
   single(out, "spanline_events_sent_total", "counter", "Events acknowledged by the API, after coalescing.",
          s.events_sent);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <future>
 #include <thread>
 
@@ -30,11 +31,23 @@ struct Pipeline {
     return queue.push(std::move(row));
   }
 
+  Stats stats() const {
+    Stats snapshot;
+    counters.copy_to(snapshot);
+    return snapshot;
+  }
+
   PipelineCounters counters;
   MemoryBudget budget;
   Accounting accounting{counters, budget};
   RowQueue queue;
 };
+
+void expect_no_waits(const Stats& stats) {
+  EXPECT_EQ(stats.producer_waits_for_batcher, 0u);
+  EXPECT_EQ(stats.producer_waits_for_budget, 0u);
+  EXPECT_EQ(stats.producer_wait_seconds, 0.0);
+}
 
 TEST(Admission, RowBoundIsExactUnderDropNewest) {
   Pipeline p(1 << 20, 10);
@@ -84,6 +97,10 @@ TEST(Admission, BlockTimesOutThenDrops) {
   ASSERT_TRUE(p.offer(admission, row_of(100)));
   EXPECT_FALSE(p.offer(admission, row_of(100)));
   EXPECT_EQ(p.counters.rows_dropped[static_cast<int>(DropReason::queue_full)].load(), 1u);
+  // The refused row waited its timeout for room first.
+  EXPECT_EQ(p.stats().producer_waits_for_budget, 1u);
+  EXPECT_EQ(p.stats().producer_waits_for_batcher, 0u);
+  EXPECT_GT(p.stats().producer_wait_seconds, 0.0);
 }
 
 TEST(Admission, BlockWakesWhenRoomIsReleased) {
@@ -97,6 +114,10 @@ TEST(Admission, BlockWakesWhenRoomIsReleased) {
   p.accounting.evicted(1, first.budget_bytes());
   ASSERT_EQ(blocked.wait_for(std::chrono::seconds(30)), std::future_status::ready);
   EXPECT_TRUE(blocked.get());
+  const Stats stats = p.stats();
+  EXPECT_EQ(stats.producer_waits_for_budget, 1u);
+  EXPECT_EQ(stats.producer_waits_for_batcher, 0u);
+  EXPECT_GT(stats.producer_wait_seconds, 0.0);
 }
 
 TEST(Admission, ClosedBudgetReleasesBlockedProducers) {
@@ -125,6 +146,25 @@ TEST(Admission, BlockWaitsForABatcherThatIsBehindThenAdmits) {
   ASSERT_EQ(waiting.wait_for(std::chrono::seconds(30)), std::future_status::ready);
   EXPECT_TRUE(waiting.get());
   EXPECT_EQ(p.budget.rows_in_use(), 1u);
+  const Stats stats = p.stats();
+  EXPECT_EQ(stats.producer_waits_for_batcher, 1u);
+  EXPECT_EQ(stats.producer_waits_for_budget, 0u);  // the budget had room once it was its turn
+  EXPECT_GT(stats.producer_wait_seconds, 0.0);
+}
+
+TEST(Admission, ACallThatWaitsForTheBatcherThenForRoomCountsInBoth) {
+  Pipeline p(1 << 20, 1);
+  Backlog backlog(1000);
+  Admission admission(OverflowPolicy::block, std::chrono::milliseconds(20), p.budget, p.queue, p.accounting,
+                      {}, &backlog);
+  ASSERT_TRUE(p.offer(admission, row_of(100)));  // the one row the budget holds
+  backlog.update(5000);
+  // The batcher never catches up and nothing frees room: both waits run into the timeout.
+  EXPECT_FALSE(p.offer(admission, row_of(100)));
+  const Stats stats = p.stats();
+  EXPECT_EQ(stats.producer_waits_for_batcher, 1u);
+  EXPECT_EQ(stats.producer_waits_for_budget, 1u);
+  EXPECT_GT(stats.producer_wait_seconds, 0.0);
 }
 
 TEST(Admission, WaitingOutABacklogNeverDropsARowTheBudgetHasRoomFor) {
@@ -148,7 +188,44 @@ TEST(Admission, DropPoliciesDoNotWaitForTheBacklog) {
     EXPECT_TRUE(p.offer(admission, row_of(100)));
     // Far below the 60 s a wait would last: the call did not wait at all.
     EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30));
+    expect_no_waits(p.stats());
   }
+}
+
+// ---- counting waits ------------------------------------------------------------------------
+
+TEST(Admission, CallsThatFindRoomAndNoBacklogCountNoWait) {
+  for (const OverflowPolicy policy : {OverflowPolicy::block, OverflowPolicy::spill}) {
+    Pipeline p(64 << 20, 100'000);  // big enough for producer credit
+    Backlog backlog(1000);          // not behind
+    Admission admission(
+        policy, std::chrono::milliseconds(60'000), p.budget, p.queue, p.accounting, [] {}, &backlog);
+    for (int i = 0; i < 100; ++i) ASSERT_TRUE(p.offer(admission, row_of(100)));
+    expect_no_waits(p.stats());
+  }
+}
+
+TEST(Admission, RefusingAtOnceIsNotAWait) {
+  Pipeline p(1 << 20, 1);
+  Admission admission(OverflowPolicy::drop_newest, std::chrono::milliseconds(60'000), p.budget, p.queue,
+                      p.accounting);
+  ASSERT_TRUE(p.offer(admission, row_of(100)));
+  EXPECT_FALSE(p.offer(admission, row_of(100)));
+  expect_no_waits(p.stats());
+}
+
+TEST(Admission, SpillCountsAWaitForRoom) {
+  Pipeline p(1 << 20, 1);
+  std::atomic<int> asked{0};
+  Admission admission(OverflowPolicy::spill, std::chrono::milliseconds(20), p.budget, p.queue, p.accounting,
+                      [&] { asked.fetch_add(1); });
+  ASSERT_TRUE(p.offer(admission, row_of(100)));
+  EXPECT_FALSE(p.offer(admission, row_of(100)));  // nothing made room within the timeout
+  EXPECT_GT(asked.load(), 0);
+  const Stats stats = p.stats();
+  EXPECT_EQ(stats.producer_waits_for_budget, 1u);
+  EXPECT_EQ(stats.producer_waits_for_batcher, 0u);
+  EXPECT_GT(stats.producer_wait_seconds, 0.0);
 }
 
 }  // namespace

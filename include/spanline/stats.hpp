@@ -30,6 +30,11 @@ struct Stats {
   std::array<std::uint64_t, kDropReasonCount> rows_dropped{};  // indexed by DropReason
   std::uint64_t rows_coalesced = 0;  // merged into another row with the same id before sending
 
+  // producers that waited (block and spill only; a call that waited for both counts in both)
+  std::uint64_t producer_waits_for_batcher = 0;  // log calls that waited because the batcher was behind
+  std::uint64_t producer_waits_for_budget = 0;   // log calls that waited for room in the memory budget
+  double producer_wait_seconds = 0;              // total time log calls spent in either wait
+
   // what went on the wire
   std::uint64_t events_sent = 0;     // events acknowledged (after coalescing)
   std::uint64_t batches_sent = 0;    // acknowledged requests

@@ -67,6 +67,9 @@ void PipelineCounters::copy_to(Stats& stats) const {
   stats.rows_rejected = load(rows_rejected);
   for (std::size_t i = 0; i < kDropReasonCount; ++i) stats.rows_dropped[i] = load(rows_dropped[i]);
   stats.rows_coalesced = load(rows_coalesced);
+  stats.producer_waits_for_batcher = load(producer_waits_for_batcher);
+  stats.producer_waits_for_budget = load(producer_waits_for_budget);
+  stats.producer_wait_seconds = static_cast<double>(load(producer_wait_nanos)) / 1e9;
   stats.events_sent = load(events_sent);
   stats.batches_sent = load(batches_sent);
   stats.bytes_raw = load(bytes_raw);

@@ -45,6 +45,13 @@ struct PipelineCounters {
   std::atomic<std::uint64_t> rows_replayed_rejected{0};
   std::atomic<std::uint64_t> records_replay_delivered{0};
 
+  // Producers that waited in Admission (block and spill). Only calls that wait bump them,
+  // never the credit fast path: sharing a cache line with the stages' counters costs only
+  // calls that are about to sleep anyway.
+  std::atomic<std::uint64_t> producer_waits_for_batcher{0};
+  std::atomic<std::uint64_t> producer_waits_for_budget{0};
+  std::atomic<std::uint64_t> producer_wait_nanos{0};  // either wait, from its start to admit's answer
+
   std::atomic<std::uint64_t> events_sent{0};
   std::atomic<std::uint64_t> batches_sent{0};
   std::atomic<std::uint64_t> bytes_raw{0};

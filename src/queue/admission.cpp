@@ -7,10 +7,13 @@ namespace spanline::detail {
 bool Admission::admit(std::uint64_t bytes) noexcept {
   if (backlog_ != nullptr && backlog_->behind()) {
     // One timeout for both waits: the backlog's, then the budget's if it is full.
-    const auto deadline = std::chrono::steady_clock::now() + block_timeout_;
+    const auto started = std::chrono::steady_clock::now();
+    const auto deadline = started + block_timeout_;
+    accounting_.counters().producer_waits_for_batcher.fetch_add(1, std::memory_order_relaxed);
     backlog_->wait_until_caught_up(deadline);
-    if (budget_.try_acquire_from_credit(bytes)) return true;
-    return wait_for_room(bytes, deadline);
+    const bool admitted = budget_.try_acquire_from_credit(bytes) || wait_for_room(bytes, deadline);
+    count_wait_time(started);
+    return admitted;
   }
   // The common case spends this thread's credit and touches no shared counter; when
   // that fails the budget is (nearly) full and the policy decides, row by row.
@@ -19,8 +22,12 @@ bool Admission::admit(std::uint64_t bytes) noexcept {
     case OverflowPolicy::drop_newest:
       return false;
     case OverflowPolicy::block:
-    case OverflowPolicy::spill:  // waits while the sender moves waiting batches to the spool
-      return wait_for_room(bytes, std::chrono::steady_clock::now() + block_timeout_);
+    case OverflowPolicy::spill: {  // waits while the sender moves waiting batches to the spool
+      const auto started = std::chrono::steady_clock::now();
+      const bool admitted = wait_for_room(bytes, started + block_timeout_);
+      count_wait_time(started);
+      return admitted;
+    }
     case OverflowPolicy::drop_oldest:
       return evict_until_room(bytes);
   }
@@ -28,12 +35,24 @@ bool Admission::admit(std::uint64_t bytes) noexcept {
 }
 
 bool Admission::wait_for_room(std::uint64_t bytes, std::chrono::steady_clock::time_point deadline) noexcept {
+  // Counted on the way in: acquire_until does not tell a wait from an immediate success.
+  // Every caller has just failed a try_acquire (try_acquire_from_credit ends in one when
+  // it fails), so nearly every call sleeps; one whose room was freed in the instants
+  // between is counted too.
+  accounting_.counters().producer_waits_for_budget.fetch_add(1, std::memory_order_relaxed);
   try {
     if (policy_ == OverflowPolicy::spill && make_room_) return spill_until_room(bytes, deadline);
     return budget_.acquire_until(bytes, deadline);
   } catch (...) {
     return false;  // a failed wait (e.g. a mutex error) refuses this row only
   }
+}
+
+void Admission::count_wait_time(std::chrono::steady_clock::time_point started) noexcept {
+  const auto waited = std::chrono::steady_clock::now() - started;
+  accounting_.counters().producer_wait_nanos.fetch_add(
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(waited).count()),
+      std::memory_order_relaxed);
 }
 
 bool Admission::spill_until_room(std::uint64_t bytes, std::chrono::steady_clock::time_point deadline) {

@@ -34,11 +34,15 @@ class Admission {
   // the queue (counted as evicted_oldest); rows already batched or in flight cannot
   // be taken back, so when the queue runs dry the new row is refused instead.
   // block and spill first wait, within their timeout, for a batcher that is behind.
+  // Waits are counted in accounting's counters (producer_waits_*, producer_wait_nanos);
+  // counting adds no shared write and no clock read to a call that does not wait.
   [[nodiscard]] bool admit(std::uint64_t bytes) noexcept;
 
  private:
   // block and spill, once the credit fast path has failed: room by `deadline`, or false.
   bool wait_for_room(std::uint64_t bytes, std::chrono::steady_clock::time_point deadline) noexcept;
+  // Adds the time since `started` to the producers' total wait time.
+  void count_wait_time(std::chrono::steady_clock::time_point started) noexcept;
   bool evict_until_room(std::uint64_t bytes) noexcept;
   bool spill_until_room(std::uint64_t bytes, std::chrono::steady_clock::time_point deadline);
 

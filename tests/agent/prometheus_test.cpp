@@ -17,6 +17,9 @@ Stats sample_stats() {
   s.bytes_compressed = 1200;
   s.requests_by_status = {{200, 9}, {429, 2}, {0, 1}};
   s.retries = 3;
+  s.producer_waits_for_batcher = 11;
+  s.producer_waits_for_budget = 5;
+  s.producer_wait_seconds = 1.5;
   s.queue_rows = 4;
   s.memory_bytes = 4096;
   s.in_flight = 2;
@@ -74,6 +77,20 @@ TEST(MetricsPrometheus, CarriesTheValues) {
   EXPECT_EQ(parsed.value("spanlined_connections", {{"listener", "uds"}}), 1);
   EXPECT_EQ(parsed.value("spanlined_http_ingest_responses_total", {{"code", "400"}}), 1);
   EXPECT_EQ(parsed.value("spanlined_ready"), 1);
+}
+
+TEST(MetricsPrometheus, ShowsProducerWaits) {
+  const auto parsed = testing::parse_prometheus(render_prometheus(sample_stats(), sample_ingest()));
+  for (const auto& e : parsed.errors) ADD_FAILURE() << e;
+  for (const std::string family :
+       {"spanline_producer_waits_for_batcher_total", "spanline_producer_waits_for_budget_total",
+        "spanline_producer_wait_seconds_total"}) {
+    EXPECT_EQ(parsed.types.count(family) ? parsed.types.at(family) : "", "counter") << family;
+    EXPECT_TRUE(parsed.helps.count(family)) << family;
+  }
+  EXPECT_EQ(parsed.value("spanline_producer_waits_for_batcher_total"), 11);
+  EXPECT_EQ(parsed.value("spanline_producer_waits_for_budget_total"), 5);
+  EXPECT_EQ(parsed.value("spanline_producer_wait_seconds_total"), 1.5);
 }
 
 TEST(MetricsPrometheus, RacySnapshotStillCumulative) {
