@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -227,16 +228,22 @@ std::string SpanGenerator::text(std::uint64_t rng_seed, std::size_t bytes) {
 }
 
 std::string make_uuid(std::uint64_t nonce, std::uint64_t sequence, std::uint64_t salt) {
+  std::string out(kUuidChars, '-');
+  write_uuid(out.data(), nonce, sequence, salt);
+  return out;
+}
+
+void write_uuid(char* out, std::uint64_t nonce, std::uint64_t sequence, std::uint64_t salt) {
   std::uint64_t state = nonce ^ (sequence * 0xd1b54a32d192ed03ULL) ^ (salt * 0x9e3779b97f4a7c15ULL);
   const std::uint64_t a = splitmix64(state);
   const std::uint64_t b = splitmix64(state);
   // 8-4-4-4-12 hex digits with the version (4) and variant (10xx) bits set. Written by
   // hand: snprintf cost the sidecar runs' senders a tenth of their CPU.
-  std::string out(36, '-');
-  const auto put_hex = [&out](std::size_t at, std::size_t digits, std::uint64_t value) {
+  const auto put_hex = [out](std::size_t at, std::size_t digits, std::uint64_t value) {
     constexpr char kHex[] = "0123456789abcdef";
     for (std::size_t i = digits; i-- > 0; value >>= 4) out[at + i] = kHex[value & 0xf];
   };
+  out[8] = out[13] = out[18] = out[23] = '-';
   put_hex(0, 8, a >> 32);
   put_hex(9, 4, (a >> 16) & 0xffff);
   put_hex(14, 4, 0x4000 | (a & 0xfff));
@@ -244,7 +251,12 @@ std::string make_uuid(std::uint64_t nonce, std::uint64_t sequence, std::uint64_t
   put_hex(24, 12, b & 0xffffffffffffULL);
   // The sequence itself is folded in above; uniqueness across a run rests on the
   // 122 random-looking bits, like UUIDv4.
-  return out;
+}
+
+void append_unix_seconds(std::string& out, double unix_seconds) {
+  char text[32];
+  const auto written = std::to_chars(text, text + sizeof text, unix_seconds, std::chars_format::fixed, 6);
+  out.append(text, written.ptr);
 }
 
 std::string iso8601(double unix_seconds) {
@@ -280,13 +292,18 @@ void append_members(std::string& out, const Fields& fields) {
   }
 }
 
-void append_metrics(std::string& out, std::string_view first_key, double first_value, const Fields& fields) {
+// `first_key`'s value is a time (metrics.start or .end); `slot(kind, span, quoted)`
+// is told where its text starts.
+template <typename SlotRecorder>
+void append_metrics(std::string& out, std::string_view first_key, double first_value, const Fields& fields,
+                    const SlotRecorder& slot) {
   out += R"(,"metrics":{)";
   bool any = false;
   if (!first_key.empty()) {
     detail::append_json_string(out, first_key);
     out += ':';
-    detail::append_json_number(out, first_value);
+    slot(RowSlot::Kind::seconds, 0, false);
+    append_unix_seconds(out, first_value);
     any = true;
   }
   if (!fields.metrics_body().empty()) {
@@ -299,15 +316,26 @@ void append_metrics(std::string& out, std::string_view first_key, double first_v
 }  // namespace
 
 void render_row(std::string& out, const TracePlan& plan, const TraceOp& op, const std::vector<RowIds>& ids,
-                double unix_seconds, std::string_view routing_project_id) {
+                double unix_seconds, std::string_view routing_project_id, std::vector<RowSlot>* slots) {
   const SpanPlan& span = plan.spans[op.span];
   const RowIds& me = ids[op.span];
   const RowIds& root = ids[0];
+  // Marks the value written next as a slot: its text starts here, after the opening
+  // quote when it is a string.
+  const std::size_t row_start = out.size();
+  const auto slot = [&](RowSlot::Kind kind, std::size_t span_index, bool quoted) {
+    if (slots == nullptr) return;
+    slots->push_back(RowSlot{static_cast<std::uint32_t>(out.size() - row_start + (quoted ? 1 : 0)), kind,
+                             static_cast<std::uint16_t>(span_index)});
+  };
   out += R"({"id":)";
+  slot(RowSlot::Kind::id, op.span, true);
   detail::append_json_string(out, me.id);
   out += R"(,"span_id":)";
+  slot(RowSlot::Kind::span_id, op.span, true);
   detail::append_json_string(out, me.span_id);
   out += R"(,"root_span_id":)";
+  slot(RowSlot::Kind::span_id, 0, true);
   detail::append_json_string(out, root.span_id);
   if (!routing_project_id.empty()) {
     out += R"(,"project_id":)";
@@ -317,10 +345,12 @@ void render_row(std::string& out, const TracePlan& plan, const TraceOp& op, cons
     case TraceOp::Kind::start:
       if (span.parent >= 0) {
         out += R"(,"span_parents":[)";
+        slot(RowSlot::Kind::span_id, static_cast<std::size_t>(span.parent), true);
         detail::append_json_string(out, ids[static_cast<std::size_t>(span.parent)].span_id);
         out += ']';
       }
       out += R"(,"created":)";
+      slot(RowSlot::Kind::created, op.span, true);
       detail::append_json_string(out, iso8601(unix_seconds));
       out += R"(,"span_attributes":{"name":)";
       detail::append_json_string(out, span.name);
@@ -328,19 +358,19 @@ void render_row(std::string& out, const TracePlan& plan, const TraceOp& op, cons
       detail::append_json_string(out, span.type);
       out += R"(},"_is_merge":false)";
       append_members(out, span.start);
-      append_metrics(out, "start", unix_seconds, span.start);
+      append_metrics(out, "start", unix_seconds, span.start, slot);
       break;
     case TraceOp::Kind::log: {
       const Fields& update = span.updates[op.update];
       out += R"(,"_is_merge":true)";
       append_members(out, update);
-      if (!update.metrics_body().empty()) append_metrics(out, {}, 0, update);
+      if (!update.metrics_body().empty()) append_metrics(out, {}, 0, update, slot);
       break;
     }
     case TraceOp::Kind::end:
       out += R"(,"_is_merge":true)";
       append_members(out, span.end);
-      append_metrics(out, "end", unix_seconds, span.end);
+      append_metrics(out, "end", unix_seconds, span.end, slot);
       break;
   }
   out += '}';

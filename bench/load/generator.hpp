@@ -85,16 +85,37 @@ struct RowIds {
 };
 // A UUID-shaped id derived from (nonce, sequence, salt): unique per run when each
 // producer uses its own sequence range.
+inline constexpr std::size_t kUuidChars = 36;
 std::string make_uuid(std::uint64_t nonce, std::uint64_t sequence, std::uint64_t salt);
+// The same id written over kUuidChars characters at `out`.
+void write_uuid(char* out, std::uint64_t nonce, std::uint64_t sequence, std::uint64_t salt);
 // ISO-8601 UTC with milliseconds, e.g. 2024-05-01T12:00:00.123Z.
 std::string iso8601(double unix_seconds);
+// Seconds since the epoch with 6 decimals, e.g. 1700000000.250000: the same width for
+// every time until the year 2286, so a rendered row's time can be overwritten in place.
+void append_unix_seconds(std::string& out, double unix_seconds);
+
+// A part of a rendered row that changes from one send of the trace to the next: where
+// its text starts (from the row's first byte) and what goes there.
+struct RowSlot {
+  enum class Kind : std::uint8_t {
+    id,       // RowIds::id of span `span` (kUuidChars)
+    span_id,  // RowIds::span_id of span `span` (kUuidChars)
+    created,  // iso8601() of the send time
+    seconds,  // append_unix_seconds() of the send time
+  };
+  std::uint32_t offset;
+  Kind kind;
+  std::uint16_t span;
+};
 
 // Renders the row for `op` as the official SDKs shape it (see BRAINTRUST_API.md):
 // start -> full row with span_attributes, span_parents, created, metrics.start and
 // "_is_merge":false; log -> merge row; end -> merge row with metrics.end.
 // `ids[i]` are the ids of span i; `routing_project_id`, when not empty, is added as
-// the sidecar's "project_id" routing key. Appends one compact JSON object to `out`.
+// the sidecar's "project_id" routing key. Appends one compact JSON object to `out`;
+// `slots`, when given, receives where its ids and times are (see TraceTemplate).
 void render_row(std::string& out, const TracePlan& plan, const TraceOp& op, const std::vector<RowIds>& ids,
-                double unix_seconds, std::string_view routing_project_id);
+                double unix_seconds, std::string_view routing_project_id, std::vector<RowSlot>* slots = nullptr);
 
 }  // namespace spanline::load

@@ -1,6 +1,7 @@
 #include "targets.hpp"
 
 #include "http_client.hpp"
+#include "trace_template.hpp"
 
 #include <netdb.h>
 #include <netinet/in.h>
@@ -13,6 +14,7 @@
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
+#include <unordered_map>
 #include <vector>
 
 namespace spanline::load {
@@ -101,25 +103,31 @@ bool write_all(int fd, const char* data, std::size_t size) {
   return true;
 }
 
-// Row ids for one trace instance: unique per (nonce, producer, sequence).
-class IdSource {
+// Each send of a trace: fresh row ids, unique per (nonce, producer, sequence), the
+// send time, and the trace's rows rendered once and reused (trace_template.hpp).
+class TraceRenderer {
  public:
-  IdSource(std::uint64_t nonce, unsigned producer) : nonce_(nonce), producer_(producer) {}
-  const std::vector<RowIds>& next(const TracePlan& plan) {
-    ids_.resize(plan.spans.size());
-    for (auto& id : ids_) {
-      const std::uint64_t seq = (std::uint64_t{producer_} << 44) | counter_++;
-      id.id = make_uuid(nonce_, seq, 0);
-      id.span_id = make_uuid(nonce_, seq, 1);
-    }
-    return ids_;
+  TraceRenderer(std::uint64_t nonce, unsigned producer, std::string routing_project_id)
+      : nonce_(nonce), producer_(producer), routing_project_id_(std::move(routing_project_id)) {}
+
+  // Readies ids and time for a send of `plan`, and returns its rows' template. The
+  // plans live as long as the run, so their address names them.
+  const TraceTemplate& next(const TracePlan& plan) {
+    const auto [entry, added] = templates_.try_emplace(&plan, plan, routing_project_id_);
+    ids_.assign(plan.spans.size(), nonce_, (std::uint64_t{producer_} << 44) | counter_);
+    counter_ += plan.spans.size();
+    ids_.set_time(unix_now());
+    return entry->second;
   }
+  const TraceIds& ids() const { return ids_; }
 
  private:
   std::uint64_t nonce_;
   unsigned producer_;
+  std::string routing_project_id_;
   std::uint64_t counter_ = 0;
-  std::vector<RowIds> ids_;
+  TraceIds ids_;
+  std::unordered_map<const TracePlan*, TraceTemplate> templates_;
 };
 
 // NDJSON over a Unix or TCP stream: one write per trace (all its rows, one per line).
@@ -127,14 +135,13 @@ class StreamProducer final : public Producer {
  public:
   StreamProducer(SocketKind kind, std::string address, std::string project_id, std::uint64_t nonce,
                  unsigned index)
-      : kind_(kind), address_(std::move(address)), project_id_(std::move(project_id)), ids_(nonce, index) {}
+      : kind_(kind), address_(std::move(address)), rows_(nonce, index, std::move(project_id)) {}
 
   std::uint64_t send(const TracePlan& plan, LatencyHistogram* calls) override {
-    const auto& ids = ids_.next(plan);
-    const double now = unix_now();
+    const TraceTemplate& rows = rows_.next(plan);
     buffer_.clear();
-    for (const TraceOp& op : plan.ops) {
-      render_row(buffer_, plan, op, ids, now, project_id_);
+    for (std::size_t row = 0; row < rows.row_count(); ++row) {
+      rows.append_row(buffer_, row, rows_.ids());
       buffer_ += '\n';
     }
     const std::uint64_t t0 = now_ns();
@@ -153,8 +160,7 @@ class StreamProducer final : public Producer {
  private:
   SocketKind kind_;
   std::string address_;
-  std::string project_id_;
-  IdSource ids_;
+  TraceRenderer rows_;
   Fd fd_;
   std::string buffer_;
 };
@@ -163,16 +169,15 @@ class StreamProducer final : public Producer {
 class DatagramProducer final : public Producer {
  public:
   DatagramProducer(std::string address, std::string project_id, std::uint64_t nonce, unsigned index)
-      : address_(std::move(address)), project_id_(std::move(project_id)), ids_(nonce, index) {}
+      : address_(std::move(address)), rows_(nonce, index, std::move(project_id)) {}
 
   std::uint64_t send(const TracePlan& plan, LatencyHistogram* calls) override {
-    const auto& ids = ids_.next(plan);
-    const double now = unix_now();
+    const TraceTemplate& rows = rows_.next(plan);
     std::uint64_t refused = 0;
     if (!fd_) fd_ = connect_to(SocketKind::udp_unix, address_);
-    for (const TraceOp& op : plan.ops) {
+    for (std::size_t row = 0; row < rows.row_count(); ++row) {
       row_.clear();
-      render_row(row_, plan, op, ids, now, project_id_);
+      rows.append_row(row_, row, rows_.ids());
       row_ += '\n';
       const std::uint64_t t0 = now_ns();
       ssize_t n = -1;
@@ -192,8 +197,7 @@ class DatagramProducer final : public Producer {
 
  private:
   std::string address_;
-  std::string project_id_;
-  IdSource ids_;
+  TraceRenderer rows_;
   Fd fd_;
   std::string row_;
 };
@@ -204,17 +208,14 @@ class HttpProducer final : public Producer {
   HttpProducer(const std::string& base_url, std::string project_id, std::uint64_t nonce, unsigned index)
       : client_(parse_http_url(base_url)),
         path_("/v1/project_logs/" + project_id + "/insert"),
-        ids_(nonce, index) {}
+        rows_(nonce, index, {}) {}
 
   std::uint64_t send(const TracePlan& plan, LatencyHistogram* calls) override {
-    const auto& ids = ids_.next(plan);
-    const double now = unix_now();
+    const TraceTemplate& rows = rows_.next(plan);
     body_ = R"({"events":[)";
-    bool first = true;
-    for (const TraceOp& op : plan.ops) {
-      if (!first) body_ += ',';
-      first = false;
-      render_row(body_, plan, op, ids, now, {});
+    for (std::size_t row = 0; row < rows.row_count(); ++row) {
+      if (row > 0) body_ += ',';
+      rows.append_row(body_, row, rows_.ids());
     }
     body_ += "]}";
     const std::uint64_t t0 = now_ns();
@@ -226,7 +227,7 @@ class HttpProducer final : public Producer {
  private:
   HttpClient client_;
   std::string path_;
-  IdSource ids_;
+  TraceRenderer rows_;
   std::string body_;
 };
 
