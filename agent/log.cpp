@@ -61,7 +61,7 @@ bool LogRateLimiter::allow(const std::string& key, std::uint64_t& suppressed) {
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(mutex_);
   Slot& slot = slots_[key];
-  if (slot.window_start == std::chrono::steady_clock::time_point{} || now - slot.window_start >= interval_) {
+  if (!slot.window_start || now - *slot.window_start >= interval_) {
     slot.window_start = now;
     slot.in_window = 0;
   }

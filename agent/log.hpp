@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -49,7 +50,8 @@ class LogRateLimiter {
 
  private:
   struct Slot {
-    std::chrono::steady_clock::time_point window_start{};
+    // Empty until the first line: steady_clock starts at boot, so no time_point means "never".
+    std::optional<std::chrono::steady_clock::time_point> window_start;
     std::size_t in_window = 0;
     std::uint64_t suppressed = 0;
   };

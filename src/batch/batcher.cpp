@@ -124,7 +124,7 @@ bool Batcher::step() {
 
   const auto now = Clock::now();
   backlog_ = n == buffer_.size();
-  if (n != 0) last_rows_ = now;
+  if (n != 0) last_rows_.mark(now);
   read_limits();
   // Before the rows are added: adding them may wait for the encoder (a batch closes),
   // and producers should know by then that the batcher is behind.
@@ -271,7 +271,7 @@ std::chrono::microseconds Batcher::next_wait(Clock::time_point now, RowQueue::Wa
     if (until_due <= microseconds(0)) return std::max(poll, microseconds(100));
     return std::clamp(until_due, microseconds(1), std::max(poll, microseconds(1)));
   }
-  if (poll > microseconds(0) && now - last_rows_ < kStayAwake) {
+  if (poll > microseconds(0) && !last_rows_.passed(now, kStayAwake)) {
     wake_on = RowQueue::WakeOn::explicit_wake;
     return poll;
   }

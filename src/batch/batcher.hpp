@@ -11,6 +11,7 @@
 #include "batch/settled_events.hpp"
 #include "core/accounting.hpp"
 #include "core/error_reporter.hpp"
+#include "core/last_time.hpp"
 #include "queue/backlog.hpp"
 #include "queue/row_queue.hpp"
 
@@ -90,7 +91,7 @@ class Batcher {
   std::size_t limit_ = 0;          // batch_limit() as of the current drain
   std::vector<Row> buffer_;
   bool backlog_ = false;                             // the last drain filled buffer_
-  std::chrono::steady_clock::time_point last_rows_;  // when a drain last found rows
+  LastTime last_rows_;  // when a drain last found rows
 
   std::atomic<int> flushes_pending_{0};
   std::atomic<bool> stopping_{false};

@@ -30,11 +30,11 @@ void ErrorReporter::report(std::string component, std::string kind, std::string 
       std::lock_guard lock(mutex_);
       Slot& slot = slots_[report.component + '/' + kind];
       const auto now = std::chrono::steady_clock::now();
-      if (slot.last != std::chrono::steady_clock::time_point{} && now - slot.last < interval_) {
+      if (!slot.last.passed(now, interval_)) {
         ++slot.suppressed;
         return;
       }
-      slot.last = now;
+      slot.last.mark(now);
       report.suppressed = slot.suppressed;
       slot.suppressed = 0;
       handler = handler_;

@@ -5,6 +5,8 @@
 
 #include <spanline/logger.hpp>
 
+#include "core/last_time.hpp"
+
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -22,7 +24,7 @@ class ErrorReporter {
 
  private:
   struct Slot {
-    std::chrono::steady_clock::time_point last{};
+    LastTime last;
     std::uint64_t suppressed = 0;
   };
   const std::chrono::milliseconds interval_;

@@ -269,8 +269,8 @@ void SpoolWriter::run() noexcept {
       continue;
     }
     const auto now = std::chrono::steady_clock::now();
-    const bool interval_passed = now >= last_sync_ + options_.fsync_interval;
-    const bool acks_interval_passed = now >= last_ack_sync_ + options_.fsync_interval;
+    const bool interval_passed = last_sync_.passed(now, options_.fsync_interval);
+    const bool acks_interval_passed = last_ack_sync_.passed(now, options_.fsync_interval);
     const bool waited_for = max_waited_seq_ > durable_seq_;
     if (seal_pending_ || (dirty_ && (interval_passed || sync_requested_ || stop_ || waited_for))) {
       signal.unlock();
@@ -292,8 +292,8 @@ void SpoolWriter::run() noexcept {
     };
     if (dirty_ || acks_dirty_) {
       auto until = std::chrono::steady_clock::time_point::max();
-      if (dirty_) until = last_sync_ + options_.fsync_interval;
-      if (acks_dirty_) until = std::min(until, last_ack_sync_ + options_.fsync_interval);
+      if (dirty_) until = last_sync_.due(options_.fsync_interval);
+      if (acks_dirty_) until = std::min(until, last_ack_sync_.due(options_.fsync_interval));
       work_cv_.wait_until(signal, until, ready);
     } else {
       work_cv_.wait(signal, [&] { return ready() || dirty_ || acks_dirty_; });
@@ -316,7 +316,7 @@ void SpoolWriter::sync_once() {
     // nobody waits for them (one lost in a crash costs a duplicate replay), and an fsync of
     // theirs after every durable commit delayed the next commit's fsync behind it.
     acks_due = stop_ || sync_requested_ ||
-               std::chrono::steady_clock::now() >= last_ack_sync_ + options_.fsync_interval;
+               last_ack_sync_.passed(std::chrono::steady_clock::now(), options_.fsync_interval);
     files.swap(pending_seal_);
     seal_pending_ = false;
     if (dirty_ && current_) files.push_back(current_);
@@ -343,7 +343,7 @@ void SpoolWriter::sync_once() {
   fsyncs_.fetch_add(1, std::memory_order_relaxed);
   {
     std::lock_guard signal(signal_mutex_);
-    last_sync_ = std::chrono::steady_clock::now();
+    last_sync_.mark(std::chrono::steady_clock::now());
     if (!error) {
       durable_seq_ = std::max(durable_seq_, target);
     } else {
@@ -370,7 +370,7 @@ void SpoolWriter::sync_acks() {
   {
     std::lock_guard signal(signal_mutex_);
     acks_dirty_ = false;
-    last_ack_sync_ = std::chrono::steady_clock::now();
+    last_ack_sync_.mark(std::chrono::steady_clock::now());
   }
   const SpoolError error = journal_.sync();
   if (!error) return;

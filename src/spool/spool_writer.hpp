@@ -18,6 +18,7 @@
 // thread; start() and close() from the owner. Acks and waiters never wait behind a
 // write: they use a separate small mutex (signal_mutex_).
 
+#include "core/last_time.hpp"
 #include "spool/ack_journal.hpp"
 #include "spool/segment_catalog.hpp"
 #include "spool/spool_types.hpp"
@@ -108,8 +109,8 @@ class SpoolWriter {
   std::uint64_t max_waited_seq_ = 0;  // highest sequence a sync_on_wait waiter asked for
   std::uint64_t failed_after_ = 0;    // the last failed fsync covered (failed_after_, failed_through_]
   std::uint64_t failed_through_ = 0;
-  std::chrono::steady_clock::time_point last_sync_{};      // of the segments
-  std::chrono::steady_clock::time_point last_ack_sync_{};  // of the acknowledgements
+  LastTime last_sync_;      // of the segments
+  LastTime last_ack_sync_;  // of the acknowledgements
 
   std::atomic<std::uint64_t> records_written_{0};
   std::atomic<std::uint64_t> bytes_written_{0};
