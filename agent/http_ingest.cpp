@@ -1,5 +1,7 @@
 #include "http_ingest.hpp"
 
+#include "request_body.hpp"
+
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/verb.hpp>
 
@@ -75,12 +77,11 @@ class IngestHandler {
       return make_response(
           request, 404, error_json("not found: use POST /v1/{project_logs|experiment|dataset}/{id}/insert"));
     if (request.method() != http::verb::post) return not_allowed(request, "POST");
-    if (const auto encoding = request[http::field::content_encoding];
-        !encoding.empty() && encoding != "identity") {
-      return make_response(request, 415, error_json("Content-Encoding is not supported by the sidecar"));
-    }
     auto& counters = sink_.counters().at(Listener::http);
     counters.bytes.fetch_add(request.body().size(), std::memory_order_relaxed);
+    if (auto failure = decode_request_body(request, max_body_, "ingest.max_body_bytes")) {
+      return make_response(request, failure->status, error_json(failure->message));
+    }
 
     thread_local std::vector<detail::IngestEvent> events;
     if (auto failure = detail::parse_insert_body(request.body(), sink_.parser(), events)) {

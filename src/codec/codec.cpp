@@ -21,7 +21,8 @@ namespace {
 }
 
 [[noreturn]] void output_too_large(std::string_view codec, std::size_t max_output) {
-  fail(codec, "decompress", "output exceeds " + std::to_string(max_output) + " bytes");
+  throw DecompressedTooLarge(std::string(codec) + " decompress: output exceeds " + std::to_string(max_output) +
+                             " bytes");
 }
 
 // Room to offer the decoder next: one byte more than max_output allows, so an

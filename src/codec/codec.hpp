@@ -4,6 +4,7 @@
 #include <spanline/options.hpp>
 
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -19,7 +20,14 @@ std::optional<Compression> parse_content_encoding(std::string_view header);
 // input it compressed) and reuses them, so calls on one thread cost no set-up; the
 // output is the same as a fresh context would produce.
 std::string compress(Compression compression, std::string_view input, int zstd_level = 1);
-// Throws std::runtime_error on corrupt input, or when the output would exceed `max_output`.
+// What decompress() throws when the output would exceed its bound: a receiver answers
+// this one "too large" (a decompression bomb) and other failures "corrupt".
+struct DecompressedTooLarge : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Throws std::runtime_error on corrupt input, DecompressedTooLarge when the output would
+// exceed `max_output`.
 // Reuses a decoder per calling thread, like compress().
 std::string decompress(Compression compression, std::string_view input, std::size_t max_output);
 
