@@ -1,6 +1,7 @@
 #include "store.hpp"
 
 #include "faults.hpp"
+#include "merge_cases.hpp"
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -100,6 +101,30 @@ TEST(FakeStoreRows, AppliesInsertSemanticsAndCounts) {
   EXPECT_EQ(store.row_count("project_logs", "p"), 0u);
   auto again = events(R"([{"id":"a"}])");
   EXPECT_EQ(store.apply("project_logs", "p", again).unique, 1u);
+}
+
+// The fake API merges with code of its own (row_merge.cpp), not the library's: it is the
+// oracle end-to-end tests check the library against. It must still agree with Braintrust
+// on every case of the shared table, applied one insert at a time as the API receives them.
+TEST(FakeStoreRows, AppliesEveryMergeCaseOfTheSharedTable) {
+  ASSERT_GE(spanline::test::merge_cases().size(), 20u);
+  for (const auto& c : spanline::test::merge_cases()) {
+    RowStore store(StoreMode::full);
+    auto first = events("[" + c.earlier + "]");
+    auto second = events("[" + c.later + "]");
+    store.apply("project_logs", "p", first);
+    store.apply("project_logs", "p", second);
+    json::object expected = json::parse(c.expected).as_object();
+    strip_control_fields(expected);
+    const auto id = expected.at("id").as_string();
+    const auto stored = store.row("project_logs", "p", std::string_view(id.data(), id.size()));
+    if (expected.size() == 1 && json::parse(c.later).as_object().contains("_object_delete")) {
+      EXPECT_FALSE(stored.has_value()) << c.name;
+      continue;
+    }
+    ASSERT_TRUE(stored.has_value()) << c.name;
+    EXPECT_EQ(json::value(*stored), json::value(expected)) << c.name << ": " << json::serialize(*stored);
+  }
 }
 
 TEST(FakeStoreRows, IdsModeKeepsNoRows) {

@@ -114,15 +114,11 @@ TEST(RowBuilder, GeneratedIdsHoldEveryFormatAndRefuseLongerText) {
   EXPECT_THROW(GeneratedId(uuid + "0"), std::length_error);
 }
 
-TEST(RowBuilder, EveryRowShapeConformsToTheOpenApiSpec) {
-  const auto spec = testing::OpenApiSpec::load(testing::spec_path());
-  if (!spec) GTEST_SKIP() << "no OpenAPI spec at " << testing::spec_path() << "; skipping the schema check";
-  const auto& schema = spec->schema("InsertProjectLogsEvent");
-
+std::vector<Row> every_row_shape() {
   const RowBuilder builder(IdFormat::uuid);
   const SpanIdentity root = builder.span_identity(nullptr);
   const SpanIdentity child = builder.span_identity(&root);
-  const std::vector<Row> rows = {
+  return {
       builder.event(0, sample_fields(), {}),
       builder.event(0, Fields{}, "given-id"),
       builder.merge(0, root.id, sample_fields()),
@@ -131,14 +127,33 @@ TEST(RowBuilder, EveryRowShapeConformsToTheOpenApiSpec) {
       builder.span_start(0, child, &root, {.name = "child", .type = "tool"}, Fields{}, kNow),
       builder.span_end(0, child.id, Fields{}.scores({{"quality", 0.25}}), kNow),
   };
-  for (const Row& row : rows) {
-    const auto problems = spec->validate(boost::json::parse(row.json), schema);
+}
+
+void expect_rows_conform(const testing::OpenApiSpec& spec, std::string_view schema_name) {
+  const auto& schema = spec.schema(schema_name);
+  for (const Row& row : every_row_shape()) {
+    const auto problems = spec.validate(boost::json::parse(row.json), schema);
     EXPECT_TRUE(problems.empty()) << row.json
                                   << "\n first problem: " << (problems.empty() ? "" : problems.front());
   }
   // The validator itself must catch a bad row, or this test proves nothing.
-  EXPECT_FALSE(spec->validate(boost::json::parse(R"({"tags":"not-an-array"})"), schema).empty());
-  EXPECT_FALSE(spec->validate(boost::json::parse(R"({"scores":{"x":2}})"), schema).empty());
+  EXPECT_FALSE(spec.validate(boost::json::parse(R"({"tags":"not-an-array"})"), schema).empty());
+  EXPECT_FALSE(spec.validate(boost::json::parse(R"({"scores":{"x":2}})"), schema).empty());
+  EXPECT_FALSE(spec.validate(boost::json::parse(R"({"metrics":{"tokens":"many"}})"), schema).empty());
+}
+
+TEST(RowBuilder, EveryRowShapeConformsToTheInsertContract) {
+  const auto contract = testing::OpenApiSpec::load(testing::contract_path());
+  ASSERT_TRUE(contract) << "missing " << testing::contract_path();
+  expect_rows_conform(*contract, "ProjectLogsEvent");
+  expect_rows_conform(*contract, "ExperimentEvent");
+}
+
+TEST(RowBuilder, EveryRowShapeConformsToTheOfficialOpenApiSpec) {
+  const auto spec = testing::OpenApiSpec::load(testing::official_spec_path());
+  if (!spec) GTEST_SKIP() << "no official OpenAPI spec at " << testing::official_spec_path() << " (optional extra check)";
+  expect_rows_conform(*spec, "InsertProjectLogsEvent");
+  expect_rows_conform(*spec, "InsertExperimentEvent");
 }
 
 // The exact text of each row kind, with fixed ids and times: the row's shape and

@@ -117,8 +117,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void do_read() {
     // The last request's body string goes to the next request: a load run sends bodies
-    // of hundreds of KiB, and a fresh string for each one cost a page fault per 4 KiB
-    // (glibc hands back and maps such sizes again): 6% of the fake API's CPU.
+    // of hundreds of KiB, and a fresh string for each one costs a page fault per 4 KiB
+    // (glibc hands back and maps such sizes again).
     std::string reused_body;
     if (parser_) reused_body = std::move(parser_->get().body());
     reused_body.clear();

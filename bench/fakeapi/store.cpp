@@ -1,6 +1,6 @@
 #include "store.hpp"
 
-#include "batch/merge.hpp"
+#include "row_merge.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -200,9 +200,9 @@ InsertCounts RowStore::apply(std::string_view kind, std::string_view object_id,
     const json::string& id = event.at("id").as_string();
     row.id.assign(id.data(), id.size());
     if (mode_ != StoreMode::full) continue;
-    if (spanline::detail::is_delete_row(event)) {
+    if (asks_delete(event)) {
       row.op = RowOp::erase;
-    } else if (spanline::detail::is_merge_row(event)) {
+    } else if (asks_merge(event)) {
       row.op = RowOp::merge;
       row.event = &event;
     } else {
@@ -230,7 +230,7 @@ InsertCounts RowStore::apply(std::string_view kind, std::string_view object_id,
         auto found = object.rows.find(row.id);
         if (found != object.rows.end()) {
           json::object combined = parse_row(found->second.text);
-          spanline::detail::combine_rows(combined, *row.event);
+          apply_merge(combined, *row.event);
           strip_control_fields(combined);
           found->second.text = json::serialize(combined);
           found->second.seq = ++next_seq_;
@@ -286,7 +286,7 @@ std::size_t RowStore::apply_feedback(std::string_view kind, std::string_view obj
       if (patch == nullptr || !patch->is_object()) continue;
       auto& target = row[key];
       if (!target.is_object()) target = json::object();
-      spanline::detail::deep_merge(target.get_object(), patch->get_object());
+      merge_objects(target.get_object(), patch->get_object());
     }
     for (const std::string_view key : {"expected", "tags"}) {
       if (const auto* replacement = item->if_contains(key)) row[key] = *replacement;

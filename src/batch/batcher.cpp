@@ -26,8 +26,8 @@ constexpr std::chrono::microseconds kIdleWait{100'000};
 // poll is far cheaper than one per row. Rows wait at most this long before they join
 // a batch (where they linger anyway, 20 ms by default).
 // Not shorter: each poll is a thread waking on a core the application's threads may be
-// running on. At 1 ms those wake-ups preempted the caller mid-call often enough to put
-// BM_LogCallLatency's p99 at 12 us (20k rows/s, one thread); at 5 ms it is under 1 us.
+// running on, and frequent wake-ups preempt callers mid-call, which shows in the tail of
+// the caller's cost (BM_LogCallLatency).
 constexpr std::chrono::microseconds kPollInterval{5'000};
 
 // How long after the last row the batcher keeps polling before it sleeps until a push

@@ -11,9 +11,8 @@ namespace spanline::detail {
 
 std::size_t default_encoder_threads() {
   // At least two, even on two cores: with one, a core sat idle whenever producers
-  // waited for room while that one thread compressed (8% idle in a closed-loop run).
-  // The second let the other core compress the next batch: +7% spans/s in process and
-  // +3% through the sidecar with LLM-like spans, no change with small ones.
+  // waited for room while that one thread compressed; a second lets the other core
+  // compress the next batch meanwhile.
   const std::size_t cores = std::thread::hardware_concurrency();
   return std::clamp<std::size_t>(cores / 2, 2, 4);
 }

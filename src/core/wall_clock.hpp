@@ -1,9 +1,9 @@
 #pragma once
 // The wall-clock time rows carry (`created`, `metrics.start`, `metrics.end`), read on
-// the caller's thread for every row. std::chrono::system_clock::now() is a vDSO call
-// (~50 ns on the 2-core VM this was tuned on); wall_clock_now() reads the CPU's
-// time-stamp counter instead and converts it with a per-thread anchor (~30 ns there,
-// nearly all of it the RDTSC instruction itself).
+// the caller's thread for every row. std::chrono::system_clock::now() is a vDSO call,
+// slow on virtual machines whose clock source traps; wall_clock_now() reads the CPU's
+// time-stamp counter instead and converts it with a per-thread anchor, so nearly all of
+// its cost is the RDTSC instruction itself.
 //
 // How close it stays to system_clock:
 //  - each thread re-anchors on a real system_clock reading once per kWallClockReanchor

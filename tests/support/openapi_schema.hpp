@@ -133,8 +133,13 @@ class OpenApiSpec {
   boost::json::object spec_;
 };
 
-inline std::filesystem::path spec_path() {
-  return std::filesystem::path(SPANLINE_SHARED_DIR) / "braintrust-openapi" / "spec.json";
+// The repository's own contract for insert events (tests/data), always present.
+inline std::filesystem::path contract_path() {
+  return std::filesystem::path(SPANLINE_TESTS_DIR) / "data" / "insert_events.schema.json";
 }
+
+// The official Braintrust OpenAPI spec, checked in addition where a copy sits next to the
+// repository (SPANLINE_OPENAPI_SPEC); a plain clone has none.
+inline std::filesystem::path official_spec_path() { return SPANLINE_OPENAPI_SPEC; }
 
 }  // namespace spanline::testing
