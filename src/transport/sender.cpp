@@ -64,6 +64,13 @@ std::string snippet(std::string_view body, const std::string& secret) {
   return text;
 }
 
+// " (first refused row id "...")" for an error report, or nothing when the row has no id.
+std::string first_refused_id(std::string_view event_json) {
+  const auto id = find_row_id(event_json);
+  if (!id) return {};
+  return " (first refused row id \"" + snippet(*id, {}) + "\")";
+}
+
 // A batch and how many times it has been retried.
 struct Job {
   Batch batch;
@@ -488,8 +495,15 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
         break;
       }
 
-      case RetryDecision::split: {
-        counters_.retries.fetch_add(1, std::memory_order_relaxed);
+      case RetryDecision::split:
+      case RetryDecision::isolate: {
+        // 413: too large; 400/422: some rows refused. Either way each half goes on its
+        // own, in order, and is halved again if it is refused again.
+        if (decision == RetryDecision::split) {
+          counters_.retries.fetch_add(1, std::memory_order_relaxed);
+        } else {
+          counters_.isolation_requests.fetch_add(2, std::memory_order_relaxed);
+        }
         auto halves = split_in_half(std::move(job.batch));
         halves.first.body.clear();
         halves.second.body.clear();
@@ -515,11 +529,13 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
       }
 
       case RetryDecision::reject:
-        errors_.report("sender", "http-" + std::to_string(status),
-                       "POST " + attempt->target + " answered HTTP " + std::to_string(status) + "; " +
-                           std::to_string(job.batch.source_rows()) +
-                           " rows rejected: " + snippet(result.body, options_.api_key),
-                       status);
+        errors_.report(
+            "sender", "http-" + std::to_string(status),
+            "POST " + attempt->target + " answered HTTP " + std::to_string(status) + "; " +
+                std::to_string(job.batch.source_rows()) + " rows rejected" +
+                (job.batch.events.empty() ? std::string() : first_refused_id(job.batch.events.front().json)) +
+                ": " + snippet(result.body, options_.api_key),
+            status);
         accounting_.rejected(job.batch);
         break;
     }
@@ -1141,6 +1157,21 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
     }
   }
 
+  // The first event's id as first_refused_id() puts it, decoding the record's body.
+  std::string record_first_id(const SpoolRecord& record) {
+    try {
+      const std::string raw =
+          record.encoding == Compression::none
+              ? record.payload
+              : decompress(record.encoding, record.payload, std::size_t{record.raw_bytes} + 1);
+      std::vector<std::string_view> events;
+      if (!split_events(raw, events) || events.empty()) return {};
+      return first_refused_id(events.front());
+    } catch (const std::exception&) {
+      return {};  // the rejection itself is what gets reported
+    }
+  }
+
   // Sends `parts` in place of `item` (itself a whole record or a part), first part next.
   void replay_in_parts(ReplayItem item, std::deque<SpoolRecord> parts) {
     std::shared_ptr<ReplayParts> state = std::move(item.parts);
@@ -1276,19 +1307,25 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
       }
 
       case RetryDecision::split:
+      case RetryDecision::isolate:
         // Too large for the host (its limit may be lower than when the record was
-        // written): halves, each sent and split again as needed, like a live batch.
+        // written), or some of its rows refused: halves, each sent and split again as
+        // needed, like a live batch. One event cannot be split: refused.
         if (auto halves = split_record(record, 0)) {
-          counters_.retries.fetch_add(1, std::memory_order_relaxed);
+          if (decision == RetryDecision::split) {
+            counters_.retries.fetch_add(1, std::memory_order_relaxed);
+          } else {
+            counters_.isolation_requests.fetch_add(2, std::memory_order_relaxed);
+          }
           replay_in_parts(std::move(item), std::move(*halves));
           break;
         }
         [[fallthrough]];
       case RetryDecision::reject:
         errors_.report("sender", "http-" + std::to_string(status),
-                       "POST " + attempt->target + " answered HTTP " + std::to_string(status) + " to a spool record; " +
-                           std::to_string(record.source_rows) +
-                           " rows rejected: " + snippet(result.body, options_.api_key),
+                       "POST " + attempt->target + " answered HTTP " + std::to_string(status) +
+                           " to a spool record; " + std::to_string(record.source_rows) + " rows rejected" +
+                           record_first_id(record) + ": " + snippet(result.body, options_.api_key),
                        status);
         finish_replay(item, true);
         break;
