@@ -476,6 +476,34 @@ TEST(SenderTest, SeveralRefusedRowsCostAFewRequestsEachAndA422IsIsolatedToo) {
   EXPECT_EQ(p.reports_with_status(422).size(), 1u) << "one report per status, rate-limited";
 }
 
+TEST(SenderTest, AnApiThatRefusesEveryRowCostsABoundedNumberOfRequests) {
+  // A 400 about the request rather than its rows: halving would find every row "bad" at
+  // the cost of two requests per row without the per-batch budget.
+  std::atomic<int> inserts{0};
+  ScriptedServer server([&](const ScriptedServer::Request& request) -> std::optional<ScriptedServer::Response> {
+    if (request.target() == "/version") return json_answer(200, R"({"logs3_payload_max_bytes":6000000})");
+    ++inserts;
+    return json_answer(400, R"({"message":"organization is over its row quota"})");
+  });
+  Pipeline p;
+  const auto dest = p.destinations.add(Destination::project("p-400")).index;
+  Sender sender(fast_options(server.base_url()), p.destinations, p.accounting, p.errors);
+  sender.start();
+  constexpr int kRows = 10'000;
+  p.submit(sender, p.batch(dest, "r-", kRows, 20));
+  ASSERT_TRUE(p.settled());
+
+  EXPECT_EQ(p.counters.rows_delivered.load(), 0u);
+  EXPECT_EQ(p.counters.rows_rejected.load(), std::uint64_t{kRows});
+  // Eight refused rows' worth of halvings, then what is still refused is rejected whole.
+  const std::uint64_t budget = 8 * 2 * halvings(kRows);
+  EXPECT_LE(p.counters.isolation_requests.load(), budget);
+  EXPECT_GT(p.counters.isolation_requests.load(), budget / 2);
+  EXPECT_EQ(static_cast<std::uint64_t>(inserts.load()), 1 + p.counters.isolation_requests.load());
+  const auto reports = p.reports_with_status(400);
+  ASSERT_FALSE(reports.empty());
+}
+
 TEST(SenderTest, SplitsToThePayloadLimitBeforeSending) {
   FakeApi api(ServerConfig{});
   Pipeline p;
