@@ -1,5 +1,8 @@
 #include "daemon_config.hpp"
 
+#include "core/destination_id.hpp"
+#include "transport/url.hpp"
+
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -319,6 +322,13 @@ void flatten(const toml::table& table, const std::string& prefix, const std::str
   }
 }
 
+// A TOML parse error's description without the input it quotes ("..., saw 'R'"): the
+// line may hold api.key, and line:column already says where to look.
+std::string without_quoted_input(std::string_view description) {
+  const std::size_t saw = description.find(", saw '");
+  return std::string(description.substr(0, saw));
+}
+
 std::vector<Source> read_file(const std::string& path) {
   toml::table table;
   try {
@@ -327,7 +337,7 @@ std::vector<Source> read_file(const std::string& path) {
     const auto& begin = e.source().begin;
     std::string where = path;
     if (begin.line > 0) where += ":" + std::to_string(begin.line) + ":" + std::to_string(begin.column);
-    throw ConfigError(where, "", std::string(e.description()));
+    throw ConfigError(where, "", without_quoted_input(e.description()));
   }
   std::vector<Source> out;
   flatten(table, "", path, out);
@@ -346,6 +356,16 @@ std::optional<Destination> make_destination(const DestinationSettings& d) {
                       "set at most one of destination.project_id, destination.project_name, "
                       "destination.experiment_id, destination.dataset_id");
   }
+  // The same rule as for ids that arrive with rows (destination_id.hpp), so that
+  // --check-config refuses what would stop the daemon at startup.
+  for (const auto& [name, id] : {std::pair{"destination.project_id", &d.project_id},
+                                 std::pair{"destination.experiment_id", &d.experiment_id},
+                                 std::pair{"destination.dataset_id", &d.dataset_id}}) {
+    if (id->empty()) continue;
+    if (const auto problem = detail::destination_id_problem(*id)) {
+      throw ConfigError("", name, "'" + detail::printable_id(*id) + "' " + std::string(*problem));
+    }
+  }
   return out;
 }
 
@@ -357,6 +377,14 @@ void check(const DaemonConfig& config) {
     const std::size_t space = reason.find(' ');
     throw ConfigError("", space == std::string::npos ? "" : reason.substr(0, space),
                       space == std::string::npos ? reason : reason.substr(space + 1));
+  }
+  // What the sender checks when it starts, so that --check-config catches it too.
+  try {
+    (void)detail::parse_base_url(config.library.api_url);
+  } catch (const std::invalid_argument& e) {
+    std::string reason = e.what();  // "api_url: <why>, got "<url, redacted>""
+    if (reason.rfind("api_url: ", 0) == 0) reason = reason.substr(9);
+    throw ConfigError("", "api.url", reason);
   }
   const auto& in = config.ingest;
   if (!in.uds_path.empty() && in.uds_path == in.datagram_path) {
@@ -504,7 +532,9 @@ std::string print_config(const DaemonConfig& config) {
     sections[dotted.substr(0, dot)].emplace_back(dotted.substr(dot + 1), std::move(value));
   };
   for (auto& [name, value] : describe(config.library)) {
-    add(name, is_secret(name) && !value.empty() ? std::string(kRedacted) : value);
+    if (is_secret(name) && !value.empty()) value = kRedacted;
+    if (name == "api.url") value = detail::redact_url(value);  // refused by check(); never shown either way
+    add(name, value);
   }
   Building building{config, {}};
   if (const auto& d = config.default_destination) {

@@ -1,5 +1,6 @@
 #include "http_ingest.hpp"
 
+#include "core/destination_id.hpp"
 #include "request_body.hpp"
 
 #include <boost/beast/http/field.hpp>
@@ -19,13 +20,6 @@ struct Route {
   std::string id;
 };
 
-bool url_safe(std::string_view id) {
-  return !id.empty() && id.size() <= 128 && std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '_' || c == '.';
-  });
-}
-
 // "/v1/<kind>/<id>/insert" (query string ignored).
 std::optional<Route> parse_route(std::string_view target) {
   target = target.substr(0, target.find('?'));
@@ -40,7 +34,7 @@ std::optional<Route> parse_route(std::string_view target) {
   if (slash == std::string_view::npos) return std::nullopt;
   const std::string_view kind = middle.substr(0, slash);
   const std::string_view id = middle.substr(slash + 1);
-  if (!url_safe(id)) return std::nullopt;
+  if (!detail::valid_destination_id(id)) return std::nullopt;
   if (kind == "project_logs") return Route{Destination::Kind::project_logs, std::string(id)};
   if (kind == "experiment") return Route{Destination::Kind::experiment, std::string(id)};
   if (kind == "dataset") return Route{Destination::Kind::dataset, std::string(id)};

@@ -21,7 +21,15 @@ namespace spanline::agent {
 
 void set_log_level(LogLevel level);
 bool log_enabled(LogLevel level);
+// Writes one line; the component and message go through append_log_text() first.
 void log_line(LogLevel level, std::string_view component, std::string_view message);
+
+// Appends `text` as it may appear in a log line: valid UTF-8 that prints is kept as is;
+// control characters (line breaks and escape sequences included), C1 controls, Unicode
+// line separators and bidirectional overrides, and bytes that are not valid UTF-8 become
+// \xHH (a byte) or \u{HHHH} (a character). Log text often carries what a client sent (a
+// request target, a socket peer), which must not forge lines or drive a terminal.
+void append_log_text(std::string& out, std::string_view text);
 
 inline void log_debug(std::string_view component, std::string_view message) {
   if (log_enabled(LogLevel::debug)) log_line(LogLevel::debug, component, message);

@@ -7,6 +7,7 @@
 #include "daemon.hpp"
 #include "daemon_config.hpp"
 #include "log.hpp"
+#include "stop_summary.hpp"
 
 #include <boost/asio/signal_set.hpp>
 
@@ -39,12 +40,6 @@ std::string allocator_name() {
   }
 #endif
   return "the C library's malloc";
-}
-
-std::string describe(const spanline::FlushResult& r, std::uint64_t accepted) {
-  return "accepted=" + std::to_string(accepted) + " delivered=" + std::to_string(r.delivered) +
-         " rejected=" + std::to_string(r.rejected) + " dropped=" + std::to_string(r.dropped) +
-         " pending=" + std::to_string(r.pending) + " complete=" + (r.complete ? "yes" : "no");
 }
 
 int run(int argc, char** argv) {
@@ -119,11 +114,14 @@ int run(int argc, char** argv) {
                          ": stopped accepting, draining (deadline " +
                          std::to_string(config.library.shutdown_timeout.count()) + " ms)");
   const StopReport report = daemon->stop();
-  const std::string summary = describe(report.result, report.accepted);
-  log_info("daemon", "stopped: " + summary);
-  std::cout << "spanlined stopped: " << summary << std::endl;
-  if (!report.result.complete) {
-    log_warn("daemon", std::to_string(report.result.pending + report.result.dropped) +
+  // The logger has shut down: its counters no longer move.
+  const StopSummary summary = make_stop_summary(daemon->logger().stats(), report.result);
+  const std::string line = to_string(summary);
+  log_info("daemon", "stopped: " + line);
+  std::cout << "spanlined stopped: " << line << std::endl;
+  if (!summary.adds_up()) log_warn("daemon", "the stop summary does not add up (a bug): " + line);
+  if (!summary.complete) {
+    log_warn("daemon", std::to_string(summary.pending + summary.dropped + summary.refused) +
                            " rows were not delivered (counted as dropped; see spanline_rows_dropped_total)");
   }
   return 0;

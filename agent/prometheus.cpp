@@ -125,6 +125,9 @@ void render_spool(const Stats::Spool& spool, std::string& out) {
   single(out, "spanline_spool_records_truncated_total", "counter",
          "Incomplete spooled records skipped at a segment's end (a crash mid-write).",
          spool.records_truncated);
+  single(out, "spanline_spool_segments_unknown_version_total", "counter",
+         "Spool segments of a format version this build cannot read: kept on disk, not replayed.",
+         spool.segments_unknown_version);
   single(out, "spanline_spool_write_errors_total", "counter", "Spool write and fsync failures.",
          spool.write_errors);
 }
@@ -172,7 +175,9 @@ void render_prometheus(const Stats& s, const IngestSnapshot& ingest, const Durab
   single(out, "spanline_rows_delivered_total", "counter", "Rows acknowledged by the API with a 2xx answer.",
          s.rows_delivered);
   single(out, "spanline_rows_rejected_total", "counter",
-         "Rows the API refused for good (400, 401, 403, 404, 413, 422); never retried.", s.rows_rejected);
+         "Rows the API refused for good (401, 403, 404; 400, 413, 422 once alone in their request); never "
+         "retried.",
+         s.rows_rejected);
   header(out, "spanline_rows_dropped_total", "counter",
          "Rows not delivered without the API refusing them, by reason.");
   for (std::size_t i = 0; i < kDropReasonCount; ++i) {
@@ -210,6 +215,9 @@ void render_prometheus(const Stats& s, const IngestSnapshot& ingest, const Durab
            {{"status", std::string_view(code, static_cast<std::size_t>(end - code))}}, count);
   }
   single(out, "spanline_retries_total", "counter", "Requests retried after a retryable failure.", s.retries);
+  single(out, "spanline_isolation_requests_total", "counter",
+         "Requests sent to isolate rows the API refused (400, 422) from the rest of their batch.",
+         s.isolation_requests);
 
   // ---- gauges ----
   single(out, "spanline_queue_rows", "gauge", "Rows in the queue, not yet batched.", s.queue_rows);

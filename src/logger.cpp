@@ -53,6 +53,9 @@ std::unique_ptr<Spool> open_spool(const Options& options, ErrorReporter& errors)
       .full_policy = options.spool_full_policy,
       .block_timeout = options.block_timeout,
       .on_error = [&errors](const SpoolError& error) { errors.report("spool", "io", error.message); },
+      .on_notice = [&errors](std::string_view kind, const std::string& message) {
+        errors.report("spool", std::string(kind), message);
+      },
   };
   SpoolError error;
   auto spool = Spool::open(spool_options, error);
@@ -103,6 +106,7 @@ bool LoggerCore::valid_destination(DestinationHandle handle) const {
 
 LogResult LoggerCore::refuse(DropReason reason, LogResult result) noexcept {
   counters_.add_dropped(reason, 1);
+  counters_.rows_refused.fetch_add(1, std::memory_order_relaxed);
   return result;
 }
 
@@ -288,6 +292,7 @@ Stats LoggerCore::stats() const {
     out.ack_write_errors = m.ack_write_errors;
     out.records_corrupt = m.records_corrupt;
     out.records_truncated = m.records_truncated;
+    out.segments_unknown_version = m.segments_unknown_version;
     out.write_errors = m.write_errors + m.fsync_errors;
   }
   return snapshot;

@@ -1,5 +1,7 @@
 #include <spanline/options.hpp>
 
+#include "transport/url.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -241,8 +243,11 @@ std::vector<std::pair<std::string, std::string>> describe(const Options& options
 
 void validate(const Options& o) {
   const auto got = [](auto value) { return ", got " + std::to_string(value); };
+  // Checked first, and the URL never shown: the password would end up in logs.
+  require(!detail::url_has_credentials(o.api_url),
+          "api.url must not hold credentials (user:password@host); the API key goes in api.key");
   require(o.api_url.rfind("http://", 0) == 0 || o.api_url.rfind("https://", 0) == 0,
-          "api.url must start with http:// or https://, got '" + o.api_url + "'");
+          "api.url must start with http:// or https://, got '" + detail::redact_url(o.api_url) + "'");
   require(o.max_queue_bytes >= (std::size_t{64} << 10), "queue.max_bytes must be >= 64 KiB" + got(o.max_queue_bytes));
   require(o.max_queue_rows >= 1, "queue.max_rows must be >= 1" + got(o.max_queue_rows));
   require(o.batch_max_bytes >= 1024, "batch.max_bytes must be >= 1 KiB" + got(o.batch_max_bytes));

@@ -123,6 +123,41 @@ TEST(SpoolLibrary, ShutdownWritesPendingRowsToTheSpoolAndTheNextLoggerDeliversTh
   EXPECT_TRUE(wait_for([&] { return again.stats().spool.replay_lag_bytes == 0; }, 5s));
 }
 
+TEST(SpoolLibrary, ReplayIsolatesARowTheApiRefusesAndDeliversTheRestOfItsRecord) {
+  TempDir dir;
+  FakeApi api(ServerConfig{.api_key = "test-key"});
+  constexpr int kRows = 500;
+  constexpr int kBad = 321;
+  {
+    api.set_faults(down());
+    Options options = spool_options(api, dir.path());
+    options.batch_max_rows = kRows;
+    Logger logger(options);
+    logger.set_error_handler([](const ErrorReport&) {});
+    const DestinationHandle to = logger.destination(Destination::project(kProject));
+    for (int i = 0; i < kRows; ++i) {
+      Fields fields = row_fields(i);
+      // Nested deeper than the fake API's JSON parser takes: "400 body is not valid JSON: too deep".
+      if (i == kBad) fields.json_unchecked("nested", std::string(40, '[') + std::string(40, ']'));
+      ASSERT_EQ(logger.log(to, fields, row_id(i)), LogResult::queued);
+    }
+    ASSERT_EQ(logger.shutdown(1500ms).spooled, std::uint64_t{kRows});
+  }
+  api.set_faults({});
+  Reports reports;
+  Logger again(spool_options(api, dir.path()));
+  // Set before the refusal can come: that takes the version probe and a dozen requests.
+  again.set_error_handler(reports.handler());
+  ASSERT_TRUE(wait_for([&] { return again.stats().spool.replay_lag_bytes == 0; }, 20s));
+  const Stats stats = again.stats();
+  EXPECT_EQ(stats.spool.rows_replayed_delivered, std::uint64_t{kRows - 1});
+  EXPECT_EQ(stats.rows_rejected, 1u);
+  EXPECT_GT(stats.isolation_requests, 0u);
+  EXPECT_EQ(api.row_count("project_logs", kProject), std::size_t{kRows - 1});
+  EXPECT_FALSE(api.row("project_logs", kProject, row_id(kBad)).has_value());
+  EXPECT_TRUE(reports.any("sender", "first refused row id \"" + row_id(kBad) + "\""));
+}
+
 // The ids of the events in a record's payload. A record that is not the body the
 // sender writes fails the test with what it holds (no exception: an earlier version
 // threw "not an object" from Boost.JSON, which said nothing about the record).

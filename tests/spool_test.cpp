@@ -15,6 +15,7 @@
 #include <fstream>
 #include <future>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -293,16 +294,127 @@ TEST(SpoolCorruption, SegmentOfAnUnknownVersionIsSkippedAndKept) {
     f.seekp(8);
     f.put(static_cast<char>(99));  // format version 99
   }
-  auto spool = open_or_fail(small_options(dir.path()));
+  SpoolOptions options = small_options(dir.path());
+  std::mutex mutex;
+  std::vector<std::pair<std::string, std::string>> notices;
+  options.on_notice = [&](std::string_view kind, const std::string& message) {
+    std::lock_guard lock(mutex);
+    notices.emplace_back(kind, message);
+  };
+  auto spool = open_or_fail(options);
   ASSERT_TRUE(spool);
   const std::uint64_t skipped_segment = *parse_segment_name(files[0].filename().string());
   const auto records = drain(*spool);
   EXPECT_GT(records.size(), 0u);
   for (const auto& r : records) EXPECT_NE(r.id.segment, skipped_segment);
   EXPECT_EQ(spool->metrics().segments_unreadable, 1u);
+  EXPECT_EQ(spool->metrics().segments_unknown_version, 1u);
+  // A second pass over the spool does not report it again.
+  EXPECT_TRUE(drain(*spool).empty());
+  {
+    std::lock_guard lock(mutex);
+    ASSERT_EQ(notices.size(), 1u);
+    EXPECT_EQ(notices[0].first, "unknown-version");
+    EXPECT_NE(notices[0].second.find(files[0].string()), std::string::npos) << notices[0].second;
+    EXPECT_NE(notices[0].second.find("kept on disk"), std::string::npos) << notices[0].second;
+  }
   for (const auto& r : records) spool->ack(r.id);
   spool->close();
   EXPECT_EQ(segment_files(dir.path()), std::vector<std::filesystem::path>{files[0]});
+}
+
+// The mode bits of `path` (no symlink following).
+mode_t mode_of(const std::filesystem::path& path) {
+  struct stat st {};
+  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
+
+// Sets the process umask for its lifetime (the whole test binary shares it: no test
+// runs beside this one in the same process).
+class ScopedUmask {
+ public:
+  explicit ScopedUmask(mode_t mask) : previous_(::umask(mask)) {}
+  ~ScopedUmask() { ::umask(previous_); }
+  ScopedUmask(const ScopedUmask&) = delete;
+  ScopedUmask& operator=(const ScopedUmask&) = delete;
+
+ private:
+  mode_t previous_;
+};
+
+TEST(SpoolPermissions, DirectoryAndEveryFileAreOwnerOnlyWhateverTheUmask) {
+  TempDir parent;
+  const std::filesystem::path dir = parent.path() / "spool";
+  {
+    ScopedUmask open_to_all(0);
+    auto spool = open_or_fail(small_options(dir));
+    ASSERT_TRUE(spool);
+    append_records(*spool, 0, 100);
+    ASSERT_EQ(spool->sync(in(10s)), SpoolStatus::ok);
+    const auto records = drain(*spool);
+    ASSERT_FALSE(records.empty());
+    spool->ack(records.front().id);  // writes a .acks file
+    spool->close();
+  }
+  EXPECT_EQ(mode_of(dir), 0700u);
+  std::size_t segments = 0, acks = 0, others = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    EXPECT_EQ(mode_of(entry.path()), 0600u) << name;
+    if (name.ends_with(".spool")) {
+      ++segments;
+    } else if (name.ends_with(".acks")) {
+      ++acks;
+    } else {
+      ++others;
+    }
+  }
+  EXPECT_GE(segments, 2u);
+  EXPECT_GE(acks, 1u);
+  EXPECT_GE(others, 1u) << "the lock file";
+}
+
+TEST(SpoolPermissions, TooOpenModesFromAnEarlierRunAreTightenedAndReported) {
+  TempDir dir;
+  {
+    auto spool = open_or_fail(small_options(dir.path()));
+    ASSERT_TRUE(spool);
+    append_records(*spool, 0, 20);
+  }
+  // As an earlier version (or a careless copy) left them.
+  ::chmod(dir.path().c_str(), 0755);
+  std::size_t files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    ::chmod(entry.path().c_str(), 0644);
+    ++files;
+  }
+  ASSERT_GE(files, 2u);
+
+  SpoolOptions options = small_options(dir.path());
+  std::vector<std::pair<std::string, std::string>> notices;
+  options.on_notice = [&](std::string_view kind, const std::string& message) {
+    notices.emplace_back(kind, message);
+  };
+  auto spool = open_or_fail(options);
+  ASSERT_TRUE(spool);
+  EXPECT_EQ(mode_of(dir.path()), 0700u);
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    EXPECT_EQ(mode_of(entry.path()), 0600u) << entry.path();
+  }
+  ASSERT_EQ(notices.size(), 2u);
+  EXPECT_EQ(notices[0].first, "permissions");
+  EXPECT_NE(notices[0].second.find("had mode 0755"), std::string::npos) << notices[0].second;
+  EXPECT_NE(notices[0].second.find("set to 0700"), std::string::npos) << notices[0].second;
+  EXPECT_NE(notices[1].second.find(std::to_string(files) + " set to owner-only"), std::string::npos)
+      << notices[1].second;
+
+  // Once tight, a reopen has nothing to say.
+  spool.reset();
+  notices.clear();
+  spool = open_or_fail(options);
+  ASSERT_TRUE(spool);
+  EXPECT_TRUE(notices.empty());
 }
 
 TEST(SpoolRestart, UnackedRecordsAreReplayedAfterReopen) {

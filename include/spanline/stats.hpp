@@ -26,8 +26,11 @@ struct Stats {
   // rows (as logged, before coalescing)
   std::uint64_t rows_in = 0;         // accepted into the queue
   std::uint64_t rows_delivered = 0;  // acknowledged by a 2xx (replayed spool records included)
-  std::uint64_t rows_rejected = 0;   // refused by the server for good (400/401/403/404/413/422)
+  std::uint64_t rows_rejected = 0;   // refused by the server for good (401/403/404; 400/413/422 alone)
   std::array<std::uint64_t, kDropReasonCount> rows_dropped{};  // indexed by DropReason
+  // Of rows_dropped, the rows the log call refused (queue full, too large, shut down):
+  // never in rows_in. The others were accepted first, then dropped.
+  std::uint64_t rows_refused = 0;
   std::uint64_t rows_coalesced = 0;  // merged into another row with the same id before sending
 
   // producers that waited (block and spill only; a call that waited for both counts in both)
@@ -42,6 +45,9 @@ struct Stats {
   std::uint64_t bytes_compressed = 0;  // as sent on the wire
   std::map<int, std::uint64_t> requests_by_status;  // 0 = transport error / timeout
   std::uint64_t retries = 0;
+  // Requests sent to isolate rows the API refused (400/422) from the rest of their
+  // batch, which is halved until the refused rows are alone: about 2*log2(n) per bad row.
+  std::uint64_t isolation_requests = 0;
 
   // gauges
   std::uint64_t queue_rows = 0;      // rows in the queue, not yet batched
@@ -61,12 +67,17 @@ struct Stats {
     std::uint64_t rows_spilled = 0;        // rows written to the spool (as logged; log_durable rows too)
     std::uint64_t records_replayed = 0;
     std::uint64_t rows_replayed_delivered = 0;
+    // Refused for good by the API on replay (also in rows_rejected).
+    std::uint64_t rows_replayed_rejected = 0;
     // Records not replayed on reopen because an earlier run had them acknowledged (.acks file).
     std::uint64_t records_already_acked = 0;
     // Acknowledgements that could not be written to disk: those records replay again after a restart.
     std::uint64_t ack_write_errors = 0;
     std::uint64_t records_corrupt = 0;     // bad CRC / damaged regions skipped
     std::uint64_t records_truncated = 0;   // incomplete tails skipped (crash mid-write)
+    // Segments of a format version this build cannot read (a newer spanline's): left on
+    // disk untouched and not replayed.
+    std::uint64_t segments_unknown_version = 0;
     std::uint64_t write_errors = 0;        // write + fsync failures
   } spool;
 

@@ -1,11 +1,13 @@
 #include "core/destination_table.hpp"
 
+#include "core/destination_id.hpp"
+
 #include <stdexcept>
 
 namespace spanline::detail {
 namespace {
 
-// Ids end up in a URL path and names in a JSON body: refuse what would break either.
+// Names end up in a JSON body: refuse what would break it (ids: destination_id.hpp).
 void check_identifier(std::string_view what, std::string_view value, std::string_view forbidden) {
   if (value.empty()) throw std::invalid_argument(std::string(what) + " must not be empty");
   if (value.size() > 512) throw std::invalid_argument(std::string(what) + " is longer than 512 characters");
@@ -24,7 +26,10 @@ DestinationHandle DestinationTable::add(const Destination& destination) {
       throw std::invalid_argument("experiment and dataset destinations need an id");
     check_identifier("project name", destination.project_name, "");
   } else {
-    check_identifier("destination id", destination.id, "/?#% ");
+    if (const auto problem = destination_id_problem(destination.id)) {
+      throw std::invalid_argument("destination id '" + printable_id(destination.id) + "' " +
+                                  std::string(*problem));
+    }
   }
   std::lock_guard lock(mutex_);
   for (std::size_t i = 0; i < destinations_.size(); ++i) {

@@ -1,5 +1,6 @@
 #include "ingest/ndjson_parser.hpp"
 
+#include "core/destination_id.hpp"
 #include "core/ids.hpp"
 
 #include <simdjson.h>
@@ -266,15 +267,6 @@ RouteKind route_key(std::string_view key) {
   return RouteKind::none;
 }
 
-// Object ids end up in a URL path, so only URL-safe characters are accepted.
-bool valid_object_id(std::string_view id) {
-  if (id.empty() || id.size() > 128) return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '_' || c == '.';
-  });
-}
-
 bool valid_project_name(std::string_view name) {
   if (name.empty() || name.size() > 256) return false;
   return std::none_of(name.begin(), name.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
@@ -420,7 +412,7 @@ std::optional<IngestFailure> EventParser::parse_row(std::string_view raw_text, R
           return fail(IngestError::bad_routing_key, value_offset);
         }
         const bool ok =
-            which == RouteKind::project_name ? valid_project_name(target) : valid_object_id(target);
+            which == RouteKind::project_name ? valid_project_name(target) : valid_destination_id(target);
         if (!ok) return fail(IngestError::bad_routing_key, value_offset);
         if (route.kind != RouteKind::none && (route.kind != which || route.value != target)) {
           return fail(IngestError::bad_routing_key, member_start);  // two different destinations

@@ -67,6 +67,7 @@ void PipelineCounters::copy_to(Stats& stats) const {
   stats.rows_rejected = load(rows_rejected);
   for (std::size_t i = 0; i < kDropReasonCount; ++i) stats.rows_dropped[i] = load(rows_dropped[i]);
   stats.rows_coalesced = load(rows_coalesced);
+  stats.rows_refused = load(rows_refused);
   stats.producer_waits_for_batcher = load(producer_waits_for_batcher);
   stats.producer_waits_for_budget = load(producer_waits_for_budget);
   stats.producer_wait_seconds = static_cast<double>(load(producer_wait_nanos)) / 1e9;
@@ -75,10 +76,12 @@ void PipelineCounters::copy_to(Stats& stats) const {
   stats.bytes_raw = load(bytes_raw);
   stats.bytes_compressed = load(bytes_compressed);
   stats.retries = load(retries);
+  stats.isolation_requests = load(isolation_requests);
   stats.in_flight = load(in_flight);
   stats.concurrency_limit = load(concurrency_limit);
   stats.pending_rows = rows_pending();
   stats.spool.rows_replayed_delivered = load(rows_replayed_delivered);
+  stats.spool.rows_replayed_rejected = load(rows_replayed_rejected);
   {
     std::lock_guard lock(status_mutex_);
     stats.requests_by_status.clear();

@@ -32,6 +32,8 @@ struct PipelineCounters {
   std::atomic<std::uint64_t> rows_delivered{0};
   std::atomic<std::uint64_t> rows_rejected{0};
   std::array<std::atomic<std::uint64_t>, kDropReasonCount> rows_dropped{};
+  // Of rows_dropped, the rows refused by the log call itself (never in rows_in).
+  std::atomic<std::uint64_t> rows_refused{0};
   std::atomic<std::uint64_t> rows_coalesced{0};
   // Accepted rows that reached a final state (delivered, rejected, or dropped after
   // being accepted). Rows refused at log time are counted in rows_dropped only.
@@ -57,6 +59,9 @@ struct PipelineCounters {
   std::atomic<std::uint64_t> bytes_raw{0};
   std::atomic<std::uint64_t> bytes_compressed{0};
   std::atomic<std::uint64_t> retries{0};
+  // Requests sent only to isolate rows the API refused (400/422) from the rest of
+  // their batch: each halving of a refused batch adds two.
+  std::atomic<std::uint64_t> isolation_requests{0};
 
   std::atomic<std::uint64_t> in_flight{0};
   std::atomic<std::uint64_t> concurrency_limit{0};

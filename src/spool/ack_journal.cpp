@@ -169,7 +169,7 @@ std::shared_ptr<AckJournal::File> AckJournal::file_locked(std::uint64_t segment,
   // Only an earlier run's file is kept: anything else under the name (a leftover the
   // open-time cleanup could not delete) cannot be about this segment.
   const bool keep = earlier_.contains(segment);
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | (keep ? 0 : O_TRUNC), 0644);
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | (keep ? 0 : O_TRUNC), 0600);
   if (fd < 0) {
     error = make_spool_error(errno, "create", path);
     return nullptr;

@@ -284,6 +284,21 @@ void SegmentCatalog::unreadable(std::uint64_t segment, const SpoolError& error) 
   check_legacy(it->second);
 }
 
+void SegmentCatalog::unknown_version(std::uint64_t segment) {
+  unreadable(segment, {});
+  std::filesystem::path path;
+  {
+    std::lock_guard lock(mutex_);
+    ++segments_unknown_version_;
+    if (const auto it = segments_.find(segment); it != segments_.end()) path = it->second.path;
+  }
+  if (options_.on_notice) {
+    options_.on_notice("unknown-version", "spool segment " + path.string() +
+                                              " has a format version this build cannot read; it is kept on "
+                                              "disk, not replayed (a newer spanline may have written it)");
+  }
+}
+
 std::optional<std::pair<RecordId, SegmentCatalog::ReadTarget>> SegmentCatalog::pop_redelivery() {
   std::lock_guard lock(mutex_);
   while (!redeliveries_.empty()) {
@@ -444,6 +459,7 @@ void SegmentCatalog::fill(SpoolMetrics& m) const {
   m.records_truncated = records_truncated_;
   m.bytes_skipped = bytes_skipped_;
   m.segments_unreadable = segments_unreadable_;
+  m.segments_unknown_version = segments_unknown_version_;
   m.read_errors = read_errors_;
   m.segments_deleted = segments_deleted_;
   m.delete_errors = delete_errors_;

@@ -79,6 +79,10 @@ class SegmentCatalog {
   void caught_up(std::uint64_t segment, std::uint64_t position);
   // The segment cannot be read (unknown version, read error): skipped and left on disk.
   void unreadable(std::uint64_t segment, const SpoolError& error);
+  // As unreadable(), for a segment written in a format version this build does not know
+  // (a newer spanline's): counted apart and reported through on_notice once. The file
+  // stays where it is, so the version that wrote it can still replay it.
+  void unknown_version(std::uint64_t segment);
   // A record asked for again by redeliver(); the caller reads it anew.
   std::optional<std::pair<RecordId, ReadTarget>> pop_redelivery();
   // A redelivered record could not be read back: it is dropped from the books (counted corrupt).
@@ -175,6 +179,7 @@ class SegmentCatalog {
   std::uint64_t records_truncated_ = 0;
   std::uint64_t bytes_skipped_ = 0;
   std::uint64_t segments_unreadable_ = 0;
+  std::uint64_t segments_unknown_version_ = 0;
   std::uint64_t read_errors_ = 0;
   std::uint64_t segments_deleted_ = 0;
   std::uint64_t delete_errors_ = 0;

@@ -5,10 +5,12 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -44,7 +46,7 @@ std::int64_t peek_first_record_time(const std::filesystem::path& path) {
 
 SpoolError check_writable(const std::filesystem::path& dir) {
   const std::filesystem::path probe = dir / kProbeFileName;
-  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return make_spool_error(errno, "create files in", dir);
   const char byte = 'x';
   ssize_t n;
@@ -56,6 +58,70 @@ SpoolError check_writable(const std::filesystem::path& dir) {
   ::unlink(probe.c_str());
   if (write_errno != 0) return make_spool_error(write_errno, "write to", dir);
   return {};
+}
+
+std::string octal_mode(mode_t mode) {
+  char text[8];
+  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
+  return text;
+}
+
+// The spool holds users' prompts and answers: only its owner may read it, whatever the
+// umask of the process that created it (or of an earlier version that made it 0755).
+constexpr mode_t kOtherUsersBits = 077;
+
+// Creates the spool directory owner-only (parents as the umask says). Makes no
+// difference to a directory that exists: tighten_directory() sees to that.
+std::error_code create_private_directory(const std::filesystem::path& dir) {
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec) || ec) return ec;
+  if (dir.has_parent_path()) {
+    std::filesystem::create_directories(dir.parent_path(), ec);
+    if (ec) return ec;
+  }
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return {errno, std::generic_category()};
+  return {};
+}
+
+// Removes group and other bits from the directory open as `dir_fd`; a line for the log
+// when there were some.
+std::optional<std::string> tighten_directory(int dir_fd, const std::filesystem::path& dir) {
+  struct stat st {};
+  if (::fstat(dir_fd, &st) != 0 || (st.st_mode & kOtherUsersBits) == 0) return std::nullopt;
+  const mode_t wanted = st.st_mode & 0700;
+  if (::fchmod(dir_fd, wanted) != 0) {
+    return "spool directory " + dir.string() + " has mode " + octal_mode(st.st_mode) +
+           " (other users may read it) and cannot be made " + octal_mode(wanted) + ": " +
+           std::generic_category().message(errno);
+  }
+  return "spool directory " + dir.string() + " had mode " + octal_mode(st.st_mode) +
+         " (other users could read it); set to " + octal_mode(wanted);
+}
+
+// Removes group and other bits from every regular file in the directory (segments,
+// .acks, the lock file, anything an earlier run left); a line for the log when there
+// were some. Symbolic links are left alone: their targets are not the spool's.
+std::optional<std::string> tighten_files(int dir_fd, const std::filesystem::path& dir) {
+  std::size_t tightened = 0, failed = 0;
+  std::string example;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    struct stat st {};
+    if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+    if ((st.st_mode & kOtherUsersBits) == 0) continue;
+    if (example.empty()) example = name + " was " + octal_mode(st.st_mode);
+    if (::fchmodat(dir_fd, name.c_str(), st.st_mode & 0700, 0) == 0) {
+      ++tightened;
+    } else {
+      ++failed;
+    }
+  }
+  if (tightened == 0 && failed == 0) return std::nullopt;
+  std::string line = "spool files in " + dir.string() + " were readable or writable by other users (" +
+                     example + "): " + std::to_string(tightened) + " set to owner-only";
+  if (failed != 0) line += ", " + std::to_string(failed) + " could not be changed";
+  return line;
 }
 
 }  // namespace
@@ -114,8 +180,7 @@ std::unique_ptr<Spool> Spool::open(const SpoolOptions& options, SpoolError& erro
   error = {};
   const std::filesystem::path& dir = options.directory;
 
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  std::error_code ec = create_private_directory(dir);
   if (ec) {
     error = make_spool_error(ec.value(), "create directory", dir);
     return nullptr;
@@ -126,7 +191,7 @@ std::unique_ptr<Spool> Spool::open(const SpoolOptions& options, SpoolError& erro
     return nullptr;
   }
   const std::filesystem::path lock_path = dir / kLockFileName;
-  const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock_fd < 0) {
     error = make_spool_error(errno, "create lock file", lock_path);
     ::close(dir_fd);
@@ -149,6 +214,10 @@ std::unique_ptr<Spool> Spool::open(const SpoolOptions& options, SpoolError& erro
     ::close(lock_fd);
     ::close(dir_fd);
     return nullptr;
+  }
+  // Once the lock is held, so that no other spool creates files meanwhile.
+  for (const auto& line : {tighten_directory(dir_fd, dir), tighten_files(dir_fd, dir)}) {
+    if (line && options.on_notice) options.on_notice("permissions", *line);
   }
 
   std::vector<Existing> existing;

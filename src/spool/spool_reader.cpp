@@ -133,7 +133,7 @@ std::optional<SpoolRecord> SpoolReader::next() noexcept {
           catalog_.caught_up(*segment_, scanner_->position());
           return std::nullopt;
         case SegmentScanner::Step::unknown_version:
-          catalog_.unreadable(*segment_, {});
+          catalog_.unknown_version(*segment_);
           scanner_.reset();
           continue;
         case SegmentScanner::Step::error:

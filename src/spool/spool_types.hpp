@@ -49,6 +49,11 @@ struct SpoolOptions {
   // segment close or a deletion fails (failures of append() come back in its result).
   // Must not throw and must not call back into the spool's writer.
   std::function<void(const SpoolError&)> on_error{};
+  // Called with no lock held for what deserves a log line without being a failure:
+  // `kind` "permissions" (open() tightened modes other users could read) or
+  // "unknown-version" (a segment of a format this build cannot read was set aside; on
+  // the replay thread). Must not throw and must not call back into the spool.
+  std::function<void(std::string_view kind, const std::string& message)> on_notice{};
 };
 
 // "spool: cannot <action> <path>: <OS error text>" with the errno as a system error code.
@@ -152,6 +157,7 @@ struct SpoolMetrics {
   std::uint64_t records_truncated = 0;    // incomplete records at a segment's end (crash mid-write)
   std::uint64_t bytes_skipped = 0;        // bytes of both
   std::uint64_t segments_unreadable = 0;  // unknown version or read errors: left on disk, skipped
+  std::uint64_t segments_unknown_version = 0;  // of those, the ones of a format version not known here
   std::uint64_t read_errors = 0;
   std::uint64_t segments_deleted = 0;
   std::uint64_t delete_errors = 0;

@@ -175,7 +175,7 @@ SpoolError SpoolWriter::open_segment_locked() {
   for (int attempt = 0; attempt < 64; ++attempt) {
     const std::uint64_t segment = next_segment_++;
     std::filesystem::path path = segment_path(options_.directory, segment);
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
       if (errno == EEXIST) continue;  // left by someone else; never append to a file we did not create
       return make_spool_error(errno, "create segment", path);

@@ -162,6 +162,8 @@ std::string_view to_string(RetryDecision decision) {
       return "retry_backoff";
     case RetryDecision::split:
       return "split";
+    case RetryDecision::isolate:
+      return "isolate";
     case RetryDecision::fallback_encoding:
       return "fallback_encoding";
     case RetryDecision::reject:
@@ -177,6 +179,9 @@ RetryDecision decide(int status, std::size_t events, std::string_view body) noex
   if (status == 413) return events >= 2 ? RetryDecision::split : RetryDecision::reject;
   if (status == 415) return RetryDecision::fallback_encoding;
   if (status == 400 && names_encoding(body)) return RetryDecision::fallback_encoding;
+  // The API refuses a whole batch for one bad row (too deep, not an object, a bad id...):
+  // halving it finds that row in about log2(n) steps and lets the others through.
+  if (status == 400 || status == 422) return events >= 2 ? RetryDecision::isolate : RetryDecision::reject;
   // 1xx/3xx are not expected from this API and retrying them would not change the answer.
   return RetryDecision::reject;
 }

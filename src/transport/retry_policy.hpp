@@ -16,8 +16,10 @@ enum class RetryDecision {
   retry_after_pause,  // 429: pause the whole host (Retry-After or backoff), then resend
   retry_backoff,      // 408, 5xx, transport error or timeout (status 0)
   split,              // 413 on a batch of two or more events: send each half
+  isolate,            // 400 (not about the encoding) or 422 on two or more events: send each
+                      // half, until the rows the API refuses are alone
   fallback_encoding,  // 415, or a 400 whose body names the content encoding
-  reject,             // never retried: 400, 401, 403, 404, 413 on one event, 422, other 4xx
+  reject,             // never retried: 401, 403, 404, other 4xx, and 400/413/422 on one event
 };
 
 std::string_view to_string(RetryDecision decision);

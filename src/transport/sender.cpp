@@ -64,12 +64,36 @@ std::string snippet(std::string_view body, const std::string& secret) {
   return text;
 }
 
+// " (first refused row id "...")" for an error report, or nothing when the row has no id.
+std::string first_refused_id(std::string_view event_json) {
+  const auto id = find_row_id(event_json);
+  if (!id) return {};
+  return " (first refused row id \"" + snippet(*id, {}) + "\")";
+}
+
+// How many refused rows of one batch (or spool record) are isolated before the rest of
+// what is refused is rejected whole. Finding one row among n costs about 2*log2(n)
+// requests, so finding all of them when the API refuses every row (a 400 about the
+// request rather than its rows) would cost 2n: this keeps a refused batch of 10,000 rows
+// under 250 extra requests, whatever the reason.
+constexpr std::uint64_t kIsolatedRowsPerBatch = 8;
+
+// Extra requests a refused batch of `events` events may spend on isolating rows.
+std::uint64_t isolation_budget(std::uint64_t events) {
+  std::uint64_t levels = 1;
+  while ((std::uint64_t{1} << levels) < events && levels < 63) ++levels;
+  return 2 * levels * kIsolatedRowsPerBatch;
+}
+
 // A batch and how many times it has been retried.
 struct Job {
   Batch batch;
   std::uint32_t retries = 0;
   // Its place in line among batches sharing row ids; parts of a split batch share it.
   std::shared_ptr<LiveOrder::Hold> order;
+  // Requests its parts may still spend on isolating refused rows (isolation_budget());
+  // shared by every part of a batch refused with 400/422, null before that.
+  std::shared_ptr<std::uint64_t> isolation_left;
 };
 
 // How often the replay thread looks for new records when the spool has none.
@@ -449,6 +473,18 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
     if (decision == RetryDecision::fallback_encoding && job.batch.encoding == Compression::none) {
       decision = RetryDecision::reject;  // nothing left to fall back to
     }
+    bool isolation_spent = false;
+    if (decision == RetryDecision::isolate) {
+      if (!job.isolation_left) {
+        job.isolation_left = std::make_shared<std::uint64_t>(isolation_budget(job.batch.events.size()));
+      }
+      if (*job.isolation_left < 2) {
+        decision = RetryDecision::reject;
+        isolation_spent = true;
+      } else {
+        *job.isolation_left -= 2;
+      }
+    }
 
     switch (decision) {
       case RetryDecision::success:
@@ -488,13 +524,20 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
         break;
       }
 
-      case RetryDecision::split: {
-        counters_.retries.fetch_add(1, std::memory_order_relaxed);
+      case RetryDecision::split:
+      case RetryDecision::isolate: {
+        // 413: too large; 400/422: some rows refused. Either way each half goes on its
+        // own, in order, and is halved again if it is refused again.
+        if (decision == RetryDecision::split) {
+          counters_.retries.fetch_add(1, std::memory_order_relaxed);
+        } else {
+          counters_.isolation_requests.fetch_add(2, std::memory_order_relaxed);
+        }
         auto halves = split_in_half(std::move(job.batch));
         halves.first.body.clear();
         halves.second.body.clear();
-        ready_.push_front(Job{std::move(halves.second), job.retries, job.order});
-        ready_.push_front(Job{std::move(halves.first), job.retries, job.order});
+        ready_.push_front(Job{std::move(halves.second), job.retries, job.order, job.isolation_left});
+        ready_.push_front(Job{std::move(halves.first), job.retries, job.order, job.isolation_left});
         break;
       }
 
@@ -515,11 +558,14 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
       }
 
       case RetryDecision::reject:
-        errors_.report("sender", "http-" + std::to_string(status),
-                       "POST " + attempt->target + " answered HTTP " + std::to_string(status) + "; " +
-                           std::to_string(job.batch.source_rows()) +
-                           " rows rejected: " + snippet(result.body, options_.api_key),
-                       status);
+        errors_.report(
+            "sender", "http-" + std::to_string(status),
+            "POST " + attempt->target + " answered HTTP " + std::to_string(status) + "; " +
+                std::to_string(job.batch.source_rows()) + " rows rejected" +
+                (job.batch.events.empty() ? std::string() : first_refused_id(job.batch.events.front().json)) +
+                (isolation_spent ? " (too many refused rows in one batch to isolate them all)" : "") + ": " +
+                snippet(result.body, options_.api_key),
+            status);
         accounting_.rejected(job.batch);
         break;
     }
@@ -970,6 +1016,8 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
   struct ReplayParts {
     std::deque<SpoolRecord> waiting;  // not sent yet, in order
     bool rejected = false;            // some part was refused for good
+    // Requests left for isolating refused rows (isolation_budget()); set at the first 400/422.
+    std::optional<std::uint64_t> isolation_left;
   };
   // A record, or one part of it (same RecordId), waiting to be sent or on the wire.
   struct ReplayItem {
@@ -1141,6 +1189,21 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
     }
   }
 
+  // The first event's id as first_refused_id() puts it, decoding the record's body.
+  std::string record_first_id(const SpoolRecord& record) {
+    try {
+      const std::string raw =
+          record.encoding == Compression::none
+              ? record.payload
+              : decompress(record.encoding, record.payload, std::size_t{record.raw_bytes} + 1);
+      std::vector<std::string_view> events;
+      if (!split_events(raw, events) || events.empty()) return {};
+      return first_refused_id(events.front());
+    } catch (const std::exception&) {
+      return {};  // the rejection itself is what gets reported
+    }
+  }
+
   // Sends `parts` in place of `item` (itself a whole record or a part), first part next.
   void replay_in_parts(ReplayItem item, std::deque<SpoolRecord> parts) {
     std::shared_ptr<ReplayParts> state = std::move(item.parts);
@@ -1230,6 +1293,12 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
     if (decision == RetryDecision::fallback_encoding && record.encoding == Compression::none) {
       decision = RetryDecision::reject;
     }
+    bool isolation_spent = false;
+    if (decision == RetryDecision::isolate && item.parts && item.parts->isolation_left &&
+        *item.parts->isolation_left < 2) {
+      decision = RetryDecision::reject;
+      isolation_spent = true;
+    }
     switch (decision) {
       case RetryDecision::success:
         limit_.on_success();
@@ -1276,19 +1345,31 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
       }
 
       case RetryDecision::split:
+      case RetryDecision::isolate:
         // Too large for the host (its limit may be lower than when the record was
-        // written): halves, each sent and split again as needed, like a live batch.
+        // written), or some of its rows refused: halves, each sent and split again as
+        // needed, like a live batch. One event cannot be split: refused.
         if (auto halves = split_record(record, 0)) {
-          counters_.retries.fetch_add(1, std::memory_order_relaxed);
+          if (decision == RetryDecision::split) {
+            counters_.retries.fetch_add(1, std::memory_order_relaxed);
+          } else {
+            counters_.isolation_requests.fetch_add(2, std::memory_order_relaxed);
+            if (!item.parts) item.parts = std::make_shared<ReplayParts>();
+            // Rows as logged stand in for events: a record does not say how many it holds.
+            if (!item.parts->isolation_left) item.parts->isolation_left = isolation_budget(record.source_rows);
+            *item.parts->isolation_left -= 2;
+          }
           replay_in_parts(std::move(item), std::move(*halves));
           break;
         }
         [[fallthrough]];
       case RetryDecision::reject:
         errors_.report("sender", "http-" + std::to_string(status),
-                       "POST " + attempt->target + " answered HTTP " + std::to_string(status) + " to a spool record; " +
-                           std::to_string(record.source_rows) +
-                           " rows rejected: " + snippet(result.body, options_.api_key),
+                       "POST " + attempt->target + " answered HTTP " + std::to_string(status) +
+                           " to a spool record; " + std::to_string(record.source_rows) + " rows rejected" +
+                           record_first_id(record) +
+                           (isolation_spent ? " (too many refused rows in one record to isolate them all)" : "") +
+                           ": " + snippet(result.body, options_.api_key),
                        status);
         finish_replay(item, true);
         break;

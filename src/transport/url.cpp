@@ -5,14 +5,30 @@
 #include <boost/url/url_view.hpp>
 
 #include <charconv>
+#include <optional>
 #include <stdexcept>
+#include <utility>
 
 namespace spanline::detail {
 
 namespace {
 
 [[noreturn]] void bad_url(std::string_view url, std::string_view why) {
-  throw std::invalid_argument("api_url: " + std::string(why) + ", got \"" + std::string(url) + "\"");
+  throw std::invalid_argument("api_url: " + std::string(why) + ", got \"" + redact_url(url) + "\"");
+}
+
+// Where the user info of `url` lies: [begin, at) before the authority's last '@';
+// nullopt when there is none. Found by hand, not with Boost.URL, so that even a URL
+// that does not parse is redacted.
+std::optional<std::pair<std::size_t, std::size_t>> userinfo_span(std::string_view url) noexcept {
+  const std::size_t scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return std::nullopt;
+  const std::size_t begin = scheme_end + 3;
+  std::size_t end = url.find_first_of("/?#", begin);
+  if (end == std::string_view::npos) end = url.size();
+  const std::size_t at = url.substr(begin, end - begin).rfind('@');
+  if (at == std::string_view::npos) return std::nullopt;
+  return std::pair{begin, begin + at};
 }
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -25,6 +41,17 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 }  // namespace
+
+bool url_has_credentials(std::string_view url) noexcept { return userinfo_span(url).has_value(); }
+
+std::string redact_url(std::string_view url) {
+  const auto span = userinfo_span(url);
+  if (!span) return std::string(url);
+  std::string out(url.substr(0, span->first));
+  out += "<redacted>";
+  out += url.substr(span->second);
+  return out;
+}
 
 std::string BaseUrl::host_header() const {
   // Appended piece by piece: `"[" + host` trips GCC 12's -Wrestrict false positive.

@@ -23,7 +23,13 @@ struct BaseUrl {
 };
 
 // Parses an http or https base URL. Throws std::invalid_argument naming the value
-// for anything else (other schemes, no host, user info, query, fragment, bad port).
+// for anything else (other schemes, no host, user info, query, fragment, bad port);
+// the value is shown through redact_url(), so credentials in it never appear.
 BaseUrl parse_base_url(std::string_view url);
+
+// True when the URL's authority holds user info ("https://user:secret@host").
+bool url_has_credentials(std::string_view url) noexcept;
+// The URL with any user info replaced by "<redacted>", for messages and --print-config.
+std::string redact_url(std::string_view url);
 
 }  // namespace spanline::detail

@@ -277,6 +277,57 @@ TEST(ConfigPrint, RedactsSecretsAndRoundTrips) {
   EXPECT_EQ(strip_header(print_config(again)), strip_header(printed));
 }
 
+TEST(ConfigDestination, IdsFollowTheOneIdRule) {
+  for (const std::string& id : std::vector<std::string>{".", "..", "a/b", "del\x7f", "caf\xc3\xa9", "sp ace",
+                                                        std::string(129, 'x')}) {
+    for (const std::string key :
+         {"destination.project_id", "destination.experiment_id", "destination.dataset_id"}) {
+      const ConfigError e = load_error({"--" + key + "=" + id});
+      EXPECT_EQ(e.key(), key) << id << ": " << e.what();
+      // Shown escaped: no raw control or non-ASCII byte reaches the terminal.
+      for (const char c : std::string(e.what())) {
+        EXPECT_TRUE(c >= 0x20 && c < 0x7f) << id << ": " << e.what();
+      }
+    }
+  }
+  EXPECT_NE(std::string(load_error({"--destination.project_id=.."}).what()).find("\"..\""),
+            std::string::npos);
+  EXPECT_EQ(load({"--destination.project_id=5a1e3c9e-4d2b-4f6a-9c1d-2b3e4f5a6b7c"}).default_destination->id,
+            "5a1e3c9e-4d2b-4f6a-9c1d-2b3e4f5a6b7c");
+  EXPECT_EQ(load({"--destination.dataset_id=my_data.v2"}).default_destination->id, "my_data.v2");
+}
+
+TEST(ConfigErrors, UrlCredentialsAreRefusedWithoutEchoingThem) {
+  for (const std::string url : {"https://user:s3cr3t-pw@api.example.com",
+                                "http://s3cr3t-pw@127.0.0.1:8080/bt", "ftp://user:s3cr3t-pw@host"}) {
+    FakeEnv env;
+    env.vars["BRAINTRUST_API_URL"] = url;
+    const ConfigError e = load_error({}, env);
+    EXPECT_EQ(std::string(e.what()).find("s3cr3t-pw"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("api.url"), std::string::npos) << e.what();
+    const ConfigError from_flag = load_error({"--api.url=" + url});
+    EXPECT_EQ(std::string(from_flag.what()).find("s3cr3t-pw"), std::string::npos) << from_flag.what();
+  }
+  // A URL the sender would refuse at startup is refused here already (--check-config).
+  const ConfigError no_host = load_error({"--api.url=https://"});
+  EXPECT_EQ(no_host.key(), "api.url") << no_host.what();
+}
+
+TEST(ConfigErrors, TomlParseErrorsDoNotQuoteTheKey) {
+  TempFile file("[api]\nkey = 0x5ECRE7\n");
+  const ConfigError e = load_error({"--config=" + file.path()});
+  EXPECT_EQ(std::string(e.what()).find("'R'"), std::string::npos) << e.what();
+  EXPECT_NE(std::string(e.what()).find(":2:"), std::string::npos) << "still says where: " << e.what();
+}
+
+TEST(ConfigPrint, NeverShowsUrlCredentials) {
+  DaemonConfig config = load({});
+  config.library.api_url = "https://user:s3cr3t-pw@api.example.com";  // as if it had got through
+  const std::string printed = print_config(config);
+  EXPECT_EQ(printed.find("s3cr3t-pw"), std::string::npos) << printed;
+  EXPECT_NE(printed.find("https://<redacted>@api.example.com"), std::string::npos) << printed;
+}
+
 TEST(ConfigHelp, ListsEverySetting) {
   const std::string help = help_text();
   for (auto name : option_names()) EXPECT_NE(help.find("--" + std::string(name)), std::string::npos) << name;

@@ -375,13 +375,63 @@ TEST(DaemonShutdown, SigtermDuringTrafficWithSlowApi) {
   const auto stats = api.stats();
   ASSERT_TRUE(summary.count("accepted"));
   // Every accepted row is either delivered or reported as not delivered.
-  EXPECT_EQ(summary.at("accepted"),
-            summary.at("delivered") + summary.at("rejected") + summary.at("dropped") + summary.at("pending"));
+  EXPECT_EQ(summary.at("received"), summary.at("accepted") + summary.at("refused"));
+  EXPECT_EQ(summary.at("accepted"), summary.at("delivered") + summary.at("rejected") + summary.at("dropped") +
+                                        summary.at("spooled") + summary.at("pending"));
   EXPECT_GE(stats.unique_rows, summary.at("delivered"));
   EXPECT_LE(stats.unique_rows, summary.at("accepted"));
   EXPECT_LE(summary.at("accepted"), written.load());
   EXPECT_EQ(stats.duplicate_rows, 0u);
   EXPECT_TRUE(d.process->wait_stderr(std::regex("received SIGTERM: stopped accepting, draining"), 1s));
+}
+
+TEST(DaemonHttpIngest, OnlyValidIdsAreRoutesAndBadTargetsAreLoggedEscaped) {
+  FakeApi api(fake_config());
+  TempDir dir;
+  RunningDaemon d = start_daemon(api, dir);
+  for (const std::string target : {"/v1/project_logs/../insert", "/v1/project_logs/./insert",
+                                   "/v1/experiment/a%2Fb/insert", "/v1/dataset/caf\xc3\xa9/insert"}) {
+    EXPECT_EQ(http_post(d.http, target, R"({"events":[{"id":"x"}]})").status, 404) << target;
+  }
+  // A refused body under a target holding bytes that are not UTF-8: the warning shows them escaped.
+  EXPECT_EQ(http_post(d.http, "/v1/project_logs/p-1/insert?q=\xff\xfe", R"({"events":[{"id":5}]})").status,
+            400);
+  ASSERT_TRUE(
+      d.process->wait_stderr(std::regex(R"(bad input from /v1/project_logs/p-1/insert\?q=\\xff\\xfe)"), 5s))
+      << d.process->stderr_text();
+  EXPECT_EQ(d.process->stderr_text().find("\xff"), std::string::npos) << "a raw byte reached the log";
+  const auto summary = stop_daemon(d);
+  EXPECT_EQ(summary.at("accepted"), 0u);
+  EXPECT_EQ(api.stats().inserts, 0u);
+}
+
+TEST(DaemonStopSummary, FiguresAddUpWithDeliveredRejectedAndRefusedRows) {
+  FakeApi api(fake_config());
+  TempDir dir;
+  RunningDaemon d = start_daemon(api, dir, {"--batch.max_payload_bytes=4096", "--ingest.max_depth=64"});
+  std::string lines;
+  for (int i = 0; i < 300; ++i) lines += R"({"id":"ok-)" + std::to_string(i) + "\"}\n";
+  // Nested deeper than the fake API takes: refused by the API (400), isolated from its batch.
+  lines += R"({"id":"too-deep","a":)" + std::string(40, '[') + std::string(40, ']') + "}\n";
+  // Larger than the payload limit: refused when it is logged.
+  lines += R"({"id":"too-big","pad":")" + std::string(5000, 'x') + "\"}\n";
+  send_uds(d.uds, lines);
+  ASSERT_TRUE(wait_until([&] { return api.stats().unique_rows >= 300; })) << api.stats_json();
+  ASSERT_TRUE(wait_until([&] { return scrape(d).value("spanline_rows_rejected_total", {}) == 1; }))
+      << d.process->stderr_text();
+
+  const auto summary = stop_daemon(d);
+  EXPECT_EQ(summary.at("received"), 302u);
+  EXPECT_EQ(summary.at("refused"), 1u);
+  EXPECT_EQ(summary.at("accepted"), 301u);
+  EXPECT_EQ(summary.at("delivered"), 300u);
+  EXPECT_EQ(summary.at("rejected"), 1u);
+  EXPECT_EQ(summary.at("dropped"), 0u);
+  EXPECT_EQ(summary.at("pending"), 0u);
+  EXPECT_EQ(summary.at("received"), summary.at("accepted") + summary.at("refused"));
+  EXPECT_EQ(summary.at("accepted"), summary.at("delivered") + summary.at("rejected") + summary.at("dropped") +
+                                        summary.at("spooled") + summary.at("pending"));
+  EXPECT_EQ(d.process->stderr_text().find("does not add up"), std::string::npos) << d.process->stderr_text();
 }
 
 TEST(DaemonShutdown, SecondSignalExitsAtOnce) {

@@ -22,7 +22,9 @@ TEST(RetryDecisionTest, EveryStatusMapsToItsDecision) {
       {200, 10, "", RetryDecision::success},
       {201, 1, "", RetryDecision::success},
       {204, 1, "", RetryDecision::success},
-      {400, 10, R"({"message":"bad event"})", RetryDecision::reject},
+      {400, 10, R"({"message":"bad event"})", RetryDecision::isolate},
+      {400, 2, R"({"message":"body is not valid JSON: too deep"})", RetryDecision::isolate},
+      {400, 1, R"({"message":"bad event"})", RetryDecision::reject},
       {401, 10, "", RetryDecision::reject},
       {403, 10, "", RetryDecision::reject},
       {404, 10, "", RetryDecision::reject},
@@ -31,7 +33,8 @@ TEST(RetryDecisionTest, EveryStatusMapsToItsDecision) {
       {413, 2, R"({"message":"Request Too Long"})", RetryDecision::split},
       {413, 500, "", RetryDecision::split},
       {415, 10, "", RetryDecision::fallback_encoding},
-      {422, 10, "", RetryDecision::reject},
+      {422, 10, "", RetryDecision::isolate},
+      {422, 1, "", RetryDecision::reject},
       {429, 10, "", RetryDecision::retry_after_pause},
       {500, 10, R"({"Code":"InternalServerError"})", RetryDecision::retry_backoff},
       {502, 10, "", RetryDecision::retry_backoff},
@@ -52,11 +55,13 @@ TEST(RetryDecisionTest, BadRequestNamingTheEncodingFallsBack) {
   EXPECT_EQ(decide(400, 5, "Unsupported Content-Encoding: zstd"), RetryDecision::fallback_encoding);
   EXPECT_EQ(decide(400, 5, R"({"error":"cannot decode ZSTD body"})"), RetryDecision::fallback_encoding);
   EXPECT_EQ(decide(400, 5, "invalid gzip header"), RetryDecision::fallback_encoding);
-  EXPECT_EQ(decide(400, 5, "events[3].scores must be numbers"), RetryDecision::reject);
+  EXPECT_EQ(decide(400, 5, "events[3].scores must be numbers"), RetryDecision::isolate);
+  EXPECT_EQ(decide(400, 1, "events[0].scores must be numbers"), RetryDecision::reject);
 }
 
 TEST(RetryDecisionTest, ToStringNamesEveryDecision) {
   EXPECT_EQ(to_string(RetryDecision::split), "split");
+  EXPECT_EQ(to_string(RetryDecision::isolate), "isolate");
   EXPECT_EQ(to_string(RetryDecision::retry_after_pause), "retry_after_pause");
 }
 

@@ -389,6 +389,121 @@ TEST(SenderTest, SplitsABatchThatGets413AndRejectsASingleOversizedEvent) {
   EXPECT_EQ(p.reports_with_status(413).size(), 1u);
 }
 
+// A row the fake API refuses with "400 body is not valid JSON: too deep" (Boost.JSON's
+// default depth limit is 32), whichever batch carries it.
+std::string too_deep_row(const std::string& id) {
+  return R"({"id":")" + id + R"(","input":)" + std::string(40, '[') + std::string(40, ']') + "}";
+}
+
+// Replaces some events of a batch by rows the API refuses, and encodes it again.
+void poison(Batch& batch, const std::vector<std::size_t>& positions) {
+  for (const std::size_t at : positions) batch.events[at].json = too_deep_row("bad-" + std::to_string(at));
+  batch.body.clear();
+  encode(batch, Compression::zstd, 1);
+}
+
+// log2(n) rounded up: how many halvings isolate one row among n.
+std::uint64_t halvings(std::uint64_t n) {
+  std::uint64_t levels = 0;
+  while ((std::uint64_t{1} << levels) < n) ++levels;
+  return levels;
+}
+
+TEST(SenderTest, OneRefusedRowAmongTenThousandIsIsolatedAndTheRestDelivered) {
+  FakeApi api(ServerConfig{.api_key = "test-key"});
+  Pipeline p;
+  const auto dest = p.destinations.add(Destination::project("p-poison")).index;
+  Sender sender(fast_options(api.base_url()), p.destinations, p.accounting, p.errors);
+  sender.start();
+  constexpr int kRows = 10'000;
+  Batch batch = p.batch(dest, "r-", kRows, 20);
+  poison(batch, {6543});
+  p.submit(sender, std::move(batch));
+  ASSERT_TRUE(p.settled());
+
+  EXPECT_EQ(p.counters.rows_delivered.load(), std::uint64_t{kRows - 1});
+  EXPECT_EQ(p.counters.rows_rejected.load(), 1u);
+  EXPECT_EQ(api.stats().unique_rows, std::uint64_t{kRows - 1});
+  EXPECT_TRUE(api.row("project_logs", "p-poison", "r-6542").has_value());
+  EXPECT_TRUE(api.row("project_logs", "p-poison", "r-6544").has_value());
+  EXPECT_FALSE(api.row("project_logs", "p-poison", "bad-6543").has_value());
+  // Each halving sends two requests; at most one halving per level holds the bad row.
+  const std::uint64_t extra = p.counters.isolation_requests.load();
+  EXPECT_GE(extra, 2u);
+  EXPECT_LE(extra, 2 * halvings(kRows));
+  EXPECT_EQ(count_inserts(api.request_log()), 1 + extra);
+  // The final refusal names the status and the refused row.
+  const auto refused = p.reports_with_status(400);
+  ASSERT_FALSE(refused.empty());
+  EXPECT_NE(refused.back().message.find("1 rows rejected (first refused row id \"bad-6543\")"),
+            std::string::npos)
+      << refused.back().message;
+}
+
+TEST(SenderTest, SeveralRefusedRowsCostAFewRequestsEachAndA422IsIsolatedToo) {
+  // 422 from a scripted host for any body holding a marked row; 200 otherwise.
+  std::atomic<int> inserts{0};
+  ScriptedServer server(
+      [&](const ScriptedServer::Request& request) -> std::optional<ScriptedServer::Response> {
+        if (request.target() == "/version") return json_answer(200, R"({"logs3_payload_max_bytes":6000000})");
+        ++inserts;
+        if (request.body().find("\"refuse-me\"") != std::string::npos) {
+          return json_answer(422, R"({"message":"events[0] cannot be merged"})");
+        }
+        return json_answer(200, R"({"row_ids":[]})");
+      });
+  Pipeline p;
+  const auto dest = p.destinations.add(Destination::project("p-422")).index;
+  Options options = fast_options(server.base_url());
+  options.compression = Compression::none;
+  Sender sender(options, p.destinations, p.accounting, p.errors);
+  sender.start();
+  constexpr int kRows = 1'000;
+  Batch batch = p.batch(dest, "r-", kRows, 20);
+  for (const std::size_t at : {std::size_t{0}, std::size_t{500}, std::size_t{999}}) {
+    batch.events[at].json = R"({"id":"x-)" + std::to_string(at) + R"(","tag":"refuse-me"})";
+  }
+  batch.body.clear();
+  encode(batch, Compression::none, 1);
+  p.submit(sender, std::move(batch));
+  ASSERT_TRUE(p.settled());
+
+  EXPECT_EQ(p.counters.rows_delivered.load(), std::uint64_t{kRows - 3});
+  EXPECT_EQ(p.counters.rows_rejected.load(), 3u);
+  const std::uint64_t extra = p.counters.isolation_requests.load();
+  EXPECT_LE(extra, 3 * 2 * halvings(kRows));
+  EXPECT_EQ(static_cast<std::uint64_t>(inserts.load()), 1 + extra);
+  EXPECT_EQ(p.reports_with_status(422).size(), 1u) << "one report per status, rate-limited";
+}
+
+TEST(SenderTest, AnApiThatRefusesEveryRowCostsABoundedNumberOfRequests) {
+  // A 400 about the request rather than its rows: halving would find every row "bad" at
+  // the cost of two requests per row without the per-batch budget.
+  std::atomic<int> inserts{0};
+  ScriptedServer server([&](const ScriptedServer::Request& request) -> std::optional<ScriptedServer::Response> {
+    if (request.target() == "/version") return json_answer(200, R"({"logs3_payload_max_bytes":6000000})");
+    ++inserts;
+    return json_answer(400, R"({"message":"organization is over its row quota"})");
+  });
+  Pipeline p;
+  const auto dest = p.destinations.add(Destination::project("p-400")).index;
+  Sender sender(fast_options(server.base_url()), p.destinations, p.accounting, p.errors);
+  sender.start();
+  constexpr int kRows = 10'000;
+  p.submit(sender, p.batch(dest, "r-", kRows, 20));
+  ASSERT_TRUE(p.settled());
+
+  EXPECT_EQ(p.counters.rows_delivered.load(), 0u);
+  EXPECT_EQ(p.counters.rows_rejected.load(), std::uint64_t{kRows});
+  // Eight refused rows' worth of halvings, then what is still refused is rejected whole.
+  const std::uint64_t budget = 8 * 2 * halvings(kRows);
+  EXPECT_LE(p.counters.isolation_requests.load(), budget);
+  EXPECT_GT(p.counters.isolation_requests.load(), budget / 2);
+  EXPECT_EQ(static_cast<std::uint64_t>(inserts.load()), 1 + p.counters.isolation_requests.load());
+  const auto reports = p.reports_with_status(400);
+  ASSERT_FALSE(reports.empty());
+}
+
 TEST(SenderTest, SplitsToThePayloadLimitBeforeSending) {
   FakeApi api(ServerConfig{});
   Pipeline p;

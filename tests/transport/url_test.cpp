@@ -56,10 +56,9 @@ TEST(UrlTest, Ipv6HostLosesBracketsButHostHeaderKeepsThem) {
 }
 
 TEST(UrlTest, RejectsBadUrlsNamingTheValue) {
-  for (const char* bad :
-       {"", "api.braintrust.dev", "ftp://example.com", "https://", "http://:80", "http://example.com:0",
-        "http://example.com:70000", "http://example.com:12ab", "https://user:pw@example.com",
-        "https://example.com/?x=1", "https://example.com/#frag", "not a url"}) {
+  for (const char* bad : {"", "api.braintrust.dev", "ftp://example.com", "https://", "http://:80",
+                          "http://example.com:0", "http://example.com:70000", "http://example.com:12ab",
+                          "https://example.com/?x=1", "https://example.com/#frag", "not a url"}) {
     try {
       (void)parse_base_url(bad);
       ADD_FAILURE() << "accepted: " << bad;
@@ -67,6 +66,25 @@ TEST(UrlTest, RejectsBadUrlsNamingTheValue) {
       EXPECT_NE(std::string(e.what()).find(std::string("\"") + bad + "\""), std::string::npos) << e.what();
     }
   }
+}
+
+TEST(UrlTest, CredentialsAreRefusedAndNeverShown) {
+  for (const char* url : {"https://user:s3cr3t-pw@example.com", "http://s3cr3t-pw@127.0.0.1:8080/bt",
+                          "https://a@b:s3cr3t-pw@example.com/x"}) {
+    EXPECT_TRUE(url_has_credentials(url)) << url;
+    try {
+      (void)parse_base_url(url);
+      ADD_FAILURE() << "accepted: " << url;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_EQ(std::string(e.what()).find("s3cr3t-pw"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("<redacted>@"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(redact_url("https://user:pw@example.com:8443/bt"), "https://<redacted>@example.com:8443/bt");
+  // An '@' after the authority is not user info.
+  EXPECT_FALSE(url_has_credentials("https://example.com/a@b"));
+  EXPECT_EQ(redact_url("https://example.com/a@b"), "https://example.com/a@b");
+  EXPECT_FALSE(url_has_credentials("not a url"));
 }
 
 }  // namespace
