@@ -51,7 +51,7 @@ std::string error_json(std::string_view message) {
 class IngestHandler {
  public:
   IngestHandler(IngestSink& sink, const IngestConfig& config)
-      : sink_(sink), max_body_(config.max_body_bytes) {}
+      : sink_(sink), max_body_(config.max_body_bytes), ack_timeout_(config.ack_timeout) {}
 
   std::optional<HttpResponse> operator()(HttpRequest& request, const HttpResponder& responder) {
     std::optional<HttpResponse> response = handle(request, responder);
@@ -92,51 +92,61 @@ class IngestHandler {
       return std::nullopt;
     }
 
-    // Once the pipeline refuses a row for lack of room (queue full, or a `block` that timed
-    // out) or because it is shutting down, the rest of the request is not offered: under
-    // `block` every further row would hold this I/O thread for another
-    // queue.block_timeout_ms, and the client resends the whole request anyway. So when the
-    // budget is already full, nothing of the request is queued. A row larger than the API's
-    // payload limit is refused for good; the others still go, and the answer says so (413).
-    std::string body = row_ids_json(events);
-    std::size_t queued = 0;
-    std::size_t too_large = 0;
-    std::optional<LogResult> stopped_by;
-    for (auto& event : events) {
-      const LogResult result = sink_.queue(Listener::http, to, std::move(event.row));
-      if (result == LogResult::queued) {
-        ++queued;
-      } else if (result == LogResult::dropped_too_large) {
-        ++too_large;
-      } else {
-        stopped_by = result;
-        break;
-      }
-    }
-    const std::size_t total = events.size();
+    return queue_rows(request, to, events, responder);
+  }
+
+  // Once the pipeline refuses a row (memory budget full under a drop policy, still no room
+  // after ingest.ack_timeout_ms under block or spill, or shutting down) the rest of the
+  // request is not offered: the client resends the whole request anyway. Waiting for room
+  // never holds this I/O thread: the answer is then written when the rows are settled.
+  // A row larger than the API's payload limit is refused for good; the others still go,
+  // and the answer says so (413).
+  std::optional<HttpResponse> queue_rows(const HttpRequest& request, DestinationHandle to,
+                                         std::vector<detail::IngestEvent>& events,
+                                         const HttpResponder& responder) {
+    auto row_ids = std::make_shared<std::string>(row_ids_json(events));
+    std::vector<PreparedRow> rows;
+    rows.reserve(events.size());
+    for (auto& event : events) rows.push_back(std::move(event.row));
     events.clear();
-    if (stopped_by) {
-      const std::size_t not_offered = total - queued - too_large - 1;
-      counters.not_queued.fetch_add(not_offered, std::memory_order_relaxed);
+    HttpRequest head;  // what the answer needs of the request, which is gone by then
+    head.version(request.version());
+    head.keep_alive(request.keep_alive());
+    const auto outcome =
+        sink_.queue_rows(Listener::http, to, std::move(rows), responder.executor, ack_timeout_,
+                         [&sink = sink_, head = std::move(head), row_ids,
+                          respond = responder.respond](const IngestSink::QueueOutcome& settled) {
+                           HttpResponse response = queued_answer(head, settled, std::move(*row_ids));
+                           sink.counters().count_http_response(response.result_int());
+                           respond(std::move(response));
+                         });
+    if (!outcome) return std::nullopt;
+    return queued_answer(request, *outcome, std::move(*row_ids));
+  }
+
+  static HttpResponse queued_answer(const HttpRequest& head, const IngestSink::QueueOutcome& outcome,
+                                    std::string row_ids) {
+    if (outcome.stopped_by) {
+      const LogResult reason = *outcome.stopped_by;
       HttpResponse response = make_response(
-          request, 503,
-          "{\"error\":{\"message\":\"" + std::to_string(total - queued) + " of the request's " +
-              std::to_string(total) + " events were not queued (" +
-              (*stopped_by == LogResult::dropped_shutdown ? "shutting down" : "memory budget full") +
-              "); retry the same request\",\"reason\":\"" + std::string(to_string(*stopped_by)) +
-              "\",\"queued\":" + std::to_string(queued) + "}}");
+          head, 503,
+          "{\"error\":{\"message\":\"" + std::to_string(outcome.total - outcome.queued) +
+              " of the request's " + std::to_string(outcome.total) + " events were not queued (" +
+              (reason == LogResult::dropped_shutdown ? "shutting down" : "memory budget full") +
+              "); retry the same request\",\"reason\":\"" + std::string(to_string(reason)) +
+              "\",\"queued\":" + std::to_string(outcome.queued) + "}}");
       response.set(http::field::retry_after, "1");
       return response;
     }
-    if (too_large > 0) {
-      return make_response(request, 413,
-                           "{\"error\":{\"message\":\"" + std::to_string(too_large) + " of the request's " +
-                               std::to_string(total) +
+    if (outcome.too_large > 0) {
+      return make_response(head, 413,
+                           "{\"error\":{\"message\":\"" + std::to_string(outcome.too_large) +
+                               " of the request's " + std::to_string(outcome.total) +
                                " events are larger than the API's payload limit and were dropped\","
                                "\"reason\":\"dropped_too_large\",\"queued\":" +
-                               std::to_string(queued) + "}}");
+                               std::to_string(outcome.queued) + "}}");
     }
-    return make_response(request, 200, std::move(body));
+    return make_response(head, 200, std::move(row_ids));
   }
 
   // ingest.ack = "durable": the whole request goes to the spool (one record, one fsync, shared
@@ -203,6 +213,7 @@ class IngestHandler {
 
   IngestSink& sink_;
   std::size_t max_body_;
+  std::chrono::milliseconds ack_timeout_;  // longest wait for room before a 503
 };
 
 }  // namespace

@@ -10,8 +10,9 @@
 // A request with any invalid event is refused whole (400, {"error":{..., "event_index": N,
 // "reason": ...}}) and nothing of it is queued. 200 means every row is queued; 503 (with
 // Retry-After, {"error":{..., "reason": "dropped_queue_full" | "dropped_shutdown", "queued": N}})
-// means the pipeline refused a row (memory budget full under the overflow policy, or shutting
-// down) and the rest of the request was not offered: the first N rows are queued and will be
+// means the pipeline refused a row (memory budget full under a drop policy, still full after
+// ingest.ack_timeout_ms under block or spill, or shutting down; the I/O thread serves others
+// while a request waits for room) and the rest of the request was not offered: the first N rows are queued and will be
 // delivered (none when the budget was already full), and a retry with the same ids is
 // idempotent. 413 (reason "dropped_too_large") names events larger than the API's payload
 // limit, dropped for good; the request's other rows are queued.

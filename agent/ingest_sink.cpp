@@ -6,6 +6,7 @@
 #include <boost/asio/execution_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/query.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -138,6 +139,169 @@ LogResult IngestSink::queue(Listener listener, DestinationHandle to, PreparedRow
   return result;
 }
 
+std::optional<LogResult> IngestSink::try_queue(Listener listener, DestinationHandle to, PreparedRow& row) {
+  const std::optional<LogResult> result = logger_.try_log_prepared(to, row);
+  if (!result) return result;
+  auto& counters = counters_.at(listener);
+  if (*result == LogResult::queued) {
+    counters.events.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    counters.not_queued.fetch_add(1, std::memory_order_relaxed);
+    warn_not_accepted(listener, to_string(*result));
+  }
+  return result;
+}
+
+void IngestSink::count_not_queued(Listener listener, std::size_t rows, std::string_view why) {
+  if (rows == 0) return;
+  counters_.at(listener).not_queued.fetch_add(rows, std::memory_order_relaxed);
+  warn_not_accepted(listener, why);
+}
+
+void IngestSink::wait_for_room(const boost::asio::any_io_executor& executor, std::function<void()> resume) {
+  watch_context(executor);  // close() drops the waiters before their I/O context goes away
+  bool arm = false;
+  {
+    std::lock_guard lock(room_mutex_);
+    if (room_closed_) return;
+    room_waiters_.push_back(RoomWaiter{executor, std::move(resume)});
+    arm = !std::exchange(room_notice_armed_, true);
+  }
+  // One pending notice serves every waiter of this sink: a release wakes them all at once
+  // instead of the logger holding one callback per parked connection.
+  if (arm) {
+    logger_.notify_when_room([link = link_] {
+      std::lock_guard lock(link->mutex);
+      if (link->sink != nullptr) link->sink->on_room();
+    });
+  }
+}
+
+void IngestSink::on_room() {
+  std::vector<RoomWaiter> waiters;
+  {
+    std::lock_guard lock(room_mutex_);
+    waiters.swap(room_waiters_);
+    room_notice_armed_ = false;
+  }
+  for (RoomWaiter& waiter : waiters) boost::asio::post(waiter.executor, std::move(waiter.resume));
+}
+
+// A request's rows that did not all fit at once: offered in order, one at a time, each time
+// room may have been freed, until all are settled or the wait runs out. Lives on the
+// request's strand; its deadline timer and its registration keep it alive.
+struct IngestSink::RowsOffer : std::enable_shared_from_this<RowsOffer> {
+  RowsOffer(IngestSink& sink, Listener listener, DestinationHandle to, std::vector<PreparedRow> rows,
+            std::size_t next, QueueOutcome outcome, const boost::asio::any_io_executor& executor,
+            QueueDone done)
+      : sink(sink),
+        listener(listener),
+        to(to),
+        rows(std::move(rows)),
+        next(next),
+        outcome(outcome),
+        executor(executor),
+        deadline(executor),
+        done(std::move(done)) {}
+
+  void start(std::chrono::milliseconds wait) {
+    deadline.expires_after(wait);
+    deadline.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->give_up(LogResult::dropped_queue_full);
+    });
+    park();
+  }
+
+  // Registers for the next notice, then offers once more (see wait_for_room).
+  void park() {
+    // The notice that runs this has used up the registration.
+    sink.wait_for_room(executor, [self = shared_from_this()] { self->offer(false); });
+    offer(true);
+  }
+
+  // `registered`: a notice is still due to this offer.
+  void offer(bool registered) {
+    if (finished) return;
+    while (next < rows.size()) {
+      const std::optional<LogResult> result = sink.try_queue(listener, to, rows[next]);
+      if (!result) {
+        // A registration is pending (this offer runs after it), so a notice will come.
+        if (!registered) return park();
+        return;
+      }
+      ++next;
+      if (*result == LogResult::queued) {
+        ++outcome.queued;
+      } else if (*result == LogResult::dropped_too_large) {
+        ++outcome.too_large;
+      } else {
+        return give_up(*result, /*counted_one=*/true);
+      }
+    }
+    finish();
+  }
+
+  // The row at `next` (already counted when `counted_one`) and every row after it are not queued.
+  void give_up(LogResult reason, bool counted_one = false) {
+    if (finished) return;
+    outcome.stopped_by = reason;
+    const std::size_t left = rows.size() - next;
+    sink.count_not_queued(listener, left,
+                          reason == LogResult::dropped_queue_full && !counted_one
+                              ? "dropped_queue_full (no room within ingest.ack_timeout_ms)"
+                              : to_string(reason));
+    next = rows.size();
+    finish();
+  }
+
+  void finish() {
+    finished = true;
+    deadline.cancel();
+    rows.clear();
+    done(outcome);
+  }
+
+  IngestSink& sink;
+  const Listener listener;
+  const DestinationHandle to;
+  std::vector<PreparedRow> rows;
+  std::size_t next;
+  QueueOutcome outcome;
+  boost::asio::any_io_executor executor;
+  boost::asio::steady_timer deadline;
+  QueueDone done;
+  bool finished = false;
+};
+
+std::optional<IngestSink::QueueOutcome> IngestSink::queue_rows(Listener listener, DestinationHandle to,
+                                                               std::vector<PreparedRow> rows,
+                                                               const boost::asio::any_io_executor& executor,
+                                                               std::chrono::milliseconds wait,
+                                                               QueueDone done) {
+  QueueOutcome outcome;
+  outcome.total = rows.size();
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const std::optional<LogResult> result = try_queue(listener, to, rows[i]);
+    if (!result) {
+      auto offer = std::make_shared<RowsOffer>(*this, listener, to, std::move(rows), i, outcome, executor,
+                                               std::move(done));
+      offer->start(wait);
+      return std::nullopt;
+    }
+    if (*result == LogResult::queued) {
+      ++outcome.queued;
+    } else if (*result == LogResult::dropped_too_large) {
+      ++outcome.too_large;
+    } else {
+      // The rest is not offered: the client resends the whole request anyway.
+      outcome.stopped_by = *result;
+      count_not_queued(listener, rows.size() - i - 1, to_string(*result));
+      break;
+    }
+  }
+  return outcome;
+}
+
 void IngestSink::warn_not_accepted(Listener listener, std::string_view outcome) {
   std::uint64_t suppressed = 0;
   const std::string key = std::string(to_string(listener)) + "/" + std::string(outcome);
@@ -204,6 +368,12 @@ void IngestSink::watch_context(const boost::asio::any_io_executor& executor) {
 }
 
 void IngestSink::close() {
+  std::vector<RoomWaiter> waiters;  // dropped unrun, outside the lock
+  {
+    std::lock_guard lock(room_mutex_);
+    room_closed_ = true;
+    waiters.swap(room_waiters_);
+  }
   {
     std::lock_guard lock(commit_mutex_);
     closing_ = true;

@@ -92,11 +92,51 @@ class IngestSink {
 
   // Registers (once) and returns the logger handle for `destination`.
   DestinationHandle handle_for(const Destination& destination);
-  // Queues a valid row; counts it as queued or not queued.
+  // Queues a valid row; counts it as queued or not queued. May wait for room under the
+  // block and spill policies: not for I/O threads, which use try_queue.
   LogResult queue(Listener listener, DestinationHandle to, PreparedRow row);
+
+  // ---- admission without waiting (see Logger::try_log_prepared) ----
+  // Offers a valid row. Empty when the memory budget has no room now (block and spill
+  // policies): `row` is left as it was and nothing is counted; the caller holds it, stops
+  // taking input, and offers it again once wait_for_room() resumes it. Otherwise the row
+  // was taken and counted as queued or not queued.
+  std::optional<LogResult> try_queue(Listener listener, DestinationHandle to, PreparedRow& row);
+  // Posts `resume` to `executor` once room may have been freed (wakes can be spurious), or
+  // drops it unrun when the sink closes. Room freed between a refused try_queue and this
+  // call is seen by offering once more after it: a caller registers, tries again, and
+  // parks only if that fails too. Any number of callers may wait; one logger notice wakes
+  // them all.
+  void wait_for_room(const boost::asio::any_io_executor& executor, std::function<void()> resume);
+  // Counts valid rows that were never offered to the logger (a parked connection that was
+  // closed, a datagram that found no room) as not queued, with a rate-limited warning.
+  void count_not_queued(Listener listener, std::size_t rows, std::string_view why);
+
+  // What became of a request's rows offered with queue_rows().
+  struct QueueOutcome {
+    std::size_t total = 0;
+    std::size_t queued = 0;
+    std::size_t too_large = 0;  // dropped for good (over the API's payload limit)
+    // Set when the logger refused a row (budget full under a drop policy, shutting down,
+    // or no room within the wait): that row and the ones after it were not queued.
+    std::optional<LogResult> stopped_by;
+  };
+  using QueueDone = std::function<void(const QueueOutcome&)>;
+  // Offers `rows` in order without blocking. Returns the outcome when every row was settled
+  // at once. Otherwise returns empty and keeps offering the rest as room frees up, for at
+  // most `wait`; then `done` runs on `executor` (a deadline that passes gives stopped_by =
+  // dropped_queue_full). Rows not offered are counted as not queued.
+  std::optional<QueueOutcome> queue_rows(Listener listener, DestinationHandle to,
+                                         std::vector<PreparedRow> rows,
+                                         const boost::asio::any_io_executor& executor,
+                                         std::chrono::milliseconds wait, QueueDone done);
 
   // This thread's parser (reused across calls: simdjson keeps its buffers).
   detail::EventParser& parser();
+  // A valid line's destination and row; false (counted and reported) when it has neither
+  // (blank lines return false silently).
+  bool parse_line(Listener listener, std::string_view line, std::uint64_t stream_offset,
+                  std::string_view peer, std::size_t readable, PreparedRow& row, DestinationHandle& to);
 
   IngestCounters& counters() { return counters_; }
   Logger& logger() { return logger_; }
@@ -115,9 +155,6 @@ class IngestSink {
   // The handle for a routing key, from this thread's last one when it is the same: clients
   // send a connection's events to one place, so most lines skip building a Destination.
   DestinationHandle handle_for(const detail::Route& route, ThreadState& state);
-  // A valid line's destination and row; false (counted and reported) when it has neither.
-  bool parse_line(Listener listener, std::string_view line, std::uint64_t stream_offset,
-                  std::string_view peer, std::size_t readable, PreparedRow& row, DestinationHandle& to);
   void warn_not_accepted(Listener listener, std::string_view outcome);
 
   struct PendingCommit;
@@ -128,6 +165,18 @@ class IngestSink {
   // Counts `member`'s rows under its result and posts its `done`.
   void settle(PendingCommit& member, std::size_t durable_rows, std::size_t failed_rows);
   void watch_context(const boost::asio::any_io_executor& executor);
+  // The logger's notice that room may be free: resumes every waiter.
+  void on_room();
+  struct RowsOffer;
+
+  struct RoomWaiter {
+    boost::asio::any_io_executor executor;
+    std::function<void()> resume;
+  };
+  std::mutex room_mutex_;
+  std::vector<RoomWaiter> room_waiters_;
+  bool room_notice_armed_ = false;  // a Logger::notify_when_room for this sink is pending
+  bool room_closed_ = false;
 
   const IngestAck ack_;
   const std::chrono::milliseconds ack_timeout_;

@@ -85,7 +85,13 @@ struct StreamContext {
   std::chrono::milliseconds idle;
 };
 
-// One client connection: reads NDJSON, hands complete lines to the sink, closes when idle.
+// One client connection: reads NDJSON, hands complete lines to the sink, closes when idle or
+// when a line is not completed within the idle timeout of its first byte.
+//
+// Rows are offered without waiting (IngestSink::try_queue). One that finds no room is held,
+// with the rest of its read, and the session parks: it reads nothing more until the sink
+// resumes it, so the client is held back by its socket buffers while this I/O thread serves
+// everyone else.
 //
 // With ingest.ack = "durable" each read's complete lines become one durable commit, and the
 // session answers "ack <durable> <lines>\n" (cumulative counts for this connection) before it
@@ -125,6 +131,8 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol
       self->closing_ = true;
       // Waiting for a commit: its answer is written first, then the connection closes.
       if (self->committing_) return;
+      // Parked: no read is pending to end the session, so end it here (counting its rows).
+      if (self->parked_) return self->finish(asio::error::operation_aborted);
       error_code ignored;
       self->socket_.close(ignored);
       self->timer_.cancel();
@@ -151,33 +159,143 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol
 
   void on_idle(error_code ec) {
     if (ec || closing_ || done_) return;  // cancelled: the session is ending
-    const auto deadline = last_read_started_ + context_.idle;
-    // Input arrived since the timer was set, or a durable commit is being waited for (the
-    // client is owed an answer, it is not idle): look again at the next deadline.
-    if (committing_ || deadline > std::chrono::steady_clock::now()) {
-      return arm_idle_timer(committing_ ? std::chrono::steady_clock::now() + context_.idle : deadline);
-    }
+    const auto now = std::chrono::steady_clock::now();
+    // A durable commit is being waited for, or rows wait for room (the client is owed an
+    // answer, or is held back by us): not idle, and not slow either.
+    if (committing_ || parked_) return arm_idle_timer(now + context_.idle);
+    // The idle deadline moves with every read; a line's deadline does not: a client that
+    // trickles a byte at a time must still finish its line within ingest.idle_timeout_ms.
+    const auto idle_deadline = last_read_started_ + context_.idle;
+    const auto line_deadline = line_started_ ? *line_started_ + context_.idle : idle_deadline;
+    const auto deadline = std::min(idle_deadline, line_deadline);
+    if (deadline > now) return arm_idle_timer(deadline);
     counters().connections_idle_closed.fetch_add(1, std::memory_order_relaxed);
     // Info, not debug: a client that finds its connection gone should find out why here.
-    log_info(to_string(context_.kind), "closing idle connection " + peer_ + " (no input for " +
-                                           std::to_string(context_.idle.count()) +
-                                           " ms, ingest.idle_timeout_ms)");
+    const std::string limit = std::to_string(context_.idle.count()) + " ms, ingest.idle_timeout_ms)";
+    log_info(to_string(context_.kind),
+             line_deadline <= now && line_deadline < idle_deadline
+                 ? "closing connection " + peer_ + " (a line not completed within " + limit
+                 : "closing idle connection " + peer_ + " (no input for " + limit);
     error_code ignored;
     socket_.close(ignored);
   }
 
   void on_read(error_code ec, std::size_t n) {
-    if (n > 0) process(std::string_view(buffer_.data(), n));
+    if (n > 0) counters().bytes.fetch_add(n, std::memory_order_relaxed);
+    if (!context_.sink.durable()) {
+      unread_ = std::string_view(buffer_.data(), n);
+      read_ec_ = ec;
+      return offer_input();
+    }
+    if (n > 0) process_durable(std::string_view(buffer_.data(), n));
+    note_partial_line();
     if (lines_pending_ > 0) return commit_and_answer(ec);
     if (ec) return finish(ec);
     read();
   }
 
-  void process(std::string_view data) {
-    counters().bytes.fetch_add(data.size(), std::memory_order_relaxed);
+  // Starts a line's deadline when a read leaves one unfinished (its first byte came in that
+  // read); a finished line clears it.
+  void note_partial_line() {
+    if (!framer_.has_partial()) {
+      line_started_.reset();
+    } else if (!line_started_) {
+      line_started_ = std::chrono::steady_clock::now();
+    }
+  }
+
+  // Hands the lines in unread_ to the sink one at a time. A row that finds no room is held
+  // and the session parks: nothing more is read (the client's writes then fill the socket
+  // buffers and block it) until the sink resumes it, while the I/O thread serves others.
+  void offer_input() {
+    if (done_) return;
+    // Closing: rows that fit now are still queued; finish() counts the rest.
+    if (held_ && !offer_held()) return closing_ ? finish(asio::error::operation_aborted) : void();
     IngestSink& sink = context_.sink;
     const Listener kind = context_.kind;
-    if (sink.durable()) {
+    while (!unread_.empty()) {
+      // One line per feed, so that the rest stays unread when its row has to wait.
+      const std::size_t newline = unread_.find('\n');
+      const std::size_t take = newline == std::string_view::npos ? unread_.size() : newline + 1;
+      const std::string_view piece = unread_.substr(0, take);
+      unread_.remove_prefix(take);
+      framer_.feed(
+          piece,
+          [&](std::string_view line, std::uint64_t offset) {
+            HeldRow row;
+            if (sink.parse_line(kind, line, offset, peer_, readable_in(buffer_, line), row.row, row.to))
+              held_ = std::move(row);
+          },
+          [&](std::uint64_t offset) {
+            sink.report_invalid(kind, detail::IngestError::too_long, offset, peer_);
+          });
+      if (held_ && !offer_held()) return closing_ ? finish(asio::error::operation_aborted) : void();
+    }
+    note_partial_line();
+    if (read_ec_) return finish(read_ec_);
+    if (closing_) return finish(asio::error::operation_aborted);
+    read();
+  }
+
+  // Offers the held row; false when it still has to wait (the session is parked then).
+  bool offer_held() {
+    bool registered = false;
+    for (;;) {
+      if (context_.sink.try_queue(context_.kind, held_->to, held_->row)) {
+        held_.reset();
+        return true;
+      }
+      if (closing_) return false;
+      if (registered || parked_) {
+        // A notice is due (registered just now, or by an earlier park whose notice has
+        // not come yet): wait for it.
+        parked_ = true;
+        return false;
+      }
+      // Register, then offer once more: room freed in between would wake nobody.
+      context_.sink.wait_for_room(socket_.get_executor(),
+                                  [weak = std::weak_ptr<StreamSession>(this->shared_from_this())] {
+                                    if (auto self = weak.lock()) self->on_room();
+                                  });
+      registered = true;
+    }
+  }
+
+  void on_room() {
+    if (!parked_) return;  // a notice this session no longer waits for
+    parked_ = false;
+    // The time we held the client back does not count against its line's deadline.
+    if (line_started_) line_started_ = std::chrono::steady_clock::now();
+    offer_input();
+  }
+
+  // A closing session's rows that were read but never queued: counted, never lost quietly.
+  void count_unoffered() {
+    std::size_t rows = held_ ? 1 : 0;
+    held_.reset();
+    parked_ = false;
+    IngestSink& sink = context_.sink;
+    if (!unread_.empty()) {
+      framer_.feed(
+          unread_,
+          [&](std::string_view line, std::uint64_t offset) {
+            HeldRow row;
+            if (sink.parse_line(context_.kind, line, offset, peer_, readable_in(buffer_, line), row.row,
+                                row.to))
+              ++rows;
+          },
+          [&](std::uint64_t offset) {
+            sink.report_invalid(context_.kind, detail::IngestError::too_long, offset, peer_);
+          });
+      unread_ = {};
+    }
+    sink.count_not_queued(context_.kind, rows, "connection closed while waiting for room");
+  }
+
+  void process_durable(std::string_view data) {
+    IngestSink& sink = context_.sink;
+    const Listener kind = context_.kind;
+    {
       // Every line ending in this read counts toward the answer, valid or not, so the
       // client can match the count against the lines it wrote.
       framer_.feed(
@@ -190,16 +308,7 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol
             ++lines_pending_;
             sink.report_invalid(kind, detail::IngestError::too_long, offset, peer_);
           });
-      return;
     }
-    framer_.feed(
-        data,
-        [&](std::string_view line, std::uint64_t offset) {
-          sink.submit_line(kind, line, offset, peer_, readable_in(buffer_, line));
-        },
-        [&](std::uint64_t offset) {
-          sink.report_invalid(kind, detail::IngestError::too_long, offset, peer_);
-        });
   }
 
   // Durable mode: one commit for the lines of this read, then the answer; `read_ec` (e.g. the
@@ -252,10 +361,12 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol
       return;
     }
     if (read_ec) return finish(read_ec);
+    if (line_started_) line_started_ = std::chrono::steady_clock::now();  // our wait is not the client's
     read();
   }
 
   void finish(error_code ec) {
+    if (held_ || !unread_.empty()) count_unoffered();
     if (framer_.has_partial()) {
       context_.sink.report_invalid(context_.kind, detail::IngestError::partial_line, framer_.partial_offset(),
                                    peer_);
@@ -279,6 +390,17 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol
   std::chrono::steady_clock::time_point last_read_started_;
   bool closing_ = false;
   bool done_ = false;  // the connection is closed; nothing more is read
+  // When the unfinished line in the framer began (the read that brought its first byte).
+  std::optional<std::chrono::steady_clock::time_point> line_started_;
+  // Queued mode only: a read's bytes not handed to the sink yet, and how the read ended.
+  std::string_view unread_;
+  error_code read_ec_;
+  struct HeldRow {
+    PreparedRow row;
+    DestinationHandle to;
+  };
+  std::optional<HeldRow> held_;  // the row that found no room, offered again on resume
+  bool parked_ = false;          // waiting for room; nothing is read meanwhile
   // Durable mode only.
   bool committing_ = false;  // a commit of this session's lines has not settled yet
   DurableBatch batch_;
@@ -490,10 +612,22 @@ class DatagramListener : public NdjsonListener, public std::enable_shared_from_t
       std::size_t end = data.find('\n', start);
       if (end == std::string_view::npos) end = data.size();
       const std::string_view line = data.substr(start, end - start);
-      sink_.submit_line(Listener::datagram, line, start, peer, readable_in(buffer_, line));
+      offer(line, start, peer);
       start = end + 1;
     }
     receive();
+  }
+
+  // A datagram cannot be held back like a stream: a row that finds no room (block and spill
+  // policies) is dropped and counted, and the I/O thread never waits. Senders that must not
+  // lose rows use a stream socket.
+  void offer(std::string_view line, std::uint64_t offset, const std::string& peer) {
+    PreparedRow row;
+    DestinationHandle to;
+    if (!sink_.parse_line(Listener::datagram, line, offset, peer, readable_in(buffer_, line), row, to))
+      return;
+    if (!sink_.try_queue(Listener::datagram, to, row))
+      sink_.count_not_queued(Listener::datagram, 1, "dropped_queue_full (datagram, memory budget full)");
   }
 
   asio::local::datagram_protocol::socket socket_;

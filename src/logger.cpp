@@ -110,13 +110,16 @@ LogResult LoggerCore::refuse(DropReason reason, LogResult result) noexcept {
   return result;
 }
 
+bool LoggerCore::within_payload_limit(std::size_t json_size) noexcept {
+  if (json_size + kEnvelopeBytes <= sender_.payload_limit()) return true;
+  errors_.report("logger", "too-large",
+                 "row of " + std::to_string(json_size) + " bytes exceeds the payload limit of " +
+                     std::to_string(sender_.payload_limit()) + " bytes; dropped");
+  return false;
+}
+
 LogResult LoggerCore::admit(std::size_t json_size) noexcept {
-  if (json_size + kEnvelopeBytes > sender_.payload_limit()) {
-    errors_.report("logger", "too-large",
-                   "row of " + std::to_string(json_size) + " bytes exceeds the payload limit of " +
-                       std::to_string(sender_.payload_limit()) + " bytes; dropped");
-    return refuse(DropReason::too_large, LogResult::dropped_too_large);
-  }
+  if (!within_payload_limit(json_size)) return refuse(DropReason::too_large, LogResult::dropped_too_large);
   if (!admission_.admit(json_size + kRowOverheadBytes))
     return refuse(DropReason::queue_full, LogResult::dropped_queue_full);
   counters_.rows_in.fetch_add(1, std::memory_order_relaxed);
@@ -142,6 +145,22 @@ LogResult LoggerCore::submit(Row&& row) noexcept {
   if (!pass) return refuse(DropReason::shutdown, LogResult::dropped_shutdown);
   if (const LogResult admitted = admit(row.json.size()); admitted != LogResult::queued) return admitted;
   return enqueue(std::move(row));
+}
+
+std::optional<LogResult> LoggerCore::try_submit(Row& row) noexcept {
+  const ProducerGate::Pass pass = gate_.enter();
+  if (!pass) return refuse(DropReason::shutdown, LogResult::dropped_shutdown);
+  if (!within_payload_limit(row.json.size())) return refuse(DropReason::too_large, LogResult::dropped_too_large);
+  switch (admission_.try_admit(row.json.size() + kRowOverheadBytes)) {
+    case Admission::Try::admitted:
+      counters_.rows_in.fetch_add(1, std::memory_order_relaxed);
+      return enqueue(std::move(row));
+    case Admission::Try::refused:
+      return refuse(DropReason::queue_full, LogResult::dropped_queue_full);
+    case Admission::Try::no_room:
+      break;
+  }
+  return std::nullopt;
 }
 
 LogResult LoggerCore::submit(const RowDraft& draft) {
@@ -353,6 +372,23 @@ LogResult Logger::log_prepared(DestinationHandle to, PreparedRow row) {
                                    .id_size = row.id_size,
                                    .is_merge = row.is_merge});
 }
+
+std::optional<LogResult> Logger::try_log_prepared(DestinationHandle to, PreparedRow& row) {
+  require_destination(*core_, to);
+  if (row.id_size == 0 || std::size_t{row.id_offset} + row.id_size > row.json.size())
+    throw std::invalid_argument("PreparedRow id_offset/id_size do not point inside its json");
+  detail::Row candidate{.json = std::move(row.json),
+                        .destination = to.index,
+                        .id_offset = row.id_offset,
+                        .id_size = row.id_size,
+                        .is_merge = row.is_merge};
+  const std::optional<LogResult> result = core_->try_submit(candidate);
+  // No room: the row goes back to the caller as it came, to be offered again.
+  if (!result) row.json = std::move(candidate.json);
+  return result;
+}
+
+void Logger::notify_when_room(std::function<void()> wake) { core_->notify_when_room(std::move(wake)); }
 
 Logger::DurableResult Logger::log_durable(DestinationHandle to, std::vector<PreparedRow> rows,
                                           std::chrono::milliseconds timeout) {

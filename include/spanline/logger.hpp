@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -152,6 +153,20 @@ class Logger {
   LogResult delete_row(DestinationHandle to, std::string_view row_id);
   // Queues a row prepared elsewhere (the sidecar's ingest); counted like any other.
   LogResult log_prepared(DestinationHandle to, PreparedRow row);
+  // log_prepared for a caller that must never wait, such as an event loop's thread. Under
+  // drop_newest and drop_oldest it is log_prepared. Under block and spill, when the
+  // memory budget has no room it returns empty at once instead of waiting: nothing is
+  // counted and `row` is left as it was, for the caller to offer again once
+  // notify_when_room() wakes it (spill has asked for batches to be spooled meanwhile).
+  // Otherwise `row` has been taken (queued, or dropped and counted). It does not wait
+  // for a batcher that is behind (Options::block_timeout does not apply).
+  std::optional<LogResult> try_log_prepared(DestinationHandle to, PreparedRow& row);
+  // Runs `wake` once, when room may have been freed in the memory budget (a row settled,
+  // evicted or dropped) or the logger shuts down, on the thread that freed it and never
+  // while a lock is held; at once when already shut down. `wake` must not block or
+  // throw (post to an event loop). Wakes can be spurious; room freed between a refused
+  // try_log_prepared and this call is seen by trying once more after it.
+  void notify_when_room(std::function<void()> wake);
 
   Span start_span(DestinationHandle to, SpanArgs args, const Fields& fields = {});
 

@@ -22,6 +22,7 @@
 #include <spanline/logger.hpp>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -43,6 +44,11 @@ class LoggerCore {
   // to cold memory; a fence or locked instruction after them would wait for them all).
   // Throws what writing throws (std::bad_alloc), with nothing admitted.
   LogResult submit(const RowDraft& draft);
+  // submit() for a producer that must never wait (Logger::try_log_prepared): empty when
+  // the overflow policy would wait for room, with `row` untouched and nothing counted.
+  std::optional<LogResult> try_submit(Row& row) noexcept;
+  // Logger::notify_when_room.
+  void notify_when_room(std::function<void()> wake) { budget_.notify_when_room(std::move(wake)); }
 
   // Logger::log_durable: the rows, those sharing an id combined, as one spool record
   // (more when over the payload limit), waited on until an fsync covers them.
@@ -64,6 +70,8 @@ class LoggerCore {
   LogResult refuse(DropReason reason, LogResult result) noexcept;
   // The size limit, the budget (overflow policy) and rows_in for a row of `json_size`.
   LogResult admit(std::size_t json_size) noexcept;
+  // The payload limit check shared by admit() and try_submit(): false (counted) when over.
+  bool within_payload_limit(std::size_t json_size) noexcept;
   // Takes back what admit() took, for a row that never reached the queue.
   void unadmit(std::uint64_t budget_bytes) noexcept;
   LogResult enqueue(Row&& row) noexcept;

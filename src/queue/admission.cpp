@@ -34,6 +34,28 @@ bool Admission::admit(std::uint64_t bytes) noexcept {
   return false;
 }
 
+Admission::Try Admission::try_admit(std::uint64_t bytes) noexcept {
+  if (budget_.try_acquire_from_credit(bytes)) return Try::admitted;
+  switch (policy_) {
+    case OverflowPolicy::drop_newest:
+      return Try::refused;
+    case OverflowPolicy::drop_oldest:
+      return evict_until_room(bytes) ? Try::admitted : Try::refused;
+    case OverflowPolicy::spill:
+      if (make_room_) {
+        try {
+          make_room_();  // must not block (constructor contract); the batches it spools release room
+        } catch (...) {
+          // Asking failed; the row still waits for room freed by delivery.
+        }
+      }
+      return Try::no_room;
+    case OverflowPolicy::block:
+      return Try::no_room;
+  }
+  return Try::refused;
+}
+
 bool Admission::wait_for_room(std::uint64_t bytes, std::chrono::steady_clock::time_point deadline) noexcept {
   // Counted on the way in: acquire_until does not tell a wait from an immediate success.
   // Every caller has just failed a try_acquire (try_acquire_from_credit ends in one when

@@ -20,8 +20,9 @@ class Admission {
   // `make_room` (spill only) asks the next stages to move waiting batches to the spool;
   // it must not block. Empty, or without a usable spool, spill behaves like block.
   // `backlog`, when given, makes block and spill wait while the batcher is behind.
-  Admission(OverflowPolicy policy, std::chrono::milliseconds block_timeout, MemoryBudget& budget, RowQueue& queue,
-            Accounting& accounting, std::function<void()> make_room = {}, Backlog* backlog = nullptr)
+  Admission(OverflowPolicy policy, std::chrono::milliseconds block_timeout, MemoryBudget& budget,
+            RowQueue& queue, Accounting& accounting, std::function<void()> make_room = {},
+            Backlog* backlog = nullptr)
       : policy_(policy),
         block_timeout_(block_timeout),
         budget_(budget),
@@ -37,6 +38,14 @@ class Admission {
   // Waits are counted in accounting's counters (producer_waits_*, producer_wait_nanos);
   // counting adds no shared write and no clock read to a call that does not wait.
   [[nodiscard]] bool admit(std::uint64_t bytes) noexcept;
+
+  enum class Try { admitted, refused, no_room };
+  // admit() for a producer that must never wait: drop_newest and drop_oldest decide as in
+  // admit() (admitted or refused); block and spill answer no_room at once when the budget
+  // is full (spill has asked for room to be made first) and do not wait for a batcher
+  // that is behind. After no_room, nothing was taken or counted: the caller keeps its row,
+  // registers with MemoryBudget::notify_when_room and offers it again when woken.
+  [[nodiscard]] Try try_admit(std::uint64_t bytes) noexcept;
 
  private:
   // block and spill, once the credit fast path has failed: room by `deadline`, or false.

@@ -95,6 +95,7 @@ MemoryBudget::MemoryBudget(std::uint64_t max_bytes, std::uint64_t max_rows)
 }
 
 MemoryBudget::~MemoryBudget() {
+  // Wakes never run are dropped unrun: nothing frees room any more.
   std::lock_guard lock(live_budgets_mutex());
   live_budgets().erase(instance_id_);
 }
@@ -181,16 +182,44 @@ void MemoryBudget::release(std::uint64_t bytes, std::uint64_t rows) noexcept {
   bytes_.fetch_sub(bytes, std::memory_order_seq_cst);
   rows_.fetch_sub(rows, std::memory_order_seq_cst);
   // Waking costs a lock; only pay it when a producer is actually waiting.
-  if (waiters_.load(std::memory_order_seq_cst) > 0) {
+  if (waiters_.load(std::memory_order_seq_cst) > 0) run_wakes();
+}
+
+void MemoryBudget::run_wakes() noexcept {
+  std::vector<std::function<void()>> wakes;
+  {
     std::lock_guard lock(mutex_);
     room_freed_.notify_all();
+    wakes.swap(wakes_);
+    waiters_.fetch_sub(static_cast<int>(wakes.size()), std::memory_order_relaxed);
   }
+  // Outside the lock: a wake may register again, and it must never run under ours.
+  for (auto& wake : wakes) {
+    try {
+      wake();
+    } catch (...) {
+      // A wake must not throw (documented); one that does loses only its own notice.
+    }
+  }
+}
+
+void MemoryBudget::notify_when_room(std::function<void()> wake) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!closed_.load(std::memory_order_relaxed)) {
+      wakes_.push_back(std::move(wake));
+      // seq_cst pairs with release(): either it sees this registration, or the caller's
+      // try after this call sees the room that release() freed.
+      waiters_.fetch_add(1, std::memory_order_seq_cst);
+      return;
+    }
+  }
+  wake();
 }
 
 void MemoryBudget::close() noexcept {
   closed_.store(true, std::memory_order_seq_cst);
-  std::lock_guard lock(mutex_);
-  room_freed_.notify_all();
+  run_wakes();
 }
 
 }  // namespace spanline::detail

@@ -23,7 +23,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
+#include <vector>
 
 namespace spanline::detail {
 
@@ -45,12 +47,20 @@ class MemoryBudget {
   [[nodiscard]] bool try_acquire_from_credit(std::uint64_t bytes) noexcept;
   // Waits until room frees up or `deadline` passes (false) or close() is called (false).
   [[nodiscard]] bool acquire_until(std::uint64_t bytes, std::chrono::steady_clock::time_point deadline);
-  // Gives back room for `rows` rows of `bytes` bytes in total.
+  // Gives back room for `rows` rows of `bytes` bytes in total. Runs the wakes registered
+  // with notify_when_room() before it, on this thread, without a lock held.
   void release(std::uint64_t bytes, std::uint64_t rows) noexcept;
+  // For producers that must never wait (the sidecar's I/O threads): `wake` runs once, on
+  // the thread of the next release() or close() (at once on this thread when already
+  // closed), never under a lock. It must not block or throw; it usually posts work to an
+  // event loop. To not miss room freed between a failed try_acquire and this call, try
+  // again after registering: a wake that finds its producer already served is harmless.
+  void notify_when_room(std::function<void()> wake);
   // Gives back the calling thread's unspent credit for this budget (a thread's credit
   // also goes back when it exits, or when it uses several budgets in turn).
   void return_credit() noexcept;
-  // Wakes every waiter; later acquire_until calls fail at once.
+  // Wakes every waiter (and runs every notify_when_room wake); later acquire_until calls
+  // fail at once.
   void close() noexcept;
 
   std::uint64_t bytes_in_use() const noexcept { return bytes_.load(std::memory_order_relaxed); }
@@ -63,6 +73,7 @@ class MemoryBudget {
  private:
   friend struct CreditCache;
   bool take_chunk(std::uint64_t bytes, std::uint64_t rows) noexcept;
+  void run_wakes() noexcept;
 
   const std::uint64_t max_bytes_;
   const std::uint64_t max_rows_;
@@ -75,6 +86,7 @@ class MemoryBudget {
   std::atomic<int> waiters_{0};
   std::mutex mutex_;
   std::condition_variable room_freed_;
+  std::vector<std::function<void()>> wakes_;  // guarded by mutex_; each counted in waiters_
 };
 
 }  // namespace spanline::detail

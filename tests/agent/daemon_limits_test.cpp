@@ -177,9 +177,9 @@ TEST(DaemonLimits, HttpAnswers503WhenTheBudgetIsFullAndQueuesNothingOfTheRequest
   config.faults.fail_5xx = 1.0;  // an outage: every accepted row stays in the budget, retried
   FakeApi api(config);
   TempDir dir;
-  // The smallest budget, the default overflow policy (block) with a short wait.
+  // The smallest budget, the default overflow policy (block) with a short wait for room.
   RunningDaemon d = start_daemon(api, dir,
-                          {"--queue.max_bytes=65536", "--queue.block_timeout_ms=300", "--retry.base_delay_ms=20",
+                          {"--queue.max_bytes=65536", "--ingest.ack_timeout_ms=300", "--retry.base_delay_ms=20",
                            "--retry.max_delay_ms=100"});
   const std::string pad = R"(,"input":")" + std::string(4000, 'p') + "\"";
   auto event = [&](const std::string& id) { return R"({"id":")" + id + "\"" + pad + "}"; };
@@ -198,7 +198,7 @@ TEST(DaemonLimits, HttpAnswers503WhenTheBudgetIsFullAndQueuesNothingOfTheRequest
   ASSERT_LE(accepted.size(), 17u);
 
   // A request of many events while it is full: refused whole, and answered after one
-  // block_timeout, not one per event (which would hold the I/O thread for 20 x 300 ms).
+  // ingest.ack_timeout_ms, not one per event.
   std::string body = R"({"events":[)";
   for (int i = 0; i < 20; ++i) body += (i ? "," : "") + event("refused-" + std::to_string(i));
   body += "]}";
