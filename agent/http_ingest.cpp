@@ -56,16 +56,45 @@ std::string error_json(std::string_view message) {
 
 class IngestHandler {
  public:
-  IngestHandler(IngestSink& sink, const IngestConfig& config)
-      : sink_(sink), max_body_(config.max_body_bytes) {}
+  IngestHandler(IngestSink& sink, const IngestConfig& config, IngestAuth auth)
+      : sink_(sink), max_body_(config.max_body_bytes), auth_(std::make_shared<const IngestAuth>(std::move(auth))) {}
 
+  // Authentication comes before routing, so that every route (present and future) has it.
   std::optional<HttpResponse> operator()(HttpRequest& request, const HttpResponder& responder) {
-    std::optional<HttpResponse> response = handle(request, responder);
-    if (response) sink_.counters().count_http_response(response->result_int());
+    std::optional<HttpResponse> response = auth_->preflight(request);
+    if (!response) {
+      if (auto refused = auth_->check(request)) {
+        response = refusal(request, *refused);
+      } else {
+        response = handle(request, with_cors(request, responder));
+      }
+    }
+    if (response) {
+      auth_->add_cors_headers(request[http::field::origin], *response);
+      sink_.counters().count_http_response(response->result_int());
+    }
     return response;
   }
 
  private:
+  HttpResponse refusal(const HttpRequest& request, const IngestAuth::Refused& refused) {
+    sink_.counters().count_auth_refused(static_cast<std::size_t>(refused.reason));
+    HttpResponse response = make_response(request, refused.status, refused.body);
+    if (refused.status == 401) response.set(http::field::www_authenticate, "Bearer realm=\"spanlined\"");
+    return response;
+  }
+
+  // A deferred answer gets the CORS headers an immediate one would.
+  HttpResponder with_cors(const HttpRequest& request, const HttpResponder& responder) const {
+    const std::string_view origin = request[http::field::origin];
+    if (origin.empty()) return responder;
+    return HttpResponder{responder.executor, [auth = auth_, origin = std::string(origin),
+                                              respond = responder.respond](HttpResponse response) {
+                           auth->add_cors_headers(origin, response);
+                           respond(std::move(response));
+                         }};
+  }
+
   std::optional<HttpResponse> handle(HttpRequest& request, const HttpResponder& responder) {
     const std::string_view target = request.target();
     if (target == "/version" || target.rfind("/version?", 0) == 0) {
@@ -77,6 +106,7 @@ class IngestHandler {
       return make_response(
           request, 404, error_json("not found: use POST /v1/{project_logs|experiment|dataset}/{id}/insert"));
     if (request.method() != http::verb::post) return not_allowed(request, "POST");
+    if (auto refused = IngestAuth::check_json_content_type(request)) return refusal(request, *refused);
     auto& counters = sink_.counters().at(Listener::http);
     counters.bytes.fetch_add(request.body().size(), std::memory_order_relaxed);
     if (auto failure = decode_request_body(request, max_body_, "ingest.max_body_bytes")) {
@@ -209,12 +239,14 @@ class IngestHandler {
 
   IngestSink& sink_;
   std::size_t max_body_;
+  // Shared with deferred answers, which may outlive a copy of this handler.
+  std::shared_ptr<const IngestAuth> auth_;
 };
 
 }  // namespace
 
-DeferringHttpHandler make_ingest_handler(IngestSink& sink, const IngestConfig& config) {
-  return IngestHandler(sink, config);
+DeferringHttpHandler make_ingest_handler(IngestSink& sink, const IngestConfig& config, IngestAuth auth) {
+  return IngestHandler(sink, config, std::move(auth));
 }
 
 }  // namespace spanline::agent
