@@ -1,5 +1,6 @@
 #include "http_ingest.hpp"
 
+#include "logs3.hpp"
 #include "request_body.hpp"
 
 #include <boost/beast/http/field.hpp>
@@ -57,7 +58,10 @@ std::string error_json(std::string_view message) {
 class IngestHandler {
  public:
   IngestHandler(IngestSink& sink, const IngestConfig& config, IngestAuth auth)
-      : sink_(sink), max_body_(config.max_body_bytes), auth_(std::make_shared<const IngestAuth>(std::move(auth))) {}
+      : sink_(sink),
+        max_body_(config.max_body_bytes),
+        auth_(std::make_shared<const IngestAuth>(std::move(auth))),
+        logs3_(sink, config.max_body_bytes) {}
 
   // Authentication comes before routing, so that every route (present and future) has it.
   std::optional<HttpResponse> operator()(HttpRequest& request, const HttpResponder& responder) {
@@ -101,10 +105,18 @@ class IngestHandler {
       if (request.method() != http::verb::get) return not_allowed(request, "GET");
       return make_response(request, 200, "{\"logs3_payload_max_bytes\":" + std::to_string(max_body_) + "}");
     }
+    const std::string_view path = target.substr(0, target.find('?'));
+    if (path == "/logs3" || path == "/logs3/overflow") {
+      if (request.method() != http::verb::post) return not_allowed(request, "POST");
+      if (path == "/logs3/overflow") return logs3_.overflow(request);
+      if (auto refused = IngestAuth::check_json_content_type(request)) return refusal(request, *refused);
+      return logs3_.post(request, responder);
+    }
     const auto route = parse_route(target);
     if (!route)
       return make_response(
-          request, 404, error_json("not found: use POST /v1/{project_logs|experiment|dataset}/{id}/insert"));
+          request, 404,
+          error_json("not found: use POST /v1/{project_logs|experiment|dataset}/{id}/insert or POST /logs3"));
     if (request.method() != http::verb::post) return not_allowed(request, "POST");
     if (auto refused = IngestAuth::check_json_content_type(request)) return refusal(request, *refused);
     auto& counters = sink_.counters().at(Listener::http);
@@ -241,6 +253,7 @@ class IngestHandler {
   std::size_t max_body_;
   // Shared with deferred answers, which may outlive a copy of this handler.
   std::shared_ptr<const IngestAuth> auth_;
+  Logs3Route logs3_;
 };
 
 }  // namespace
