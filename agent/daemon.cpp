@@ -4,6 +4,7 @@
 #include "core/thread_name.hpp"
 #include "http_ingest.hpp"
 #include "http_server.hpp"
+#include "ingest_auth.hpp"
 #include "ingest_counters.hpp"
 #include "ingest_sink.hpp"
 #include "listeners.hpp"
@@ -36,6 +37,7 @@ struct Daemon::Impl {
   void wait_for_connections_to_close(std::chrono::milliseconds limit);
 
   DaemonConfig config_;
+  IngestAuth auth_;
   IngestCounters counters_;  // outlives io_: sessions count into it as they die
   std::unique_ptr<Logger> logger_;
   std::unique_ptr<IngestSink> sink_;
@@ -70,7 +72,9 @@ Logger& Daemon::logger() { return *impl_->logger_; }
 IngestCounters& Daemon::counters() { return impl_->counters_; }
 const DaemonConfig& Daemon::config() const { return impl_->config_; }
 
-Daemon::Impl::Impl(DaemonConfig config) : config_(std::move(config)) {
+Daemon::Impl::Impl(DaemonConfig config)
+    : config_(std::move(config)), auth_(IngestAuth::from_config(config_)) {
+  check_listener_exposure(config_, auth_);
   logger_ = std::make_unique<Logger>(config_.library);
   logger_->set_error_handler([](const ErrorReport& report) {
     std::string message = report.message;
@@ -128,7 +132,7 @@ void Daemon::Impl::start() {
     http_ = make_http_server(
         io_, "http", in.http,
         HttpServerLimits{in.max_body_bytes, in.max_connections, in.idle_timeout, "ingest.max_body_bytes"},
-        make_ingest_handler(*sink_, in),
+        make_ingest_handler(*sink_, in, auth_),
         HttpConnectionCounters{&http_counters.connections_active, &http_counters.connections_total,
                                &http_counters.connections_refused, &http_counters.connections_idle_closed,
                                [this](unsigned status) { counters_.count_http_response(status); }});

@@ -128,6 +128,53 @@ std::string mode_text(std::uint32_t mode) {
   return out.str();
 }
 
+// Lists are comma-separated text (a TOML array of strings is joined the same way).
+std::vector<std::string> split_list(std::string_view text) {
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    const std::size_t comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.front()))) item.remove_prefix(1);
+    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.back()))) item.remove_suffix(1);
+    if (!item.empty()) out.emplace_back(item);
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+std::string join_list(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ",") + item;
+  return out;
+}
+
+// Bearer tokens use RFC 6750's token68 characters, so one can be written in a header as is.
+std::vector<std::string> parse_token_list(std::string_view text) {
+  auto tokens = split_list(text);
+  for (const auto& token : tokens) {
+    const bool ok = token.size() >= 16 && std::all_of(token.begin(), token.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' || c == '~' ||
+             c == '+' || c == '/' || c == '=';
+    });
+    // The value is secret: the error says what is wrong without echoing it.
+    if (!ok) throw std::invalid_argument("each token needs at least 16 characters from A-Z a-z 0-9 - . _ ~ + / =");
+  }
+  return tokens;
+}
+
+// "https://app.example.com" (scheme://host[:port], as browsers send Origin) or "*".
+std::vector<std::string> parse_origin_list(std::string_view text) {
+  auto origins = split_list(text);
+  for (const auto& origin : origins) {
+    const std::size_t scheme = origin.find("://");
+    const bool ok = origin == "*" || (scheme != std::string::npos && scheme > 0 && origin.size() > scheme + 3 &&
+                                      origin.find('/', scheme + 3) == std::string::npos);
+    if (!ok) bad("a comma-separated list of origins such as https://app.example.com", origin);
+  }
+  return origins;
+}
+
 struct DaemonSetting {
   std::string_view name;
   std::function<void(Building&, std::string_view)> set;
@@ -211,6 +258,15 @@ const std::vector<DaemonSetting>& daemon_settings() {
          b.config.ingest.ack_timeout = std::chrono::milliseconds(parse_bounded(v, 1, 600'000));
        },
        [](const Building& b) { return millis_text(b.config.ingest.ack_timeout); }},
+      {"ingest.tokens",
+       [](Building& b, std::string_view v) { b.config.ingest.tokens = parse_token_list(v); },
+       [](const Building& b) { return join_list(b.config.ingest.tokens); }},
+      {"ingest.token_file",
+       [](Building& b, std::string_view v) { b.config.ingest.token_file = v == "off" ? "" : v; },
+       [](const Building& b) { return b.config.ingest.token_file; }},
+      {"ingest.allowed_origins",
+       [](Building& b, std::string_view v) { b.config.ingest.allowed_origins = parse_origin_list(v); },
+       [](const Building& b) { return join_list(b.config.ingest.allowed_origins); }},
       {"admin.listen", [](Building& b, std::string_view v) { b.config.admin = parse_listen(v); },
        [](const Building& b) { return listen_text(b.config.admin); }},
       {"destination.project_id", [](Building& b, std::string_view v) { b.destination.project_id = v; },
@@ -251,7 +307,7 @@ const DaemonSetting* find_daemon_setting(std::string_view name) {
   return nullptr;
 }
 
-bool is_secret(std::string_view name) { return name == "api.key"; }
+bool is_secret(std::string_view name) { return name == "api.key" || name == "ingest.tokens"; }
 
 struct Source {
   std::string where;  // for error messages
@@ -273,7 +329,8 @@ void apply(Building& building, const Source& source) {
     // The library names the setting itself; do not say it twice.
     const std::string prefix = source.name + " ";
     if (reason.rfind(prefix, 0) == 0) reason = reason.substr(prefix.size());
-    if (is_secret(source.name)) reason = "invalid value";  // never echo the key
+    // The library's message may quote the value; ours for ingest.tokens never does.
+    if (source.name == "api.key") reason = "invalid value";  // never echo the key
     throw ConfigError(source.where, source.name, reason);
   }
 }
@@ -313,6 +370,13 @@ void flatten(const toml::table& table, const std::string& prefix, const std::str
                                        : std::to_string(i->get());
     } else if (const auto* b = node.as_boolean()) {
       text = b->get() ? "true" : "false";
+    } else if (const auto* array = node.as_array()) {
+      // A list setting (ingest.tokens, ingest.allowed_origins) written as a TOML array.
+      for (auto&& item : *array) {
+        const auto* s = item.as_string();
+        if (s == nullptr) throw ConfigError(where, name, "must be an array of strings");
+        text += (text.empty() ? "" : ",") + s->get();
+      }
     } else if (node.is_floating_point()) {
       throw ConfigError(where, name, "must be a whole number or a string, not a float");
     } else {
@@ -550,6 +614,7 @@ std::string print_config(const DaemonConfig& config) {
   for (const auto& setting : daemon_settings()) {
     std::string value = setting.get(building);
     if (setting.name.rfind("destination.", 0) == 0 && value.empty()) continue;
+    if (is_secret(setting.name) && !value.empty()) value = std::string(kRedacted);
     add(std::string(setting.name), std::move(value));
   }
   std::string out = "# spanlined effective configuration";

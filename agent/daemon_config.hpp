@@ -56,6 +56,11 @@ struct IngestConfig {
   // durable: longest an HTTP request or a stream chunk waits for its fsync before it is
   // answered as not durable (503 / nack).
   std::chrono::milliseconds ack_timeout{5'000};
+  // HTTP ingest authentication (docs/authentication.md): bearer tokens accepted besides
+  // api.key (secret), a file of more (one per line), and browser origins allowed in.
+  std::vector<std::string> tokens;
+  std::string token_file;
+  std::vector<std::string> allowed_origins;
 };
 
 struct DaemonConfig {

@@ -1,6 +1,8 @@
 #include "http_ingest.hpp"
 
 #include "core/destination_id.hpp"
+#include "ingest_answers.hpp"
+#include "logs3.hpp"
 #include "request_body.hpp"
 
 #include <boost/beast/http/field.hpp>
@@ -50,27 +52,69 @@ std::string error_json(std::string_view message) {
 
 class IngestHandler {
  public:
-  IngestHandler(IngestSink& sink, const IngestConfig& config)
-      : sink_(sink), max_body_(config.max_body_bytes), ack_timeout_(config.ack_timeout) {}
+  IngestHandler(IngestSink& sink, const IngestConfig& config, IngestAuth auth)
+      : sink_(sink),
+        max_body_(config.max_body_bytes),
+        ack_timeout_(config.ack_timeout),
+        auth_(std::make_shared<const IngestAuth>(std::move(auth))),
+        logs3_(sink, config.max_body_bytes, config.ack_timeout) {}
 
+  // Authentication comes before routing, so that every route (present and future) has it.
   std::optional<HttpResponse> operator()(HttpRequest& request, const HttpResponder& responder) {
-    std::optional<HttpResponse> response = handle(request, responder);
-    if (response) sink_.counters().count_http_response(response->result_int());
+    std::optional<HttpResponse> response = auth_->preflight(request);
+    if (!response) {
+      if (auto refused = auth_->check(request)) {
+        response = refusal(request, *refused);
+      } else {
+        response = handle(request, with_cors(request, responder));
+      }
+    }
+    if (response) {
+      auth_->add_cors_headers(request[http::field::origin], *response);
+      sink_.counters().count_http_response(response->result_int());
+    }
     return response;
   }
 
  private:
+  HttpResponse refusal(const HttpRequest& request, const IngestAuth::Refused& refused) {
+    sink_.counters().count_auth_refused(static_cast<std::size_t>(refused.reason));
+    HttpResponse response = make_response(request, refused.status, refused.body);
+    if (refused.status == 401) response.set(http::field::www_authenticate, "Bearer realm=\"spanlined\"");
+    return response;
+  }
+
+  // A deferred answer gets the CORS headers an immediate one would.
+  HttpResponder with_cors(const HttpRequest& request, const HttpResponder& responder) const {
+    const std::string_view origin = request[http::field::origin];
+    if (origin.empty()) return responder;
+    return HttpResponder{responder.executor, [auth = auth_, origin = std::string(origin),
+                                              respond = responder.respond](HttpResponse response) {
+                           auth->add_cors_headers(origin, response);
+                           respond(std::move(response));
+                         }};
+  }
+
   std::optional<HttpResponse> handle(HttpRequest& request, const HttpResponder& responder) {
     const std::string_view target = request.target();
     if (target == "/version" || target.rfind("/version?", 0) == 0) {
       if (request.method() != http::verb::get) return not_allowed(request, "GET");
       return make_response(request, 200, "{\"logs3_payload_max_bytes\":" + std::to_string(max_body_) + "}");
     }
+    const std::string_view path = target.substr(0, target.find('?'));
+    if (path == "/logs3" || path == "/logs3/overflow") {
+      if (request.method() != http::verb::post) return not_allowed(request, "POST");
+      if (path == "/logs3/overflow") return logs3_.overflow(request);
+      if (auto refused = IngestAuth::check_json_content_type(request)) return refusal(request, *refused);
+      return logs3_.post(request, responder);
+    }
     const auto route = parse_route(target);
     if (!route)
       return make_response(
-          request, 404, error_json("not found: use POST /v1/{project_logs|experiment|dataset}/{id}/insert"));
+          request, 404,
+          error_json("not found: use POST /v1/{project_logs|experiment|dataset}/{id}/insert or POST /logs3"));
     if (request.method() != http::verb::post) return not_allowed(request, "POST");
+    if (auto refused = IngestAuth::check_json_content_type(request)) return refusal(request, *refused);
     auto& counters = sink_.counters().at(Listener::http);
     counters.bytes.fetch_add(request.body().size(), std::memory_order_relaxed);
     if (auto failure = decode_request_body(request, max_body_, "ingest.max_body_bytes")) {
@@ -116,37 +160,12 @@ class IngestHandler {
         sink_.queue_rows(Listener::http, to, std::move(rows), responder.executor, ack_timeout_,
                          [&sink = sink_, head = std::move(head), row_ids,
                           respond = responder.respond](const IngestSink::QueueOutcome& settled) {
-                           HttpResponse response = queued_answer(head, settled, std::move(*row_ids));
+                           HttpResponse response = queued_answer(head, settled, std::move(*row_ids), "events");
                            sink.counters().count_http_response(response.result_int());
                            respond(std::move(response));
                          });
     if (!outcome) return std::nullopt;
-    return queued_answer(request, *outcome, std::move(*row_ids));
-  }
-
-  static HttpResponse queued_answer(const HttpRequest& head, const IngestSink::QueueOutcome& outcome,
-                                    std::string row_ids) {
-    if (outcome.stopped_by) {
-      const LogResult reason = *outcome.stopped_by;
-      HttpResponse response = make_response(
-          head, 503,
-          "{\"error\":{\"message\":\"" + std::to_string(outcome.total - outcome.queued) +
-              " of the request's " + std::to_string(outcome.total) + " events were not queued (" +
-              (reason == LogResult::dropped_shutdown ? "shutting down" : "memory budget full") +
-              "); retry the same request\",\"reason\":\"" + std::string(to_string(reason)) +
-              "\",\"queued\":" + std::to_string(outcome.queued) + "}}");
-      response.set(http::field::retry_after, "1");
-      return response;
-    }
-    if (outcome.too_large > 0) {
-      return make_response(head, 413,
-                           "{\"error\":{\"message\":\"" + std::to_string(outcome.too_large) +
-                               " of the request's " + std::to_string(outcome.total) +
-                               " events are larger than the API's payload limit and were dropped\","
-                               "\"reason\":\"dropped_too_large\",\"queued\":" +
-                               std::to_string(outcome.queued) + "}}");
-    }
-    return make_response(head, 200, std::move(row_ids));
+    return queued_answer(request, *outcome, std::move(*row_ids), "events");
   }
 
   // ingest.ack = "durable": the whole request goes to the spool (one record, one fsync, shared
@@ -168,35 +187,10 @@ class IngestHandler {
     sink_.commit_async(Listener::http, std::move(batch), responder.executor,
                        [&sink = sink_, head = std::move(head), body = std::move(body), rows,
                         respond = responder.respond](Logger::DurableResult result) mutable {
-                         HttpResponse response = durable_answer(head, result, std::move(body), rows);
+                         HttpResponse response = durable_answer(head, result, std::move(body), rows, "events");
                          sink.counters().count_http_response(response.result_int());
                          respond(std::move(response));
                        });
-  }
-
-  static HttpResponse durable_answer(const HttpRequest& head, Logger::DurableResult result,
-                                     std::string row_ids, std::size_t rows) {
-    if (result == Logger::DurableResult::durable) return make_response(head, 200, std::move(row_ids));
-    HttpResponse response =
-        make_response(head, 503,
-                      "{\"error\":{\"message\":\"the request's " + std::to_string(rows) +
-                          " events were not made durable; retry the same request\",\"reason\":\"" +
-                          std::string(durable_result_name(result)) + "\"}}");
-    response.set(http::field::retry_after, "1");
-    return response;
-  }
-
-  static std::string row_ids_json(const std::vector<detail::IngestEvent>& events) {
-    std::string body = "{\"row_ids\":[";
-    for (std::size_t i = 0; i < events.size(); ++i) {
-      const PreparedRow& row = events[i].row;
-      if (i > 0) body += ',';
-      body += '"';
-      body.append(row.json, row.id_offset, row.id_size);  // raw JSON string content, already escaped
-      body += '"';
-    }
-    body += "]}";
-    return body;
   }
 
   static std::string peer(const HttpRequest& request, std::optional<std::size_t> index) {
@@ -214,12 +208,15 @@ class IngestHandler {
   IngestSink& sink_;
   std::size_t max_body_;
   std::chrono::milliseconds ack_timeout_;  // longest wait for room before a 503
+  // Shared with deferred answers, which may outlive a copy of this handler.
+  std::shared_ptr<const IngestAuth> auth_;
+  Logs3Route logs3_;
 };
 
 }  // namespace
 
-DeferringHttpHandler make_ingest_handler(IngestSink& sink, const IngestConfig& config) {
-  return IngestHandler(sink, config);
+DeferringHttpHandler make_ingest_handler(IngestSink& sink, const IngestConfig& config, IngestAuth auth) {
+  return IngestHandler(sink, config, std::move(auth));
 }
 
 }  // namespace spanline::agent

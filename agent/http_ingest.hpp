@@ -6,6 +6,7 @@
 //   POST /v1/experiment/{experiment_id}/insert
 //   POST /v1/dataset/{dataset_id}/insert
 //   GET  /version                                -> {"logs3_payload_max_bytes": ingest.max_body_bytes}
+//   POST /logs3, /logs3/overflow                 -> the official SDKs' endpoint (logs3.hpp)
 //
 // A request with any invalid event is refused whole (400, {"error":{..., "event_index": N,
 // "reason": ...}}) and nothing of it is queued. 200 means every row is queued; 503 (with
@@ -19,15 +20,19 @@
 // With ingest.ack = "durable", 200 means every row of the request is in the spool on disk
 // (fsynced); 503 (with Retry-After and {"error":{..., "reason": "spool_full" | "timeout" |
 // "io_error" | "closed" | "no_spool"}}) means none is acknowledged: retry the same request.
-// The client's Authorization header is ignored: the daemon uses its own API key.
+// Every request is first checked by IngestAuth (ingest_auth.hpp): Authorization: Bearer with
+// the daemon's API key or an ingest token (401), Origin refused unless allowed (403), and
+// Content-Type: application/json on the insert routes (415). Upstream the daemon uses its own
+// API key.
 
 #include "http_server.hpp"
+#include "ingest_auth.hpp"
 #include "ingest_sink.hpp"
 
 namespace spanline::agent {
 
 // Answers at once, except with ingest.ack = "durable": then a request's answer is written when
 // its rows' fsync completes (see IngestSink::commit_async).
-DeferringHttpHandler make_ingest_handler(IngestSink& sink, const IngestConfig& config);
+DeferringHttpHandler make_ingest_handler(IngestSink& sink, const IngestConfig& config, IngestAuth auth);
 
 }  // namespace spanline::agent

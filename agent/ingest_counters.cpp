@@ -35,6 +35,7 @@ IngestSnapshot IngestCounters::snapshot() const {
     if (const auto n = http_responses_[status].load(relaxed))
       out.http_responses[static_cast<int>(status)] = n;
   }
+  for (std::size_t r = 0; r < auth_refused_.size(); ++r) out.auth_refused[r] = auth_refused_[r].load(relaxed);
   out.ready = ready();
   return out;
 }

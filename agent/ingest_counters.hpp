@@ -14,6 +14,8 @@
 namespace spanline::agent {
 
 enum class Listener : std::uint8_t { uds, datagram, tcp, http };
+// One slot per AuthRefusal (ingest_auth.hpp; checked there by a static_assert).
+inline constexpr std::size_t kAuthRefusalSlots = 4;
 inline constexpr std::size_t kListenerCount = 4;
 std::string_view to_string(Listener listener);
 
@@ -30,6 +32,8 @@ struct IngestSnapshot {
   };
   std::array<PerListener, kListenerCount> listeners{};
   std::map<int, std::uint64_t> http_responses;  // HTTP ingest answers by status code
+  // HTTP ingest requests refused by authentication, by reason (AuthRefusal order).
+  std::array<std::uint64_t, kAuthRefusalSlots> auth_refused{};
   bool ready = false;
 };
 
@@ -53,6 +57,9 @@ class IngestCounters {
   void count_http_response(unsigned status) noexcept {
     http_responses_[status < http_responses_.size() ? status : 0].fetch_add(1, std::memory_order_relaxed);
   }
+  void count_auth_refused(std::size_t reason) noexcept {
+    if (reason < auth_refused_.size()) auth_refused_[reason].fetch_add(1, std::memory_order_relaxed);
+  }
   void set_ready(bool ready) noexcept { ready_.store(ready, std::memory_order_release); }
   bool ready() const noexcept { return ready_.load(std::memory_order_acquire); }
 
@@ -61,6 +68,7 @@ class IngestCounters {
  private:
   std::array<PerListener, kListenerCount> listeners_{};
   std::array<std::atomic<std::uint64_t>, 600> http_responses_{};
+  std::array<std::atomic<std::uint64_t>, kAuthRefusalSlots> auth_refused_{};
   std::atomic<bool> ready_{false};
 };
 

@@ -191,12 +191,10 @@ void IngestSink::on_room() {
 // room may have been freed, until all are settled or the wait runs out. Lives on the
 // request's strand; its deadline timer and its registration keep it alive.
 struct IngestSink::RowsOffer : std::enable_shared_from_this<RowsOffer> {
-  RowsOffer(IngestSink& sink, Listener listener, DestinationHandle to, std::vector<PreparedRow> rows,
-            std::size_t next, QueueOutcome outcome, const boost::asio::any_io_executor& executor,
-            QueueDone done)
+  RowsOffer(IngestSink& sink, Listener listener, std::vector<RoutedRow> rows, std::size_t next,
+            QueueOutcome outcome, const boost::asio::any_io_executor& executor, QueueDone done)
       : sink(sink),
         listener(listener),
-        to(to),
         rows(std::move(rows)),
         next(next),
         outcome(outcome),
@@ -223,7 +221,7 @@ struct IngestSink::RowsOffer : std::enable_shared_from_this<RowsOffer> {
   void offer(bool registered) {
     if (finished) return;
     while (next < rows.size()) {
-      const std::optional<LogResult> result = sink.try_queue(listener, to, rows[next]);
+      const std::optional<LogResult> result = sink.try_queue(listener, rows[next].to, rows[next].row);
       if (!result) {
         // A registration is pending (this offer runs after it), so a notice will come.
         if (!registered) return park();
@@ -263,8 +261,7 @@ struct IngestSink::RowsOffer : std::enable_shared_from_this<RowsOffer> {
 
   IngestSink& sink;
   const Listener listener;
-  const DestinationHandle to;
-  std::vector<PreparedRow> rows;
+  std::vector<RoutedRow> rows;
   std::size_t next;
   QueueOutcome outcome;
   boost::asio::any_io_executor executor;
@@ -278,12 +275,22 @@ std::optional<IngestSink::QueueOutcome> IngestSink::queue_rows(Listener listener
                                                                const boost::asio::any_io_executor& executor,
                                                                std::chrono::milliseconds wait,
                                                                QueueDone done) {
+  std::vector<RoutedRow> routed;
+  routed.reserve(rows.size());
+  for (auto& row : rows) routed.push_back(RoutedRow{to, std::move(row)});
+  return queue_rows(listener, std::move(routed), executor, wait, std::move(done));
+}
+
+std::optional<IngestSink::QueueOutcome> IngestSink::queue_rows(Listener listener, std::vector<RoutedRow> rows,
+                                                               const boost::asio::any_io_executor& executor,
+                                                               std::chrono::milliseconds wait,
+                                                               QueueDone done) {
   QueueOutcome outcome;
   outcome.total = rows.size();
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    const std::optional<LogResult> result = try_queue(listener, to, rows[i]);
+    const std::optional<LogResult> result = try_queue(listener, rows[i].to, rows[i].row);
     if (!result) {
-      auto offer = std::make_shared<RowsOffer>(*this, listener, to, std::move(rows), i, outcome, executor,
+      auto offer = std::make_shared<RowsOffer>(*this, listener, std::move(rows), i, outcome, executor,
                                                std::move(done));
       offer->start(wait);
       return std::nullopt;

@@ -130,6 +130,14 @@ class IngestSink {
                                          std::vector<PreparedRow> rows,
                                          const boost::asio::any_io_executor& executor,
                                          std::chrono::milliseconds wait, QueueDone done);
+  // The same for rows that each name their destination (a /logs3 request).
+  struct RoutedRow {
+    DestinationHandle to;
+    PreparedRow row;
+  };
+  std::optional<QueueOutcome> queue_rows(Listener listener, std::vector<RoutedRow> rows,
+                                         const boost::asio::any_io_executor& executor,
+                                         std::chrono::milliseconds wait, QueueDone done);
 
   // This thread's parser (reused across calls: simdjson keeps its buffers).
   detail::EventParser& parser();

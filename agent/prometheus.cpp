@@ -1,5 +1,7 @@
 #include "prometheus.hpp"
 
+#include "ingest_auth.hpp"
+
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -290,6 +292,12 @@ void render_prometheus(const Stats& s, const IngestSnapshot& ingest, const Durab
     const auto end = std::to_chars(code, code + sizeof(code), status).ptr;
     sample(out, "spanlined_http_ingest_responses_total",
            {{"code", std::string_view(code, static_cast<std::size_t>(end - code))}}, count);
+  }
+  header(out, "spanlined_http_ingest_auth_refused_total", "counter",
+         "HTTP ingest requests refused by authentication (401, 403, 415), by reason.");
+  for (std::size_t r = 0; r < kAuthRefusalCount; ++r) {
+    sample(out, "spanlined_http_ingest_auth_refused_total", {{"reason", to_string(static_cast<AuthRefusal>(r))}},
+           ingest.auth_refused[r]);
   }
   single(out, "spanlined_ready", "gauge", "1 once every listener is bound, 0 while starting or stopping.",
          ingest.ready ? 1 : 0);

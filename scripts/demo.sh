@@ -110,6 +110,7 @@ print(f"   {len(lines)} lines ({len(ids)} spans with ids, {len(lines) - len(ids)
 PY
 
 echo "== sending spans through the HTTP ingest (Braintrust insert API) with curl"
+echo "   (authenticated with the daemon's API key as a bearer token; see docs/authentication.md)"
 body='{"events":['
 for i in $(seq 1 10); do
   [ "$i" -gt 1 ] && body+=','
@@ -117,11 +118,16 @@ for i in $(seq 1 10); do
 done
 body+=']}'
 curl -sS --fail-with-body -X POST "$http_url/v1/project_logs/demo-project/insert" \
-  -H 'Content-Type: application/json' --data "$body"
+  -H 'Authorization: Bearer demo-key' -H 'Content-Type: application/json' --data "$body"
 echo
 echo "== a bad request is refused whole, naming the event"
 curl -sS -X POST "$http_url/v1/project_logs/demo-project/insert" \
-  -H 'Content-Type: application/json' --data '{"events":[{"id":"fine"},[1,2]]}' || true
+  -H 'Authorization: Bearer demo-key' -H 'Content-Type: application/json' \
+  --data '{"events":[{"id":"fine"},[1,2]]}' || true
+echo
+echo "== a request without credentials is refused"
+curl -sS -X POST "$http_url/v1/project_logs/demo-project/insert" \
+  -H 'Content-Type: application/json' --data '{"events":[{"id":"unauthenticated"}]}' || true
 echo
 
 expected=$(( $(wc -l <"$work/sent_ids") + 4 + 10 ))

@@ -8,6 +8,17 @@ cd "$root"
 
 scripts/build.sh
 
+# The official Braintrust SDK, pinned by tests/sdk/package-lock.json, for the SDK end-to-end
+# tests (tests/agent/sdk_e2e_test.cpp). Without node they skip locally; in CI they must run.
+if command -v npm >/dev/null 2>&1 && npm ci --prefix tests/sdk --no-audit --no-fund --loglevel=error; then
+  export SPANLINE_REQUIRE_SDK=1
+elif [ "${CI:-}" = "true" ]; then
+  echo "test.sh: installing the pinned Braintrust SDK failed (npm ci --prefix tests/sdk); required in CI" >&2
+  exit 1
+else
+  echo "test.sh: node/npm unavailable or npm ci failed; the SDK end-to-end tests will skip" >&2
+fi
+
 build_dir="${SPANLINE_BUILD_DIR:-$root/build}"
 label_args=(-LE soak)
 if [ "${SPANLINE_SOAK:-0}" = "1" ]; then label_args=(); fi

@@ -62,6 +62,9 @@ struct ServerConfig {
   // A connection that takes longer than this to deliver its next complete
   // request (headers and body) is closed; noticed within about a second.
   std::chrono::milliseconds idle_timeout{120'000};
+  // The api_url POST /api/apikey/login answers (where an SDK logs after logging in at this
+  // server as its app URL); empty: this server's own URL. See app.hpp.
+  std::string login_api_url;
 };
 
 // One request to /v1/* or /version, recorded just before its answer is written

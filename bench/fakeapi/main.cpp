@@ -51,6 +51,8 @@ int main(int argc, char** argv) {
   app.add_option("--api-key", config.api_key,
                  "require 'Authorization: Bearer KEY' on /v1 and /version (default: no auth)")
       ->envname("SPANLINE_FAKEAPI_API_KEY");
+  app.add_option("--login-api-url", config.login_api_url,
+                 "api_url answered by POST /api/apikey/login (default: this server's own URL)");
   app.add_option("--max-payload-bytes", config.max_payload_bytes,
                  "largest accepted body, compressed or decoded (413 beyond)")
       ->capture_default_str()

@@ -1,5 +1,7 @@
 #include "service.hpp"
 
+#include "app.hpp"
+
 #include "codec/codec.hpp"
 
 #include <boost/beast/http/field.hpp>
@@ -8,6 +10,7 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <exception>
@@ -160,7 +163,10 @@ Service::Service(const ServerConfig& config)
       faults_(config.faults),
       store_(config.store) {
   if (max_payload_bytes_ == 0) throw std::invalid_argument("fake API: max_payload_bytes must be > 0");
+  app_ = std::make_unique<AppRoutes>(config.login_api_url, projects_);
 }
+
+Service::~Service() = default;
 
 // ---- dispatch -------------------------------------------------------------------
 
@@ -174,7 +180,15 @@ Outcome Service::handle(Request& req) {
   if (path.starts_with("/_fake/")) return handle_control(req, path);
 
   Outcome out;
-  if (path != "/version" && path != "/v1" && !path.starts_with("/v1/")) {
+  if (path.starts_with("/api/")) {
+    if (!authorized(req)) {
+      answer(out, 401, error_body("Missing or invalid API key"));
+    } else {
+      app_->handle(req, path, query, out);
+    }
+    return out;
+  }
+  if (path != "/version" && path != "/v1" && !path.starts_with("/v1/") && path != "/logs3") {
     answer(out, 404, error_body("Not found"));
     return out;
   }
@@ -287,6 +301,15 @@ void Service::handle_api(Request& req, std::string_view path, std::string_view q
     return answer(out, 200, json::serialize(body));
   }
 
+  if (path == "/logs3") {
+    if (verb != http::verb::post) return answer(out, 405, error_body("Method not allowed"));
+    DecodedBody body;
+    if (!decode_body(req, body, out)) return;
+    handle_logs3(body, out);
+    out.insert = out.status >= 200 && out.status < 300;
+    return;
+  }
+
   // Split /v1/<a>/<b>/<c> into at most three segments.
   std::string_view rest = path.substr(std::string_view("/v1").size());
   std::vector<std::string_view> segments;
@@ -361,6 +384,68 @@ void Service::handle_project(Request& req, std::string_view query, std::string_v
   bool created = false;
   const json::object project = projects_.get_or_create(name->get_string(), created);
   answer(out, 200, json::serialize(project));
+}
+
+void Service::handle_logs3(DecodedBody body, Outcome& out) {
+  json::monotonic_resource arena(body.text.size() * 2 + 4096);
+  boost::system::error_code ec;
+  json::value parsed = json::parse(body.text, ec, &arena);
+  if (ec) return bad_request(out, "body is not valid JSON: " + ec.message());
+  auto* root = parsed.if_object();
+  auto* rows_value = root == nullptr ? nullptr : root->if_contains("rows");
+  if (rows_value == nullptr || !rows_value->is_array()) return bad_request(out, "body must have a \"rows\" array");
+  // Rows grouped by object in order of first appearance; each group is applied in row order,
+  // as an insert to that object would be.
+  struct Group {
+    std::string kind, id;
+    json::array rows;
+  };
+  std::vector<Group> groups;
+  std::vector<std::string> ids;
+  json::array& rows = rows_value->get_array();
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    auto* row = rows[i].if_object();
+    const std::string where = "rows[" + std::to_string(i) + "]";
+    if (row == nullptr) return bad_request(out, where + " must be an object");
+    auto take = [&](std::string_view key) -> std::optional<std::string> {
+      auto* value = row->if_contains(key);
+      if (value == nullptr || !value->is_string()) return std::nullopt;
+      std::string text(value->get_string());
+      row->erase(key);
+      return text;
+    };
+    std::string kind;
+    std::optional<std::string> object;
+    if ((object = take("experiment_id"))) {
+      kind = "experiment";
+    } else if ((object = take("dataset_id"))) {
+      kind = "dataset";
+    } else if ((object = take("project_id"))) {
+      if (take("log_id") != "g") return bad_request(out, where + ": project_id needs log_id \"g\"");
+      kind = "project_logs";
+    } else {
+      return bad_request(out, where + " names no object");
+    }
+    auto* row_id = row->if_contains("id");
+    if (row_id == nullptr || row_id->is_null()) {
+      (*row)["id"] = make_uuid_v4();
+    } else if (!row_id->is_string()) {
+      return bad_request(out, where + ".id must be a string");
+    }
+    ids.emplace_back(row->at("id").get_string());
+    auto group = std::find_if(groups.begin(), groups.end(),
+                              [&](const Group& g) { return g.kind == kind && g.id == *object; });
+    if (group == groups.end()) group = groups.insert(groups.end(), Group{kind, *object, {}});
+    group->rows.push_back(std::move(rows[i]));
+  }
+  out.events = rows.size();
+  for (Group& group : groups) {
+    const InsertCounts counts = store_.apply(group.kind, group.id, group.rows);
+    out.rows.rows += counts.rows;
+    out.rows.unique += counts.unique;
+    out.rows.duplicates += counts.duplicates;
+  }
+  answer(out, 200, row_ids_body(ids));
 }
 
 void Service::handle_insert(std::string_view kind, std::string_view id, DecodedBody body, Outcome& out) {

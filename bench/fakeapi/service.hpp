@@ -15,11 +15,13 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 
 namespace spanline::fakeapi::detail {
 
+class AppRoutes;
 using Request = boost::beast::http::request<boost::beast::http::string_body>;
 
 struct Outcome {
@@ -44,6 +46,7 @@ struct Outcome {
 class Service {
  public:
   explicit Service(const ServerConfig& config);  // validates; throws std::invalid_argument
+  ~Service();
 
   // Handles a request whose body was read completely. May move from req.body().
   Outcome handle(Request& req);
@@ -85,6 +88,8 @@ class Service {
                     Outcome& out);
   void handle_feedback(std::string_view kind, std::string_view id, std::string_view body, Outcome& out);
   void handle_project(Request& req, std::string_view query, std::string_view body, Outcome& out);
+  // POST /logs3 as the official SDKs send it: rows routed by their object ids.
+  void handle_logs3(DecodedBody body, Outcome& out);
 
   const std::string api_key_;
   const std::size_t max_payload_bytes_;
@@ -92,6 +97,7 @@ class Service {
   FaultPlan faults_;
   RowStore store_;
   ProjectRegistry projects_;
+  std::unique_ptr<AppRoutes> app_;
   mutable std::mutex counters_mutex_;
   Counters counters_;
 };

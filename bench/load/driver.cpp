@@ -329,7 +329,7 @@ RunResult run_load(const LoadConfig& cfg, std::FILE* progress_out) {
       nonce = (std::uint64_t{rd()} << 32) ^ rd() ^
               static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
     }
-    target = make_socket_target(*socket_kind(cfg.target), address, cfg.project_id, nonce);
+    target = make_socket_target(*socket_kind(cfg.target), address, cfg.project_id, nonce, cfg.api_key);
   }
 
   // --- traces -----------------------------------------------------------------------------

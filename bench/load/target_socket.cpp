@@ -205,8 +205,9 @@ class DatagramProducer final : public Producer {
 // The sidecar's HTTP ingest: one insert request per trace, keep-alive.
 class HttpProducer final : public Producer {
  public:
-  HttpProducer(const std::string& base_url, std::string project_id, std::uint64_t nonce, unsigned index)
-      : client_(parse_http_url(base_url)),
+  HttpProducer(const std::string& base_url, const std::string& api_key, std::string project_id,
+               std::uint64_t nonce, unsigned index)
+      : client_(parse_http_url(base_url), api_key),
         path_("/v1/project_logs/" + project_id + "/insert"),
         rows_(nonce, index, {}) {}
 
@@ -233,8 +234,13 @@ class HttpProducer final : public Producer {
 
 class SocketTarget final : public Target {
  public:
-  SocketTarget(SocketKind kind, std::string address, std::string project_id, std::uint64_t nonce)
-      : kind_(kind), address_(std::move(address)), project_id_(std::move(project_id)), nonce_(nonce) {
+  SocketTarget(SocketKind kind, std::string address, std::string project_id, std::uint64_t nonce,
+               std::string api_key)
+      : kind_(kind),
+        address_(std::move(address)),
+        project_id_(std::move(project_id)),
+        nonce_(nonce),
+        api_key_(std::move(api_key)) {
     if (kind_ == SocketKind::http) {
       (void)parse_http_url(address_);  // throws early on a bad URL
     } else if (!connect_to(kind_, address_)) {
@@ -251,7 +257,7 @@ class SocketTarget final : public Target {
       case SocketKind::udp_unix:
         return std::make_unique<DatagramProducer>(address_, project_id_, nonce_, index);
       case SocketKind::http:
-        return std::make_unique<HttpProducer>(address_, project_id_, nonce_, index);
+        return std::make_unique<HttpProducer>(address_, api_key_, project_id_, nonce_, index);
     }
     return nullptr;
   }
@@ -265,13 +271,15 @@ class SocketTarget final : public Target {
   std::string address_;
   std::string project_id_;
   std::uint64_t nonce_;
+  std::string api_key_;
 };
 
 }  // namespace
 
 std::unique_ptr<Target> make_socket_target(SocketKind kind, std::string address, std::string project_id,
-                                           std::uint64_t nonce) {
-  return std::make_unique<SocketTarget>(kind, std::move(address), std::move(project_id), nonce);
+                                           std::uint64_t nonce, std::string api_key) {
+  return std::make_unique<SocketTarget>(kind, std::move(address), std::move(project_id), nonce,
+                                        std::move(api_key));
 }
 
 }  // namespace spanline::load

@@ -49,7 +49,8 @@ std::unique_ptr<Target> make_inproc_target(Options options, std::string project_
 enum class SocketKind { uds, udp_unix, tcp, http };
 // `address`: a socket path (uds, udp-unix), "host:port" (tcp) or a base URL (http).
 // Rows carry ids derived from `nonce`, so different runs never share ids.
+// `api_key`: the bearer token the HTTP ingest requires (the sidecar's own key).
 std::unique_ptr<Target> make_socket_target(SocketKind kind, std::string address, std::string project_id,
-                                           std::uint64_t nonce);
+                                           std::uint64_t nonce, std::string api_key = {});
 
 }  // namespace spanline::load

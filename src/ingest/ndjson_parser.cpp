@@ -374,6 +374,8 @@ std::optional<IngestFailure> EventParser::parse_row(std::string_view raw_text, R
   std::size_t id_size = 0;
   bool is_merge = false;
   bool any_removed = false;
+  bool have_log_id = false;
+  std::string_view log_id;
   route = Route{};
 
   for (auto member : object) {
@@ -403,9 +405,22 @@ std::optional<IngestFailure> EventParser::parse_row(std::string_view raw_text, R
       id_size = closing - 1;
       continue;
     }
-    if (routing == Routing::strip) {
+    if (routing == Routing::object_ids) {
+      if (key == "log_id") {
+        if (have_log_id || value.get_string().get(log_id) != simdjson::SUCCESS) {
+          return fail(IngestError::bad_routing_key, location());
+        }
+        have_log_id = true;
+        impl.members.back().removed = true;
+        any_removed = true;
+        continue;
+      }
+      // Objects the SDKs can name but no insert endpoint serves.
+      if (key == "prompt_session_id") return fail(IngestError::bad_routing_key, member_start);
+    }
+    if (routing == Routing::strip || routing == Routing::object_ids) {
       const RouteKind which = route_key(key);
-      if (which != RouteKind::none) {
+      if (which != RouteKind::none && !(routing == Routing::object_ids && which == RouteKind::project_name)) {
         const std::size_t value_offset = location();
         std::string_view target;
         if (value.get_string().get(target) != simdjson::SUCCESS) {
@@ -433,6 +448,12 @@ std::optional<IngestFailure> EventParser::parse_row(std::string_view raw_text, R
     if (auto e = walk(value, 1, limits_.max_depth)) return fail(classify(e), location());
   }
   if (!at_end(doc)) return fail(IngestError::not_json, location());
+  if (routing == Routing::object_ids) {
+    // Project logs are project_id with log_id "g"; the other objects carry no log_id.
+    const bool project = route.kind == RouteKind::project_id;
+    if (route.kind == RouteKind::none) return fail(IngestError::no_destination, 0);
+    if (project != have_log_id || (project && log_id != "g")) return fail(IngestError::bad_routing_key, 0);
+  }
 
   row.is_merge = is_merge;
   if (have_id && !any_removed) {
@@ -502,8 +523,8 @@ std::optional<IngestFailure> EventParser::parse_row(std::string_view raw_text, R
 namespace {
 
 // The body failed simdjson's whole-document UTF-8 check, so there is no DOM to say which
-// event holds `offset`: find it with a small structural scan of {"events":[ ... ]}.
-std::optional<std::size_t> locate_event(std::string_view body, std::size_t offset) {
+// element holds `offset`: find it with a small structural scan of {"<array_key>":[ ... ]}.
+std::optional<std::size_t> locate_element(std::string_view body, std::size_t offset, std::string_view array_key_name) {
   std::size_t depth = 0;
   bool in_string = false;
   bool escaped = false;
@@ -547,97 +568,132 @@ std::optional<std::size_t> locate_event(std::string_view body, std::size_t offse
         if (depth == 1) array_key = {};
         break;
       case ',':
-        if (depth == 2 && array_key == "events") ++index;
+        if (depth == 2 && array_key == array_key_name) ++index;
         break;
       default:
         break;
     }
   }
-  if (depth >= 2 && array_key == "events") return index;
+  if (depth >= 2 && array_key == array_key_name) return index;
   return std::nullopt;
 }
 
 }  // namespace
 
-std::optional<InsertBodyFailure> parse_insert_body(std::string_view body, EventParser& parser,
-                                                   std::vector<IngestEvent>& out) {
-  out.clear();
-  auto body_fail = [](IngestError reason, std::size_t offset, std::string message) {
-    return InsertBodyFailure{std::nullopt, reason, offset, std::move(message)};
-  };
-  auto event_fail = [](std::size_t index, IngestError reason, std::size_t offset) {
-    return InsertBodyFailure{index, reason, offset,
-                             "event " + std::to_string(index) + ": " + std::string(to_string(reason))};
+// The two body shapes differ only in the array's name, how its elements are routed and
+// what else the body must say; the walk is shared.
+struct ArrayBodyParser {
+  struct Format {
+    std::string_view array_key;  // "events" | "rows"
+    std::string_view element;    // "event" | "row", for messages
+    Routing routing;
+    bool logs3;  // api_version must be 2 when present; rows get their destination
   };
 
-  EventParser::Impl& impl = *parser.impl_;
-  const std::size_t capacity = EventParser::Impl::pad_copy(impl.body_buffer, body);
-  const char* base = impl.body_buffer.data();
-  od::document doc;
-  if (auto e = impl.body_parser.iterate(base, body.size(), capacity).get(doc)) {
-    if (e == simdjson::UTF8_ERROR) {
-      const std::size_t bad = find_invalid_utf8(body);
-      if (auto index = locate_event(body, bad)) return event_fail(*index, IngestError::invalid_utf8, 0);
-      return body_fail(IngestError::invalid_utf8, bad, "body is not valid UTF-8");
+  static std::optional<InsertBodyFailure> parse(std::string_view body, EventParser& parser,
+                                                std::vector<IngestEvent>& out, const Format& format) {
+    out.clear();
+    auto body_fail = [](IngestError reason, std::size_t offset, std::string message) {
+      return InsertBodyFailure{std::nullopt, reason, offset, std::move(message)};
+    };
+    auto element_fail = [&](std::size_t index, IngestError reason, std::size_t offset) {
+      return InsertBodyFailure{index, reason, offset,
+                               std::string(format.element) + " " + std::to_string(index) + ": " +
+                                   std::string(to_string(reason))};
+    };
+    const std::string shape = format.logs3 ? "body must be a JSON object with a \"rows\" array"
+                                           : "body must be a JSON object with an \"events\" array";
+
+    EventParser::Impl& impl = *parser.impl_;
+    const std::size_t capacity = EventParser::Impl::pad_copy(impl.body_buffer, body);
+    const char* base = impl.body_buffer.data();
+    od::document doc;
+    if (auto e = impl.body_parser.iterate(base, body.size(), capacity).get(doc)) {
+      if (e == simdjson::UTF8_ERROR) {
+        const std::size_t bad = find_invalid_utf8(body);
+        if (auto index = locate_element(body, bad, format.array_key))
+          return element_fail(*index, IngestError::invalid_utf8, 0);
+        return body_fail(IngestError::invalid_utf8, bad, "body is not valid UTF-8");
+      }
+      return body_fail(classify(e), 0, "body is not valid JSON");
     }
-    return body_fail(classify(e), 0, "body is not valid JSON");
-  }
-  auto location = [&]() -> std::size_t {
-    const char* where = nullptr;
-    if (doc.current_location().get(where) != simdjson::SUCCESS || where == nullptr) return body.size();
-    return static_cast<std::size_t>(where - base);
-  };
-  od::object object;
-  if (doc.get_object().get(object) != simdjson::SUCCESS) {
-    return body_fail(IngestError::not_object, 0, "body must be a JSON object with an \"events\" array");
-  }
-  bool found = false;
-  for (auto member : object) {
-    od::field field;
-    if (auto e = std::move(member).get(field))
-      return body_fail(classify(e), location(), "body is not valid JSON");
-    std::string_view key;
-    if (auto e = field.unescaped_key().get(key))
-      return body_fail(classify(e), location(), "body is not valid JSON");
-    od::value value = field.value();
-    if (key != "events" || found) {
-      if (auto e = walk(value, 1, parser.limits().max_depth + 2)) {
+    auto location = [&]() -> std::size_t {
+      const char* where = nullptr;
+      if (doc.current_location().get(where) != simdjson::SUCCESS || where == nullptr) return body.size();
+      return static_cast<std::size_t>(where - base);
+    };
+    od::object object;
+    if (doc.get_object().get(object) != simdjson::SUCCESS) return body_fail(IngestError::not_object, 0, shape);
+    bool found = false;
+    for (auto member : object) {
+      od::field field;
+      if (auto e = std::move(member).get(field))
         return body_fail(classify(e), location(), "body is not valid JSON");
+      std::string_view key;
+      if (auto e = field.unescaped_key().get(key))
+        return body_fail(classify(e), location(), "body is not valid JSON");
+      od::value value = field.value();
+      if (format.logs3 && key == "api_version") {
+        // The SDKs send 2; version 1 rows have a different shape this parser does not read.
+        std::uint64_t version = 0;
+        if (value.get_uint64().get(version) != simdjson::SUCCESS || version != 2) {
+          return body_fail(IngestError::not_object, location(), "\"api_version\" must be 2");
+        }
+        continue;
       }
-      continue;
-    }
-    found = true;
-    od::array events;
-    if (value.get_array().get(events) != simdjson::SUCCESS) {
-      return body_fail(IngestError::not_object, location(), "\"events\" must be an array");
-    }
-    std::size_t index = 0;
-    for (auto element : events) {
-      od::value event_value;
-      if (element.get(event_value) != simdjson::SUCCESS) return event_fail(index, IngestError::not_json, 0);
-      od::json_type type{};
-      if (event_value.type().get(type) != simdjson::SUCCESS)
-        return event_fail(index, IngestError::not_json, 0);
-      if (type != od::json_type::object) return event_fail(index, IngestError::not_object, 0);
-      od::object event_object;
-      std::string_view event_text;
-      if (event_value.get_object().get(event_object) != simdjson::SUCCESS ||
-          event_object.raw_json().get(event_text) != simdjson::SUCCESS) {
-        return event_fail(index, IngestError::not_json, 0);
+      if (key != format.array_key || found) {
+        if (auto e = walk(value, 1, parser.limits().max_depth + 2)) {
+          return body_fail(classify(e), location(), "body is not valid JSON");
+        }
+        continue;
       }
-      IngestEvent& event = out.emplace_back();
-      // The event lies in the padded body buffer, so it is parsed where it is, not copied.
-      const auto readable = static_cast<std::size_t>(impl.body_buffer.data() + capacity - event_text.data());
-      Route kept_route;  // Routing::keep: the URL decides, so no route is read
-      if (auto failure = parser.parse_row(event_text, Routing::keep, event.row, kept_route, readable)) {
-        return event_fail(index, failure->reason, failure->offset);
+      found = true;
+      od::array elements;
+      if (value.get_array().get(elements) != simdjson::SUCCESS) {
+        std::string message = "\"" + std::string(format.array_key) + "\" must be an array";
+        if (format.logs3) message += " (overflow references are not supported: spanlined takes the rows inline)";
+        return body_fail(IngestError::not_object, location(), std::move(message));
       }
-      ++index;
+      std::size_t index = 0;
+      for (auto element : elements) {
+        od::value element_value;
+        if (element.get(element_value) != simdjson::SUCCESS) return element_fail(index, IngestError::not_json, 0);
+        od::json_type type{};
+        if (element_value.type().get(type) != simdjson::SUCCESS)
+          return element_fail(index, IngestError::not_json, 0);
+        if (type != od::json_type::object) return element_fail(index, IngestError::not_object, 0);
+        od::object element_object;
+        std::string_view element_text;
+        if (element_value.get_object().get(element_object) != simdjson::SUCCESS ||
+            element_object.raw_json().get(element_text) != simdjson::SUCCESS) {
+          return element_fail(index, IngestError::not_json, 0);
+        }
+        IngestEvent& event = out.emplace_back();
+        // The element lies in the padded body buffer, so it is parsed where it is, not copied.
+        const auto readable = static_cast<std::size_t>(impl.body_buffer.data() + capacity - element_text.data());
+        Route route;
+        if (auto failure = parser.parse_row(element_text, format.routing, event.row, route, readable)) {
+          return element_fail(index, failure->reason, failure->offset);
+        }
+        if (format.routing == Routing::object_ids) event.destination = route.destination();
+        ++index;
+      }
     }
+    if (!at_end(doc)) return body_fail(IngestError::not_json, location(), "trailing bytes after the body");
+    if (!found) return body_fail(IngestError::not_object, 0, shape);
+    return std::nullopt;
   }
-  if (!at_end(doc)) return body_fail(IngestError::not_json, location(), "trailing bytes after the body");
-  if (!found) return body_fail(IngestError::not_object, 0, "body must have an \"events\" array");
-  return std::nullopt;
+};
+
+std::optional<InsertBodyFailure> parse_insert_body(std::string_view body, EventParser& parser,
+                                                   std::vector<IngestEvent>& out) {
+  // Routing::keep: the URL decides, so no route is read.
+  return ArrayBodyParser::parse(body, parser, out, {"events", "event", Routing::keep, false});
+}
+
+std::optional<InsertBodyFailure> parse_logs3_body(std::string_view body, EventParser& parser,
+                                                  std::vector<IngestEvent>& out) {
+  return ArrayBodyParser::parse(body, parser, out, {"rows", "row", Routing::object_ids, true});
 }
 
 namespace {
@@ -668,13 +724,15 @@ void append_escaped(std::string& out, std::string_view text) {
 }
 }  // namespace
 
-std::string insert_failure_json(const InsertBodyFailure& failure) {
+std::string insert_failure_json(const InsertBodyFailure& failure, std::string_view index_name) {
   std::string out = "{\"error\":{\"message\":";
   append_escaped(out, failure.message);
   out.append(",\"reason\":");
   append_escaped(out, to_string(failure.reason));
   if (failure.index) {
-    out.append(",\"event_index\":");
+    out.append(",\"");
+    out.append(index_name);
+    out.append("\":");
     out.append(std::to_string(*failure.index));
   }
   out.append(",\"offset\":");

@@ -65,12 +65,19 @@ struct Route {
 };
 
 struct InsertBodyFailure;
+struct ArrayBodyParser;
 class EventParser;
 [[nodiscard]] std::optional<InsertBodyFailure> parse_insert_body(std::string_view body, EventParser& parser,
                                                                  std::vector<IngestEvent>& out);
 
 // Whether routing keys are interpreted (and removed) or left in the event untouched.
-enum class Routing { strip, keep };
+//   strip:      project_id / project_name / experiment_id / dataset_id route the event (NDJSON).
+//   keep:       nothing is interpreted (the insert URL names the destination).
+//   object_ids: a /logs3 row, named as the official SDKs name it: project_id with log_id "g"
+//               (project logs), experiment_id, or dataset_id; exactly one, and required. Those
+//               keys and log_id are removed; project_name is an ordinary field here. Any other
+//               object (prompt_session_id, a log_id other than "g") is bad_routing_key.
+enum class Routing { strip, keep, object_ids };
 
 class EventParser {
  public:
@@ -101,8 +108,7 @@ class EventParser {
   const IngestLimits& limits() const { return limits_; }
 
  private:
-  friend std::optional<InsertBodyFailure> parse_insert_body(std::string_view, EventParser&,
-                                                            std::vector<IngestEvent>&);
+  friend struct ArrayBodyParser;
   struct Impl;
   std::unique_ptr<Impl> impl_;
   IngestLimits limits_;
@@ -186,7 +192,16 @@ struct InsertBodyFailure {
 [[nodiscard]] std::optional<InsertBodyFailure> parse_insert_body(std::string_view body, EventParser& parser,
                                                                  std::vector<IngestEvent>& out);
 
+// Parses a /logs3 body as the official SDKs send it: {"rows":[...],"api_version":2}. Each row
+// is validated as an insert event is, and routed by its object ids (Routing::object_ids):
+// every IngestEvent has its destination set. An api_version other than 2 is refused, as is
+// an overflow reference ("rows" an object). All-or-nothing, like parse_insert_body; the
+// failure's index is the row's.
+[[nodiscard]] std::optional<InsertBodyFailure> parse_logs3_body(std::string_view body, EventParser& parser,
+                                                                std::vector<IngestEvent>& out);
+
 // {"error":{"message":...,"reason":...,"event_index":N,"offset":N}} for a 400 answer.
-std::string insert_failure_json(const InsertBodyFailure& failure);
+// `index_name` names the index member ("row_index" for /logs3).
+std::string insert_failure_json(const InsertBodyFailure& failure, std::string_view index_name = "event_index");
 
 }  // namespace spanline::detail

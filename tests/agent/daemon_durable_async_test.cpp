@@ -136,6 +136,7 @@ class Connection {
   Outcome http(const std::string& method, const std::string& target, const std::string& body,
                HttpAnswer& answer, std::chrono::milliseconds timeout = 20s) {
     std::string request = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    request += "Authorization: Bearer " + kApiKey + "\r\n";
     if (!body.empty()) request += "Content-Type: application/json\r\n";
     request += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
     if (!send(request)) return Outcome::closed;
@@ -374,7 +375,8 @@ TEST(DaemonDurableAsync, WaitingRequestsGetAnAnswerOrACleanCloseAtShutdown) {
   // Does not fit: its commit waits for room that never comes.
   const std::string stuck_body = insert_body(make_ids("stuck", 4), 1200);
   Connection stuck = Connection::tcp(d.http);
-  ASSERT_TRUE(stuck.send("POST /v1/project_logs/p/insert HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+  ASSERT_TRUE(stuck.send("POST /v1/project_logs/p/insert HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + kApiKey +
+                         "\r\nContent-Type: application/json\r\nContent-Length: " +
                          std::to_string(stuck_body.size()) + "\r\n\r\n" + stuck_body));
   // The byte counters count a request (or read) before its commit; these scrapes are served
   // by the one I/O thread while the commit waits.

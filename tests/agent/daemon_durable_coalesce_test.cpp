@@ -62,7 +62,7 @@ TEST(DaemonDurableCoalesce, ASpansRowsInOneRequestArriveAsOneMergedEvent) {
   std::string body = R"({"events":[)";
   for (std::size_t i = 0; i < rows.size(); ++i) body += (i ? "," : "") + rows[i];
   body += "]}";
-  const auto answer = http_post(d.http, "/v1/experiment/exp-coalesce/insert", body);
+  const auto answer = d.post("/v1/experiment/exp-coalesce/insert", body);
   ASSERT_EQ(answer.status, 200) << answer.body;
   EXPECT_EQ(boost::json::parse(answer.body).at("row_ids").as_array().size(), rows.size());
 

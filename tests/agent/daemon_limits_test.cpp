@@ -190,7 +190,7 @@ TEST(DaemonLimits, HttpAnswers503WhenTheBudgetIsFullAndQueuesNothingOfTheRequest
   HttpAnswer full;
   for (int i = 0; i < 100 && full.status != 503; ++i) {
     const std::string id = "fill-" + std::to_string(i);
-    full = http_post(d.http, target, R"({"events":[)" + event(id) + "]}");
+    full = d.post(target, R"({"events":[)" + event(id) + "]}");
     if (full.status == 200) accepted.insert(id);
   }
   ASSERT_EQ(full.status, 503) << "64 KiB never filled up: " << full.body;
@@ -203,7 +203,7 @@ TEST(DaemonLimits, HttpAnswers503WhenTheBudgetIsFullAndQueuesNothingOfTheRequest
   for (int i = 0; i < 20; ++i) body += (i ? "," : "") + event("refused-" + std::to_string(i));
   body += "]}";
   const auto started = Clock::now();
-  const HttpAnswer refused = http_post(d.http, target, body);
+  const HttpAnswer refused = d.post(target, body);
   const auto took = Clock::now() - started;
   ASSERT_EQ(refused.status, 503) << refused.body;
   EXPECT_LT(took, 3s);
@@ -338,11 +338,11 @@ TEST(DaemonLimits, ConnectionLimitRefusesExtrasAndExistingOnesKeepWorking) {
   h1.connect(tcp_endpoint(d.http));
   h2.connect(tcp_endpoint(d.http));
   ASSERT_TRUE(wait_until([&] { return open_connections("http") == 2; }, 10s));
-  EXPECT_ANY_THROW(http_post(d.http, "/v1/project_logs/default-proj/insert", R"({"events":[{"id":"x"}]})"));
+  EXPECT_ANY_THROW(d.post("/v1/project_logs/default-proj/insert", R"({"events":[{"id":"x"}]})"));
   EXPECT_EQ(metric(d, "spanlined_connections_refused_total", {{"listener", "http"}}), 1);
   h1.close();
   ASSERT_TRUE(wait_until([&] { return open_connections("http") == 1; }, 10s));
-  EXPECT_EQ(http_post(d.http, "/v1/project_logs/default-proj/insert", R"({"events":[{"id":"limit-http"}]})").status,
+  EXPECT_EQ(d.post("/v1/project_logs/default-proj/insert", R"({"events":[{"id":"limit-http"}]})").status,
             200);
 
   const std::set<std::string> ids = {"limit-1a", "limit-2a", "limit-1b", "limit-2b", "limit-later", "limit-http"};
@@ -402,7 +402,7 @@ TEST(DaemonLimits, BodyOverTheLimitGets413WithAJsonError) {
   const std::string fits = R"({"events":[{"id":"fits","input":")";
   const std::string at_limit = fits + std::string(65536 - fits.size() - 4, 'f') + "\"}]}";
   ASSERT_EQ(at_limit.size(), 65536u);
-  EXPECT_EQ(http_post(d.http, target, at_limit).status, 200);
+  EXPECT_EQ(d.post(target, at_limit).status, 200);
 
   ASSERT_TRUE(wait_until([&] { return api.row("project_logs", "default-proj", "fits").has_value(); }));
   const PromText metrics = scrape(d);

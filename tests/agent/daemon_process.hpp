@@ -191,9 +191,11 @@ struct HttpAnswer {
   std::string body;
 };
 
-// One request on a fresh connection; "host:port" from an http:// URL.
+// One request on a fresh connection; "host:port" from an http:// URL. `headers` are set
+// last, so they can replace the defaults (Content-Type: application/json).
 inline HttpAnswer http_request(const std::string& url, boost::beast::http::verb verb,
-                               const std::string& target, const std::string& body = {}) {
+                               const std::string& target, const std::string& body = {},
+                               const std::map<std::string, std::string>& headers = {}) {
   namespace http = boost::beast::http;
   const std::string rest = url.substr(url.find("//") + 2);
   const std::string host = rest.substr(0, rest.rfind(':'));
@@ -205,6 +207,7 @@ inline HttpAnswer http_request(const std::string& url, boost::beast::http::verb 
   http::request<http::string_body> request{verb, target, 11};
   request.set(http::field::host, host);
   request.set(http::field::content_type, "application/json");
+  for (const auto& [name, value] : headers) request.set(name, value);
   request.body() = body;
   request.prepare_payload();
   http::write(socket, request);
@@ -243,6 +246,16 @@ class TempDir {
 struct RunningDaemon {
   std::unique_ptr<ChildProcess> process;
   std::string uds, datagram, tcp, http, admin;
+  std::string api_key;  // what it was started with: the HTTP ingest's bearer token
+
+  // Requests to its HTTP ingest, authenticated as a client with the daemon's key would be.
+  HttpAnswer post(const std::string& target, const std::string& body) const {
+    return http_request(http, boost::beast::http::verb::post, target, body, bearer());
+  }
+  HttpAnswer get(const std::string& target) const {
+    return http_request(http, boost::beast::http::verb::get, target, {}, bearer());
+  }
+  std::map<std::string, std::string> bearer() const { return {{"Authorization", "Bearer " + api_key}}; }
 };
 
 // Starts `binary` with `args` against `api_url`, waits for its "spanlined ready:" line
@@ -261,6 +274,7 @@ inline RunningDaemon launch_daemon(const std::string& binary, const std::vector<
   d.tcp = (*ready)[3];
   d.http = (*ready)[4];
   d.admin = (*ready)[5];
+  d.api_key = api_key;
   return d;
 }
 

@@ -387,7 +387,7 @@ TEST(DaemonDurableIngest, EveryAcknowledgedRowSurvivesKill9) {
           ids.push_back("crash-" + std::to_string(c) + "-" + std::to_string(r) + "-" + std::to_string(i));
         HttpAnswer answer;
         try {
-          answer = http_post(first.http, "/v1/project_logs/crash-proj/insert", insert_body(ids));
+          answer = first.post("/v1/project_logs/crash-proj/insert", insert_body(ids));
         } catch (const std::exception&) {
           return;  // the daemon is gone
         }
@@ -456,14 +456,14 @@ TEST(DaemonDurableIngest, HttpAnswersAfterTheFsyncAndMetricsShowTheSpool) {
   for (int r = 0; r < 5; ++r) {
     std::vector<std::string> batch;
     for (int i = 0; i < 10; ++i) batch.push_back("h-" + std::to_string(r) + "-" + std::to_string(i));
-    const auto answer = http_post(d.http, "/v1/experiment/exp-durable/insert", insert_body(batch));
+    const auto answer = d.post("/v1/experiment/exp-durable/insert", insert_body(batch));
     ASSERT_EQ(answer.status, 200) << answer.body;
     EXPECT_EQ(boost::json::parse(answer.body).at("row_ids").as_array().size(), batch.size());
     ids.insert(ids.end(), batch.begin(), batch.end());
   }
   // A bad request is still refused whole, before anything is written.
   EXPECT_EQ(
-      http_post(d.http, "/v1/experiment/exp-durable/insert", R"({"events":[{"id":"ok"},{"id":5}]})").status,
+      d.post("/v1/experiment/exp-durable/insert", R"({"events":[{"id":"ok"},{"id":5}]})").status,
       400);
   ASSERT_TRUE(wait_until([&] { return api.stats().unique_rows >= ids.size(); }))
       << api.stats_json() << d.process->stderr_text();
@@ -506,7 +506,7 @@ TEST(DaemonDurableIngest, FullSpoolAnswers503AndNackAndCountsTheRows) {
   HttpAnswer refused;
   for (int r = 0; r < 200; ++r) {
     const auto answer =
-        http_post(d.http, "/v1/project_logs/full-proj/insert",
+        d.post("/v1/project_logs/full-proj/insert",
                   insert_body({"f-" + std::to_string(r) + "-a", "f-" + std::to_string(r) + "-b"}, 600));
     if (answer.status == 200) {
       ++accepted;

@@ -162,7 +162,7 @@ TEST(DaemonEndToEnd, EveryListenerDeliversExactlyOnceWithRouting) {
     expected.push_back({"experiment", "http-exp", "http-" + std::to_string(i)});
   }
   body += "]}";
-  const auto answer = http_post(d.http, "/v1/experiment/http-exp/insert", body);
+  const auto answer = d.post("/v1/experiment/http-exp/insert", body);
   ASSERT_EQ(answer.status, 200) << answer.body;
   const auto row_ids = boost::json::parse(answer.body).at("row_ids").as_array();
   ASSERT_EQ(row_ids.size(), 20u);
@@ -293,19 +293,19 @@ TEST(DaemonBadInput, EachCaseCountedLoggedAndNeighboursDelivered) {
   valid_ids.insert("dgram-ok");
 
   // HTTP: one bad event refuses the whole request; a too-large body gets 413.
-  const auto refused = http_post(d.http, "/v1/project_logs/default-proj/insert",
+  const auto refused = d.post("/v1/project_logs/default-proj/insert",
                                  R"({"events":[{"id":"http-refused-0"},{"id":5}]})");
   EXPECT_EQ(refused.status, 400);
   const auto error = boost::json::parse(refused.body).at("error").as_object();
   EXPECT_EQ(error.at("event_index").as_int64(), 1);
   EXPECT_EQ(error.at("reason").as_string(), "bad_id");
-  const auto too_big = http_post(d.http, "/v1/project_logs/default-proj/insert",
+  const auto too_big = d.post("/v1/project_logs/default-proj/insert",
                                  R"({"events":[{"pad":")" + std::string(10000, 'y') + "\"}]}");
   EXPECT_EQ(too_big.status, 413);
-  EXPECT_EQ(http_post(d.http, "/v1/nowhere/x/insert", "{}").status, 404);
-  EXPECT_EQ(http_get(d.http, "/v1/project_logs/p/insert").status, 405);
+  EXPECT_EQ(d.post("/v1/nowhere/x/insert", "{}").status, 404);
+  EXPECT_EQ(d.get("/v1/project_logs/p/insert").status, 405);
   const auto accepted =
-      http_post(d.http, "/v1/project_logs/default-proj/insert", R"({"events":[{"id":"http-ok"}]})");
+      d.post("/v1/project_logs/default-proj/insert", R"({"events":[{"id":"http-ok"}]})");
   EXPECT_EQ(accepted.status, 200);
   valid_ids.insert("http-ok");
 
