@@ -264,6 +264,26 @@ const std::vector<DaemonSetting>& daemon_settings() {
       {"ingest.allowed_origins",
        [](Building& b, std::string_view v) { b.config.ingest.allowed_origins = parse_origin_list(v); },
        [](const Building& b) { return join_list(b.config.ingest.allowed_origins); }},
+      {"proxy.enabled",
+       [](Building& b, std::string_view v) {
+         if (v != "true" && v != "false") bad("true or false", v);
+         b.config.ingest.proxy = v == "true";
+       },
+       [](const Building& b) { return std::string(b.config.ingest.proxy ? "true" : "false"); }},
+      {"proxy.timeout_ms",
+       [](Building& b, std::string_view v) {
+         b.config.ingest.proxy_timeout = std::chrono::milliseconds(parse_bounded(v, 1, 3'600'000));
+       },
+       [](const Building& b) { return millis_text(b.config.ingest.proxy_timeout); }},
+      {"proxy.max_response_bytes",
+       [](Building& b, std::string_view v) {
+         b.config.ingest.proxy_max_response_bytes = parse_size(v);
+         if (b.config.ingest.proxy_max_response_bytes < 1024 ||
+             b.config.ingest.proxy_max_response_bytes > (std::size_t{1} << 30)) {
+           bad("a size between 1 KiB and 1 GiB", v);
+         }
+       },
+       [](const Building& b) { return std::to_string(b.config.ingest.proxy_max_response_bytes); }},
       {"admin.listen", [](Building& b, std::string_view v) { b.config.admin = parse_listen(v); },
        [](const Building& b) { return listen_text(b.config.admin); }},
       {"destination.project_id", [](Building& b, std::string_view v) { b.destination.project_id = v; },
