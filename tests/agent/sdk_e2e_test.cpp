@@ -166,5 +166,33 @@ TEST(SdkEndToEnd, ThroughA429StormNoSpanIsLostAndFlushReturns) {
   EXPECT_EQ(d.process->wait_exit(60s), 0);
 }
 
+TEST(SdkEndToEnd, DurablyAcknowledgedSpansSurviveKill9) {
+  REQUIRE_SDK();
+  constexpr int kSpans = 60;
+  ServerConfig config = fake_config();
+  // The upstream is down while the program logs (the app routes are never faulted), so every
+  // acknowledged row can only be in the spool when the daemon is killed.
+  config.faults.outage_start_s = 0;
+  config.faults.outage_duration_s = 24 * 3600;
+  FakeApi api(config);
+  TempDir dir;
+  const std::vector<std::string> args = {"--ingest.uds_path=off", "--ingest.datagram_path=off",
+                                         "--ingest.http_listen=127.0.0.1:0", "--admin.listen=off",
+                                         "--ingest.ack=durable", "--spool.dir=" + dir.file("spool")};
+  RunningDaemon first = launch_daemon(kDaemon, args, api.base_url(), kApiKey);
+  const ProgramRun run = run_program(api.base_url(), first.http, kSpans, "sdk-durable");
+  ASSERT_EQ(run.ids.size(), 2u * kSpans);
+  first.process->signal(SIGKILL);
+  ASSERT_TRUE(first.process->wait_exit(30s));
+  EXPECT_EQ(api.stats().unique_rows, 0u) << "the outage let rows through";
+
+  api.set_faults({});
+  RunningDaemon second = launch_daemon(kDaemon, args, api.base_url(), kApiKey);
+  ASSERT_TRUE(wait_until([&] { return all_arrived(api, run); }, 60s))
+      << api.stats_json() << second.process->stderr_text();
+  second.process->signal(SIGTERM);
+  EXPECT_EQ(second.process->wait_exit(60s), 0);
+}
+
 }  // namespace
 }  // namespace spanline::testing
