@@ -55,13 +55,14 @@ std::size_t route_index(std::string_view route) {
 // RFC 9110 §7.6.1: meaningful for one connection only, never forwarded.
 bool hop_by_hop(std::string_view name, const std::vector<std::string>& named_by_connection) {
   static constexpr std::array<std::string_view, 9> fixed = {
-      "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-      "trailer",    "transfer-encoding", "upgrade", "proxy-connection"};
+      "connection",        "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+      "transfer-encoding", "upgrade",    "proxy-connection"};
   std::string lower(name);
   std::transform(lower.begin(), lower.end(), lower.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (std::find(fixed.begin(), fixed.end(), lower) != fixed.end()) return true;
-  return std::find(named_by_connection.begin(), named_by_connection.end(), lower) != named_by_connection.end();
+  return std::find(named_by_connection.begin(), named_by_connection.end(), lower) !=
+         named_by_connection.end();
 }
 
 // The header names a Connection header lists (lower case).
@@ -111,7 +112,8 @@ namespace {
 template <class Stream>
 class ProxyCall : public std::enable_shared_from_this<ProxyCall<Stream>> {
  public:
-  ProxyCall(std::shared_ptr<ApiProxy::Impl> proxy, Stream stream, HttpRequest request, HttpResponder responder)
+  ProxyCall(std::shared_ptr<ApiProxy::Impl> proxy, Stream stream, HttpRequest request,
+            HttpResponder responder)
       : proxy_(std::move(proxy)),
         stream_(std::move(stream)),
         resolver_(responder.executor),
@@ -176,20 +178,22 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall<Stream>> {
   }
 
   void write() {
-    http::async_write(stream_, upstream_request_, [self = this->shared_from_this()](error_code ec, std::size_t) {
-      if (ec) return self->fail(ec, "write");
-      self->read();
-    });
+    http::async_write(stream_, upstream_request_,
+                      [self = this->shared_from_this()](error_code ec, std::size_t) {
+                        if (ec) return self->fail(ec, "write");
+                        self->read();
+                      });
   }
 
   void read() {
     parser_.emplace();
     parser_->body_limit(proxy_->settings.max_response_bytes);
     parser_->header_limit(64 * 1024);
-    http::async_read(stream_, buffer_, *parser_, [self = this->shared_from_this()](error_code ec, std::size_t) {
-      if (ec) return self->fail(ec, "read");
-      self->answer();
-    });
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = this->shared_from_this()](error_code ec, std::size_t) {
+                       if (ec) return self->fail(ec, "read");
+                       self->answer();
+                     });
   }
 
   void answer() {
@@ -220,10 +224,11 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall<Stream>> {
                     ProxyOutcome::bad_gateway);
     }
     log_debug("proxy", std::string(step) + " failed: " + ec.message());
-    finish(make_response(head_, 502,
-                         error_json("the upstream API could not be reached (" + std::string(step) + " failed)",
-                                    "bad_gateway")),
-           ProxyOutcome::bad_gateway);
+    finish(
+        make_response(head_, 502,
+                      error_json("the upstream API could not be reached (" + std::string(step) + " failed)",
+                                 "bad_gateway")),
+        ProxyOutcome::bad_gateway);
   }
 
   void finish(HttpResponse response, ProxyOutcome outcome) {
@@ -255,8 +260,8 @@ ApiProxy::~ApiProxy() = default;
 void ApiProxy::forward(HttpRequest request, const HttpResponder& responder) {
   if (impl_->tls) {
     using Stream = beast::ssl_stream<beast::tcp_stream>;
-    auto call = std::make_shared<ProxyCall<Stream>>(impl_, Stream(beast::tcp_stream(responder.executor), *impl_->tls),
-                                                    std::move(request), responder);
+    auto call = std::make_shared<ProxyCall<Stream>>(
+        impl_, Stream(beast::tcp_stream(responder.executor), *impl_->tls), std::move(request), responder);
     call->start();
   } else {
     auto call = std::make_shared<ProxyCall<beast::tcp_stream>>(impl_, beast::tcp_stream(responder.executor),

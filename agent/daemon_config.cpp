@@ -151,11 +151,12 @@ std::vector<std::string> parse_token_list(std::string_view text) {
   auto tokens = split_list(text);
   for (const auto& token : tokens) {
     const bool ok = token.size() >= 16 && std::all_of(token.begin(), token.end(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' || c == '~' ||
-             c == '+' || c == '/' || c == '=';
-    });
+                      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ||
+                             c == '_' || c == '~' || c == '+' || c == '/' || c == '=';
+                    });
     // The value is secret: the error says what is wrong without echoing it.
-    if (!ok) throw std::invalid_argument("each token needs at least 16 characters from A-Z a-z 0-9 - . _ ~ + / =");
+    if (!ok)
+      throw std::invalid_argument("each token needs at least 16 characters from A-Z a-z 0-9 - . _ ~ + / =");
   }
   return tokens;
 }
@@ -165,8 +166,9 @@ std::vector<std::string> parse_origin_list(std::string_view text) {
   auto origins = split_list(text);
   for (const auto& origin : origins) {
     const std::size_t scheme = origin.find("://");
-    const bool ok = origin == "*" || (scheme != std::string::npos && scheme > 0 && origin.size() > scheme + 3 &&
-                                      origin.find('/', scheme + 3) == std::string::npos);
+    const bool ok =
+        origin == "*" || (scheme != std::string::npos && scheme > 0 && origin.size() > scheme + 3 &&
+                          origin.find('/', scheme + 3) == std::string::npos);
     if (!ok) bad("a comma-separated list of origins such as https://app.example.com", origin);
   }
   return origins;
@@ -255,8 +257,7 @@ const std::vector<DaemonSetting>& daemon_settings() {
          b.config.ingest.ack_timeout = std::chrono::milliseconds(parse_bounded(v, 1, 600'000));
        },
        [](const Building& b) { return millis_text(b.config.ingest.ack_timeout); }},
-      {"ingest.tokens",
-       [](Building& b, std::string_view v) { b.config.ingest.tokens = parse_token_list(v); },
+      {"ingest.tokens", [](Building& b, std::string_view v) { b.config.ingest.tokens = parse_token_list(v); },
        [](const Building& b) { return join_list(b.config.ingest.tokens); }},
       {"ingest.token_file",
        [](Building& b, std::string_view v) { b.config.ingest.token_file = v == "off" ? "" : v; },

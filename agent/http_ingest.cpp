@@ -57,7 +57,8 @@ std::string error_json(std::string_view message) {
 
 class IngestHandler {
  public:
-  IngestHandler(IngestSink& sink, const IngestConfig& config, IngestAuth auth, std::shared_ptr<ApiProxy> proxy)
+  IngestHandler(IngestSink& sink, const IngestConfig& config, IngestAuth auth,
+                std::shared_ptr<ApiProxy> proxy)
       : sink_(sink),
         proxy_(std::move(proxy)),
         max_body_(config.max_body_bytes),

@@ -55,8 +55,7 @@ std::optional<HttpResponse> Logs3Route::post(HttpRequest& request, const HttpRes
   auto& counters = sink_.counters().at(Listener::http);
   counters.bytes.fetch_add(request.body().size(), std::memory_order_relaxed);
   if (auto failure = decode_request_body(request, max_body_, "ingest.max_body_bytes")) {
-    return make_response(request, failure->status,
-                         R"({"error":{"message":")" + failure->message + R"("}})");
+    return make_response(request, failure->status, R"({"error":{"message":")" + failure->message + R"("}})");
   }
   thread_local std::vector<detail::IngestEvent> rows;
   if (auto failure = detail::parse_logs3_body(request.body(), sink_.parser(), rows)) {
@@ -86,9 +85,10 @@ std::optional<HttpResponse> Logs3Route::post(HttpRequest& request, const HttpRes
           HttpResponse response =
               result == Logger::DurableResult::durable
                   ? make_response(head, 200, std::move(answer))
-                  : retry_later(head, "{\"error\":{\"message\":\"the request's " + std::to_string(count) +
-                                          " rows were not made durable; retry the same request\",\"reason\":\"" +
-                                          std::string(durable_result_name(result)) + "\"}}");
+                  : retry_later(head,
+                                "{\"error\":{\"message\":\"the request's " + std::to_string(count) +
+                                    " rows were not made durable; retry the same request\",\"reason\":\"" +
+                                    std::string(durable_result_name(result)) + "\"}}");
           sink.counters().count_http_response(response.result_int());
           respond(std::move(response));
         });
@@ -117,13 +117,12 @@ std::optional<HttpResponse> Logs3Route::post(HttpRequest& request, const HttpRes
   rows.clear();
   if (stopped_by) {
     counters.not_queued.fetch_add(total - queued - too_large - 1, std::memory_order_relaxed);
-    return retry_later(request, "{\"error\":{\"message\":\"" + std::to_string(total - queued) + " of the request's " +
-                                    std::to_string(total) + " rows were not queued (" +
-                                    (*stopped_by == LogResult::dropped_shutdown ? "shutting down"
-                                                                                : "memory budget full") +
-                                    "); retry the same request\",\"reason\":\"" +
-                                    std::string(to_string(*stopped_by)) + "\",\"queued\":" + std::to_string(queued) +
-                                    "}}");
+    return retry_later(
+        request, "{\"error\":{\"message\":\"" + std::to_string(total - queued) + " of the request's " +
+                     std::to_string(total) + " rows were not queued (" +
+                     (*stopped_by == LogResult::dropped_shutdown ? "shutting down" : "memory budget full") +
+                     "); retry the same request\",\"reason\":\"" + std::string(to_string(*stopped_by)) +
+                     "\",\"queued\":" + std::to_string(queued) + "}}");
   }
   if (too_large > 0) {
     return make_response(request, 413,

@@ -32,26 +32,27 @@ class Upstream {
   Upstream() : work_(io_.get_executor()) {
     server_ = agent::make_http_server(
         io_, "upstream", agent::ListenAddress{"127.0.0.1", 0}, agent::HttpServerLimits{},
-        agent::DeferringHttpHandler([this](HttpRequest& request, const HttpResponder& responder)
-                                        -> std::optional<HttpResponse> {
-          if (request.target().starts_with("/hang")) {
-            std::lock_guard lock(mutex_);
-            hanging_.push_back(responder);  // kept: the connection stays open, unanswered
-            return std::nullopt;
-          }
-          json::object headers;
-          for (const auto& field : request) headers[std::string(field.name_string())] = std::string(field.value());
-          json::object seen{{"method", std::string(request.method_string())},
-                            {"target", std::string(request.target())},
-                            {"body", request.body()},
-                            {"headers", headers}};
-          HttpResponse response = agent::make_response(request, 201, json::serialize(seen));
-          response.set("X-Upstream", "yes");
-          response.set(http::field::connection, "X-Private");
-          response.set("X-Private", "connection-scoped");
-          response.set("Keep-Alive", "timeout=5");
-          return response;
-        }));
+        agent::DeferringHttpHandler(
+            [this](HttpRequest& request, const HttpResponder& responder) -> std::optional<HttpResponse> {
+              if (request.target().starts_with("/hang")) {
+                std::lock_guard lock(mutex_);
+                hanging_.push_back(responder);  // kept: the connection stays open, unanswered
+                return std::nullopt;
+              }
+              json::object headers;
+              for (const auto& field : request)
+                headers[std::string(field.name_string())] = std::string(field.value());
+              json::object seen{{"method", std::string(request.method_string())},
+                                {"target", std::string(request.target())},
+                                {"body", request.body()},
+                                {"headers", headers}};
+              HttpResponse response = agent::make_response(request, 201, json::serialize(seen));
+              response.set("X-Upstream", "yes");
+              response.set(http::field::connection, "X-Private");
+              response.set("X-Private", "connection-scoped");
+              response.set("Keep-Alive", "timeout=5");
+              return response;
+            }));
     server_->start();
     thread_ = std::thread([this] { io_.run(); });
   }
@@ -95,7 +96,8 @@ RawAnswer request(const std::string& url, http::verb verb, const std::string& ta
   boost::asio::io_context io;
   boost::asio::ip::tcp::socket socket(io);
   boost::asio::ip::tcp::resolver resolver(io);
-  boost::asio::connect(socket, resolver.resolve(rest.substr(0, rest.rfind(':')), rest.substr(rest.rfind(':') + 1)));
+  boost::asio::connect(socket,
+                       resolver.resolve(rest.substr(0, rest.rfind(':')), rest.substr(rest.rfind(':') + 1)));
   http::request<http::string_body> req{verb, target, 11};
   req.set(http::field::host, "spanlined.test");
   for (const auto& [name, value] : headers) req.set(name, value);
@@ -131,7 +133,8 @@ TEST(DaemonProxy, ForwardsMethodTargetBodyAndHeadersButNotHopByHop) {
   EXPECT_EQ(seen.at("target"), "/v1/prompt/abc?version=3&x=%20y");
   EXPECT_EQ(seen.at("body"), R"({"a":1})");
   const json::object& headers = seen.at("headers").as_object();
-  EXPECT_EQ(headers.at("Authorization").as_string(), "Bearer " + kApiKey) << "the caller's credential is passed on";
+  EXPECT_EQ(headers.at("Authorization").as_string(), "Bearer " + kApiKey)
+      << "the caller's credential is passed on";
   EXPECT_EQ(headers.at("X-Custom"), "kept");
   EXPECT_EQ(headers.at("Host").as_string(), upstream.url().substr(std::string_view("http://").size()));
   for (const char* dropped : {"X-Drop-Me", "TE", "Proxy-Authorization"}) {
@@ -146,7 +149,8 @@ TEST(DaemonProxy, ForwardsMethodTargetBodyAndHeadersButNotHopByHop) {
 
   const PromText metrics = parse_prometheus(http_get(d.admin, "/metrics").body);
   for (const auto& e : metrics.errors) ADD_FAILURE() << e;
-  EXPECT_EQ(metrics.value("spanlined_proxy_requests_total", {{"route", "prompt"}, {"outcome", "answered"}}), 1);
+  EXPECT_EQ(metrics.value("spanlined_proxy_requests_total", {{"route", "prompt"}, {"outcome", "answered"}}),
+            1);
   d.process->signal(SIGTERM);
   EXPECT_EQ(d.process->wait_exit(60s), 0);
 }
@@ -158,7 +162,9 @@ TEST(DaemonProxy, UpstreamTimeoutIs504AndUnreachableIs502) {
   EXPECT_EQ(slow.status, 504);
   EXPECT_EQ(json::parse(slow.body).at("error").at("reason"), "gateway_timeout");
   const PromText metrics = parse_prometheus(http_get(d.admin, "/metrics").body);
-  EXPECT_EQ(metrics.value("spanlined_proxy_requests_total", {{"route", "other"}, {"outcome", "gateway_timeout"}}), 1);
+  EXPECT_EQ(
+      metrics.value("spanlined_proxy_requests_total", {{"route", "other"}, {"outcome", "gateway_timeout"}}),
+      1);
   d.process->signal(SIGTERM);
   EXPECT_EQ(d.process->wait_exit(60s), 0);
 
@@ -170,7 +176,8 @@ TEST(DaemonProxy, UpstreamTimeoutIs504AndUnreachableIs502) {
     closed_url = "http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port());
   }
   RunningDaemon down = start(closed_url);
-  const auto refused = request(down.http, http::verb::get, "/xact-id", "", {{"Authorization", "Bearer " + kApiKey}});
+  const auto refused =
+      request(down.http, http::verb::get, "/xact-id", "", {{"Authorization", "Bearer " + kApiKey}});
   EXPECT_EQ(refused.status, 502);
   EXPECT_EQ(json::parse(refused.body).at("error").at("reason"), "bad_gateway");
   down.process->signal(SIGTERM);
