@@ -34,6 +34,7 @@ struct Daemon::Impl {
   StopReport stop();
   std::string ready_line() const;
   void stop_listeners();
+  std::shared_ptr<ApiProxy> make_proxy();
   void wait_for_connections_to_close(std::chrono::milliseconds limit);
 
   DaemonConfig config_;
@@ -132,7 +133,7 @@ void Daemon::Impl::start() {
     http_ = make_http_server(
         io_, "http", in.http,
         HttpServerLimits{in.max_body_bytes, in.max_connections, in.idle_timeout, "ingest.max_body_bytes"},
-        make_ingest_handler(*sink_, in, auth_),
+        make_ingest_handler(*sink_, in, auth_, make_proxy()),
         HttpConnectionCounters{&http_counters.connections_active, &http_counters.connections_total,
                                &http_counters.connections_refused, &http_counters.connections_idle_closed,
                                [this](unsigned status) { counters_.count_http_response(status); }});
@@ -154,6 +155,14 @@ void Daemon::Impl::start() {
                                       : "; the datagram socket cannot acknowledge and stays best effort"));
   }
   log_info("daemon", ready_line());
+}
+
+std::shared_ptr<ApiProxy> Daemon::Impl::make_proxy() {
+  if (!config_.ingest.proxy) return nullptr;
+  return std::make_shared<ApiProxy>(ProxySettings{config_.library.api_url, config_.ingest.proxy_timeout,
+                                                  config_.ingest.proxy_max_response_bytes,
+                                                  config_.library.ca_file, config_.library.tls_verify},
+                                    counters_);
 }
 
 std::string Daemon::Impl::ready_line() const {

@@ -154,11 +154,12 @@ std::vector<std::string> parse_token_list(std::string_view text) {
   auto tokens = split_list(text);
   for (const auto& token : tokens) {
     const bool ok = token.size() >= 16 && std::all_of(token.begin(), token.end(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' || c == '~' ||
-             c == '+' || c == '/' || c == '=';
-    });
+                      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ||
+                             c == '_' || c == '~' || c == '+' || c == '/' || c == '=';
+                    });
     // The value is secret: the error says what is wrong without echoing it.
-    if (!ok) throw std::invalid_argument("each token needs at least 16 characters from A-Z a-z 0-9 - . _ ~ + / =");
+    if (!ok)
+      throw std::invalid_argument("each token needs at least 16 characters from A-Z a-z 0-9 - . _ ~ + / =");
   }
   return tokens;
 }
@@ -168,8 +169,9 @@ std::vector<std::string> parse_origin_list(std::string_view text) {
   auto origins = split_list(text);
   for (const auto& origin : origins) {
     const std::size_t scheme = origin.find("://");
-    const bool ok = origin == "*" || (scheme != std::string::npos && scheme > 0 && origin.size() > scheme + 3 &&
-                                      origin.find('/', scheme + 3) == std::string::npos);
+    const bool ok =
+        origin == "*" || (scheme != std::string::npos && scheme > 0 && origin.size() > scheme + 3 &&
+                          origin.find('/', scheme + 3) == std::string::npos);
     if (!ok) bad("a comma-separated list of origins such as https://app.example.com", origin);
   }
   return origins;
@@ -258,8 +260,7 @@ const std::vector<DaemonSetting>& daemon_settings() {
          b.config.ingest.ack_timeout = std::chrono::milliseconds(parse_bounded(v, 1, 600'000));
        },
        [](const Building& b) { return millis_text(b.config.ingest.ack_timeout); }},
-      {"ingest.tokens",
-       [](Building& b, std::string_view v) { b.config.ingest.tokens = parse_token_list(v); },
+      {"ingest.tokens", [](Building& b, std::string_view v) { b.config.ingest.tokens = parse_token_list(v); },
        [](const Building& b) { return join_list(b.config.ingest.tokens); }},
       {"ingest.token_file",
        [](Building& b, std::string_view v) { b.config.ingest.token_file = v == "off" ? "" : v; },
@@ -267,6 +268,26 @@ const std::vector<DaemonSetting>& daemon_settings() {
       {"ingest.allowed_origins",
        [](Building& b, std::string_view v) { b.config.ingest.allowed_origins = parse_origin_list(v); },
        [](const Building& b) { return join_list(b.config.ingest.allowed_origins); }},
+      {"proxy.enabled",
+       [](Building& b, std::string_view v) {
+         if (v != "true" && v != "false") bad("true or false", v);
+         b.config.ingest.proxy = v == "true";
+       },
+       [](const Building& b) { return std::string(b.config.ingest.proxy ? "true" : "false"); }},
+      {"proxy.timeout_ms",
+       [](Building& b, std::string_view v) {
+         b.config.ingest.proxy_timeout = std::chrono::milliseconds(parse_bounded(v, 1, 3'600'000));
+       },
+       [](const Building& b) { return millis_text(b.config.ingest.proxy_timeout); }},
+      {"proxy.max_response_bytes",
+       [](Building& b, std::string_view v) {
+         b.config.ingest.proxy_max_response_bytes = parse_size(v);
+         if (b.config.ingest.proxy_max_response_bytes < 1024 ||
+             b.config.ingest.proxy_max_response_bytes > (std::size_t{1} << 30)) {
+           bad("a size between 1 KiB and 1 GiB", v);
+         }
+       },
+       [](const Building& b) { return std::to_string(b.config.ingest.proxy_max_response_bytes); }},
       {"admin.listen", [](Building& b, std::string_view v) { b.config.admin = parse_listen(v); },
        [](const Building& b) { return listen_text(b.config.admin); }},
       {"destination.project_id", [](Building& b, std::string_view v) { b.destination.project_id = v; },

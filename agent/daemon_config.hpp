@@ -61,6 +61,10 @@ struct IngestConfig {
   std::vector<std::string> tokens;
   std::string token_file;
   std::vector<std::string> allowed_origins;
+  // The HTTP ingest's reverse proxy to api.url for the paths it does not serve (api_proxy.hpp).
+  bool proxy = true;
+  std::chrono::milliseconds proxy_timeout{60'000};
+  std::size_t proxy_max_response_bytes = std::size_t{64} << 20;
 };
 
 struct DaemonConfig {

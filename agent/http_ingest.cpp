@@ -52,8 +52,10 @@ std::string error_json(std::string_view message) {
 
 class IngestHandler {
  public:
-  IngestHandler(IngestSink& sink, const IngestConfig& config, IngestAuth auth)
+  IngestHandler(IngestSink& sink, const IngestConfig& config, IngestAuth auth,
+                std::shared_ptr<ApiProxy> proxy)
       : sink_(sink),
+        proxy_(std::move(proxy)),
         max_body_(config.max_body_bytes),
         ack_timeout_(config.ack_timeout),
         auth_(std::make_shared<const IngestAuth>(std::move(auth))),
@@ -109,6 +111,10 @@ class IngestHandler {
       return logs3_.post(request, responder);
     }
     const auto route = parse_route(target);
+    if (!route && proxy_) {
+      proxy_->forward(std::move(request), responder);
+      return std::nullopt;
+    }
     if (!route)
       return make_response(
           request, 404,
@@ -206,6 +212,7 @@ class IngestHandler {
   }
 
   IngestSink& sink_;
+  std::shared_ptr<ApiProxy> proxy_;
   std::size_t max_body_;
   std::chrono::milliseconds ack_timeout_;  // longest wait for room before a 503
   // Shared with deferred answers, which may outlive a copy of this handler.
@@ -215,8 +222,9 @@ class IngestHandler {
 
 }  // namespace
 
-DeferringHttpHandler make_ingest_handler(IngestSink& sink, const IngestConfig& config, IngestAuth auth) {
-  return IngestHandler(sink, config, std::move(auth));
+DeferringHttpHandler make_ingest_handler(IngestSink& sink, const IngestConfig& config, IngestAuth auth,
+                                         std::shared_ptr<ApiProxy> proxy) {
+  return IngestHandler(sink, config, std::move(auth), std::move(proxy));
 }
 
 }  // namespace spanline::agent

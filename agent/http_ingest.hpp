@@ -7,6 +7,7 @@
 //   POST /v1/dataset/{dataset_id}/insert
 //   GET  /version                                -> {"logs3_payload_max_bytes": ingest.max_body_bytes}
 //   POST /logs3, /logs3/overflow                 -> the official SDKs' endpoint (logs3.hpp)
+//   anything else                                -> forwarded to api.url (api_proxy.hpp)
 //
 // A request with any invalid event is refused whole (400, {"error":{..., "event_index": N,
 // "reason": ...}}) and nothing of it is queued. 200 means every row is queued; 503 (with
@@ -25,6 +26,7 @@
 // Content-Type: application/json on the insert routes (415). Upstream the daemon uses its own
 // API key.
 
+#include "api_proxy.hpp"
 #include "http_server.hpp"
 #include "ingest_auth.hpp"
 #include "ingest_sink.hpp"
@@ -33,6 +35,8 @@ namespace spanline::agent {
 
 // Answers at once, except with ingest.ack = "durable": then a request's answer is written when
 // its rows' fsync completes (see IngestSink::commit_async).
-DeferringHttpHandler make_ingest_handler(IngestSink& sink, const IngestConfig& config, IngestAuth auth);
+// `proxy`: where requests for paths the ingest does not serve go (api_proxy.hpp); null: 404.
+DeferringHttpHandler make_ingest_handler(IngestSink& sink, const IngestConfig& config, IngestAuth auth,
+                                         std::shared_ptr<ApiProxy> proxy = nullptr);
 
 }  // namespace spanline::agent

@@ -31,7 +31,8 @@ bool constant_time_equal(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) return false;
   unsigned char diff = 0;
   for (std::size_t i = 0; i < a.size(); ++i) {
-    diff = static_cast<unsigned char>(diff | (static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(b[i])));
+    diff = static_cast<unsigned char>(diff |
+                                      (static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(b[i])));
   }
   return diff == 0;
 }
@@ -137,9 +138,9 @@ std::optional<IngestAuth::Refused> IngestAuth::check_json_content_type(const Htt
   std::string_view type = request[http::field::content_type];
   type = trim(type.substr(0, type.find(';')));
   if (iequals(type, "application/json")) return std::nullopt;
-  return Refused{AuthRefusal::bad_content_type, 415,
-                 error_body("the body must be sent with Content-Type: application/json",
-                            AuthRefusal::bad_content_type)};
+  return Refused{
+      AuthRefusal::bad_content_type, 415,
+      error_body("the body must be sent with Content-Type: application/json", AuthRefusal::bad_content_type)};
 }
 
 std::optional<HttpResponse> IngestAuth::preflight(const HttpRequest& request) const {

@@ -54,7 +54,7 @@ class IngestAuth {
 
   struct Refused {
     AuthRefusal reason;
-    unsigned status;  // 401, 403 or 415
+    unsigned status;   // 401, 403 or 415
     std::string body;  // {"error":{"message":...,"reason":...}}; names no token
   };
   // Checks the Origin and Authorization headers; every route, before it is dispatched.

@@ -36,6 +36,9 @@ IngestSnapshot IngestCounters::snapshot() const {
       out.http_responses[static_cast<int>(status)] = n;
   }
   for (std::size_t r = 0; r < auth_refused_.size(); ++r) out.auth_refused[r] = auth_refused_[r].load(relaxed);
+  for (std::size_t r = 0; r < proxy_.size(); ++r) {
+    for (std::size_t o = 0; o < proxy_[r].size(); ++o) out.proxy[r][o] = proxy_[r][o].load(relaxed);
+  }
   out.ready = ready();
   return out;
 }

@@ -16,6 +16,12 @@ namespace spanline::agent {
 enum class Listener : std::uint8_t { uds, datagram, tcp, http };
 // One slot per AuthRefusal (ingest_auth.hpp; checked there by a static_assert).
 inline constexpr std::size_t kAuthRefusalSlots = 4;
+// The reverse proxy's requests (api_proxy.hpp), by route class and outcome.
+inline constexpr std::array<std::string_view, 7> kProxyRouteNames = {
+    "prompt", "function", "btql", "xact_id", "attachment", "fetch", "other"};
+enum class ProxyOutcome : std::uint8_t { answered, bad_gateway, gateway_timeout };
+inline constexpr std::array<std::string_view, 3> kProxyOutcomeNames = {"answered", "bad_gateway",
+                                                                       "gateway_timeout"};
 inline constexpr std::size_t kListenerCount = 4;
 std::string_view to_string(Listener listener);
 
@@ -34,6 +40,7 @@ struct IngestSnapshot {
   std::map<int, std::uint64_t> http_responses;  // HTTP ingest answers by status code
   // HTTP ingest requests refused by authentication, by reason (AuthRefusal order).
   std::array<std::uint64_t, kAuthRefusalSlots> auth_refused{};
+  std::array<std::array<std::uint64_t, kProxyOutcomeNames.size()>, kProxyRouteNames.size()> proxy{};
   bool ready = false;
 };
 
@@ -60,6 +67,10 @@ class IngestCounters {
   void count_auth_refused(std::size_t reason) noexcept {
     if (reason < auth_refused_.size()) auth_refused_[reason].fetch_add(1, std::memory_order_relaxed);
   }
+  void count_proxy(std::size_t route, ProxyOutcome outcome) noexcept {
+    if (route < proxy_.size())
+      proxy_[route][static_cast<std::size_t>(outcome)].fetch_add(1, std::memory_order_relaxed);
+  }
   void set_ready(bool ready) noexcept { ready_.store(ready, std::memory_order_release); }
   bool ready() const noexcept { return ready_.load(std::memory_order_acquire); }
 
@@ -69,6 +80,8 @@ class IngestCounters {
   std::array<PerListener, kListenerCount> listeners_{};
   std::array<std::atomic<std::uint64_t>, 600> http_responses_{};
   std::array<std::atomic<std::uint64_t>, kAuthRefusalSlots> auth_refused_{};
+  std::array<std::array<std::atomic<std::uint64_t>, kProxyOutcomeNames.size()>, kProxyRouteNames.size()>
+      proxy_{};
   std::atomic<bool> ready_{false};
 };
 

@@ -37,8 +37,7 @@ std::optional<HttpResponse> Logs3Route::post(HttpRequest& request, const HttpRes
   auto& counters = sink_.counters().at(Listener::http);
   counters.bytes.fetch_add(request.body().size(), std::memory_order_relaxed);
   if (auto failure = decode_request_body(request, max_body_, "ingest.max_body_bytes")) {
-    return make_response(request, failure->status,
-                         R"({"error":{"message":")" + failure->message + R"("}})");
+    return make_response(request, failure->status, R"({"error":{"message":")" + failure->message + R"("}})");
   }
   thread_local std::vector<detail::IngestEvent> rows;
   if (auto failure = detail::parse_logs3_body(request.body(), sink_.parser(), rows)) {

@@ -299,6 +299,14 @@ void render_prometheus(const Stats& s, const IngestSnapshot& ingest, const Durab
     sample(out, "spanlined_http_ingest_auth_refused_total", {{"reason", to_string(static_cast<AuthRefusal>(r))}},
            ingest.auth_refused[r]);
   }
+  header(out, "spanlined_proxy_requests_total", "counter",
+         "Requests the HTTP ingest forwarded to the upstream API, by route class and outcome.");
+  for (std::size_t r = 0; r < kProxyRouteNames.size(); ++r) {
+    for (std::size_t o = 0; o < kProxyOutcomeNames.size(); ++o) {
+      sample(out, "spanlined_proxy_requests_total", {{"route", kProxyRouteNames[r]}, {"outcome", kProxyOutcomeNames[o]}},
+             ingest.proxy[r][o]);
+    }
+  }
   single(out, "spanlined_ready", "gauge", "1 once every listener is bound, 0 while starting or stopping.",
          ingest.ready ? 1 : 0);
   if (durable.enabled) render_durable_ingest(durable, out);

@@ -46,15 +46,18 @@ TEST(FakeApp, RegisterIsGetOrCreateByName) {
   ServerConfig config;
   config.api_key = kKey;
   FakeApi api(config);
-  const auto project = post(api, "/api/project/register", R"({"project_name":"p1","org_id":"o"})").at("project");
-  EXPECT_EQ(post(api, "/api/project/register", R"({"project_name":"p1"})").at("project").at("id"), project.at("id"));
+  const auto project =
+      post(api, "/api/project/register", R"({"project_name":"p1","org_id":"o"})").at("project");
+  EXPECT_EQ(post(api, "/api/project/register", R"({"project_name":"p1"})").at("project").at("id"),
+            project.at("id"));
   EXPECT_EQ(api.project_id("p1"), project.at("id").as_string());
 
   const auto exp = post(api, "/api/experiment/register", R"({"project_name":"p1","experiment_name":"e1"})");
   EXPECT_EQ(exp.at("project").at("id"), project.at("id"));
   EXPECT_EQ(exp.at("experiment").at("project_id"), project.at("id"));
   const std::string project_id(project.at("id").as_string());
-  EXPECT_EQ(post(api, "/api/experiment/register", R"({"project_id":")" + project_id + R"(","experiment_name":"e1"})")
+  EXPECT_EQ(post(api, "/api/experiment/register",
+                 R"({"project_id":")" + project_id + R"(","experiment_name":"e1"})")
                 .at("experiment")
                 .at("id"),
             exp.at("experiment").at("id"));
@@ -68,9 +71,10 @@ TEST(FakeApp, Logs3RowsAreStoredUnderTheirObjects) {
   ServerConfig config;
   config.api_key = kKey;
   FakeApi api(config);
-  post(api, "/logs3",
-       R"({"rows":[{"id":"a","project_id":"p","log_id":"g","input":1},{"id":"b","experiment_id":"e","input":2},)"
-       R"({"id":"a","project_id":"p","log_id":"g","_is_merge":true,"output":3}],"api_version":2})");
+  post(
+      api, "/logs3",
+      R"({"rows":[{"id":"a","project_id":"p","log_id":"g","input":1},{"id":"b","experiment_id":"e","input":2},)"
+      R"({"id":"a","project_id":"p","log_id":"g","_is_merge":true,"output":3}],"api_version":2})");
   const auto a = api.row("project_logs", "p", "a");
   ASSERT_TRUE(a);
   EXPECT_EQ(a->at("input").as_int64(), 1);

@@ -10,7 +10,9 @@
 namespace spanline::detail {
 namespace {
 
-std::string id_of(const IngestEvent& event) { return event.row.json.substr(event.row.id_offset, event.row.id_size); }
+std::string id_of(const IngestEvent& event) {
+  return event.row.json.substr(event.row.id_offset, event.row.id_size);
+}
 
 struct Body {
   std::optional<InsertBodyFailure> failure;
@@ -36,15 +38,17 @@ TEST(Logs3Body, RoutesEachRowByItsObjectIdsAndStripsOnlyThose) {
   ASSERT_TRUE(b.rows[0].destination);
   EXPECT_EQ(b.rows[0].destination->kind, Destination::Kind::project_logs);
   EXPECT_EQ(b.rows[0].destination->id, "proj-1");
-  EXPECT_EQ(b.rows[0].row.json,
-            R"({"id":"p1","input":"q","span_id":"s","root_span_id":"r","span_parents":["x"],"_is_merge":false,"project_name":"named"})");
+  EXPECT_EQ(
+      b.rows[0].row.json,
+      R"({"id":"p1","input":"q","span_id":"s","root_span_id":"r","span_parents":["x"],"_is_merge":false,"project_name":"named"})");
   EXPECT_EQ(id_of(b.rows[0]), "p1");
   EXPECT_FALSE(b.rows[0].row.is_merge);
 
   ASSERT_TRUE(b.rows[1].destination);
   EXPECT_EQ(b.rows[1].destination->kind, Destination::Kind::experiment);
   EXPECT_EQ(b.rows[1].destination->id, "exp-1");
-  EXPECT_EQ(b.rows[1].row.json, R"({"id":"e1","scores":{"a":1},"_merge_paths":[["input"]],"_is_merge":true})");
+  EXPECT_EQ(b.rows[1].row.json,
+            R"({"id":"e1","scores":{"a":1},"_merge_paths":[["input"]],"_is_merge":true})");
   EXPECT_TRUE(b.rows[1].row.is_merge);
 
   ASSERT_TRUE(b.rows[2].destination);
@@ -83,9 +87,11 @@ TEST(Logs3Body, EachRefusalNamesTheRow) {
       {R"({"rows":[{"experiment_id":5}]})", 0, IngestError::bad_routing_key},
       {R"({"rows":[)" + ok + R"(,)" + ok + R"(,{"experiment_id":"e","id":7}]})", 2, IngestError::bad_id},
       {R"({"rows":[)" + ok + R"(,3]})", 1, IngestError::not_object},
-      {std::string("{\"rows\":[") + ok + ",{\"experiment_id\":\"e\",\"a\":\"\xff\"}]}", 1, IngestError::invalid_utf8},
+      {std::string("{\"rows\":[") + ok + ",{\"experiment_id\":\"e\",\"a\":\"\xff\"}]}", 1,
+       IngestError::invalid_utf8},
       {R"({"rows":[)" + ok + R"(],"api_version":1})", std::nullopt, IngestError::not_object},
-      {R"({"rows":{"type":"logs3_overflow","key":"k"},"api_version":2})", std::nullopt, IngestError::not_object},
+      {R"({"rows":{"type":"logs3_overflow","key":"k"},"api_version":2})", std::nullopt,
+       IngestError::not_object},
       {R"({"events":[]})", std::nullopt, IngestError::not_object},
       {R"({"rows":[)" + ok + "]} x", std::nullopt, IngestError::not_json},
   };
@@ -112,7 +118,8 @@ TEST(Logs3Body, SameLimitsAsTheNdjsonIngest) {
   const auto deep = parse(R"({"rows":[{"experiment_id":"e","a":{"b":[{}]}}]})", limits);
   ASSERT_TRUE(deep.failure);
   EXPECT_EQ(deep.failure->reason, IngestError::too_deep);
-  const auto large = parse(R"({"rows":[{"experiment_id":"e","a":")" + std::string(300, 'x') + "\"}]}", limits);
+  const auto large =
+      parse(R"({"rows":[{"experiment_id":"e","a":")" + std::string(300, 'x') + "\"}]}", limits);
   ASSERT_TRUE(large.failure);
   EXPECT_EQ(large.failure->reason, IngestError::too_long);
 }

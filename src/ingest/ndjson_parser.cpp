@@ -524,7 +524,8 @@ namespace {
 
 // The body failed simdjson's whole-document UTF-8 check, so there is no DOM to say which
 // element holds `offset`: find it with a small structural scan of {"<array_key>":[ ... ]}.
-std::optional<std::size_t> locate_element(std::string_view body, std::size_t offset, std::string_view array_key_name) {
+std::optional<std::size_t> locate_element(std::string_view body, std::size_t offset,
+                                          std::string_view array_key_name) {
   std::size_t depth = 0;
   bool in_string = false;
   bool escaped = false;
@@ -597,9 +598,9 @@ struct ArrayBodyParser {
       return InsertBodyFailure{std::nullopt, reason, offset, std::move(message)};
     };
     auto element_fail = [&](std::size_t index, IngestError reason, std::size_t offset) {
-      return InsertBodyFailure{index, reason, offset,
-                               std::string(format.element) + " " + std::to_string(index) + ": " +
-                                   std::string(to_string(reason))};
+      return InsertBodyFailure{
+          index, reason, offset,
+          std::string(format.element) + " " + std::to_string(index) + ": " + std::string(to_string(reason))};
     };
     const std::string shape = format.logs3 ? "body must be a JSON object with a \"rows\" array"
                                            : "body must be a JSON object with an \"events\" array";
@@ -623,7 +624,8 @@ struct ArrayBodyParser {
       return static_cast<std::size_t>(where - base);
     };
     od::object object;
-    if (doc.get_object().get(object) != simdjson::SUCCESS) return body_fail(IngestError::not_object, 0, shape);
+    if (doc.get_object().get(object) != simdjson::SUCCESS)
+      return body_fail(IngestError::not_object, 0, shape);
     bool found = false;
     for (auto member : object) {
       od::field field;
@@ -651,13 +653,15 @@ struct ArrayBodyParser {
       od::array elements;
       if (value.get_array().get(elements) != simdjson::SUCCESS) {
         std::string message = "\"" + std::string(format.array_key) + "\" must be an array";
-        if (format.logs3) message += " (overflow references are not supported: spanlined takes the rows inline)";
+        if (format.logs3)
+          message += " (overflow references are not supported: spanlined takes the rows inline)";
         return body_fail(IngestError::not_object, location(), std::move(message));
       }
       std::size_t index = 0;
       for (auto element : elements) {
         od::value element_value;
-        if (element.get(element_value) != simdjson::SUCCESS) return element_fail(index, IngestError::not_json, 0);
+        if (element.get(element_value) != simdjson::SUCCESS)
+          return element_fail(index, IngestError::not_json, 0);
         od::json_type type{};
         if (element_value.type().get(type) != simdjson::SUCCESS)
           return element_fail(index, IngestError::not_json, 0);
@@ -670,7 +674,8 @@ struct ArrayBodyParser {
         }
         IngestEvent& event = out.emplace_back();
         // The element lies in the padded body buffer, so it is parsed where it is, not copied.
-        const auto readable = static_cast<std::size_t>(impl.body_buffer.data() + capacity - element_text.data());
+        const auto readable =
+            static_cast<std::size_t>(impl.body_buffer.data() + capacity - element_text.data());
         Route route;
         if (auto failure = parser.parse_row(element_text, format.routing, event.row, route, readable)) {
           return element_fail(index, failure->reason, failure->offset);

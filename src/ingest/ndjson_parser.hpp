@@ -202,6 +202,7 @@ struct InsertBodyFailure {
 
 // {"error":{"message":...,"reason":...,"event_index":N,"offset":N}} for a 400 answer.
 // `index_name` names the index member ("row_index" for /logs3).
-std::string insert_failure_json(const InsertBodyFailure& failure, std::string_view index_name = "event_index");
+std::string insert_failure_json(const InsertBodyFailure& failure,
+                                std::string_view index_name = "event_index");
 
 }  // namespace spanline::detail

@@ -47,12 +47,13 @@ TEST(DaemonAuth, EveryRefusalAnsweredCountedAndNothingQueued) {
   FakeApi api(fake_config());
   TempDir dir;
   std::ofstream(dir.file("tokens")) << "# one per line\n" << kFileToken << "\n";
-  RunningDaemon d = launch_daemon(kDaemon,
-                                  {"--ingest.uds_path=off", "--ingest.datagram_path=off",
-                                   "--ingest.http_listen=127.0.0.1:0", "--admin.listen=127.0.0.1:0",
-                                   "--ingest.tokens=" + kSettingToken, "--ingest.token_file=" + dir.file("tokens"),
-                                   "--ingest.allowed_origins=https://app.example.com", "--batch.linger_ms=5"},
-                                  api.base_url(), kApiKey);
+  RunningDaemon d =
+      launch_daemon(kDaemon,
+                    {"--ingest.uds_path=off", "--ingest.datagram_path=off",
+                     "--ingest.http_listen=127.0.0.1:0", "--admin.listen=127.0.0.1:0",
+                     "--ingest.tokens=" + kSettingToken, "--ingest.token_file=" + dir.file("tokens"),
+                     "--ingest.allowed_origins=https://app.example.com", "--batch.linger_ms=5"},
+                    api.base_url(), kApiKey);
   const std::string body = R"({"events":[{"id":"refused"}]})";
   const auto none = post(d, body, {});
   EXPECT_EQ(none.status, 401);
@@ -61,8 +62,11 @@ TEST(DaemonAuth, EveryRefusalAnsweredCountedAndNothingQueued) {
   EXPECT_EQ(wrong.status, 401);
   EXPECT_EQ(reason_of(wrong), "bad_credentials");
   // The cross-site request of the report: text/plain, a foreign Origin and Host.
-  const auto browser = post(d, body, {{"Origin", "http://evil.example"}, {"Host", "evil.example"},
-                                      {"Content-Type", "text/plain"}, {"Authorization", "Bearer " + kApiKey}});
+  const auto browser = post(d, body,
+                            {{"Origin", "http://evil.example"},
+                             {"Host", "evil.example"},
+                             {"Content-Type", "text/plain"},
+                             {"Authorization", "Bearer " + kApiKey}});
   EXPECT_EQ(browser.status, 403);
   EXPECT_EQ(reason_of(browser), "origin_not_allowed");
   const auto plain = post(d, body, {{"Content-Type", "text/plain"}, {"Authorization", "Bearer " + kApiKey}});
@@ -77,8 +81,9 @@ TEST(DaemonAuth, EveryRefusalAnsweredCountedAndNothingQueued) {
                              {{"Authorization", "Bearer " + token}});
     EXPECT_EQ(answer.status, 200) << answer.body;
   }
-  const auto allowed = post(d, R"({"events":[{"id":"ok-)" + std::to_string(accepted++) + "\"}]}",
-                            {{"Authorization", "Bearer " + kSettingToken}, {"Origin", "https://app.example.com"}});
+  const auto allowed =
+      post(d, R"({"events":[{"id":"ok-)" + std::to_string(accepted++) + "\"}]}",
+           {{"Authorization", "Bearer " + kSettingToken}, {"Origin", "https://app.example.com"}});
   EXPECT_EQ(allowed.status, 200) << allowed.body;
   EXPECT_EQ(d.get("/version").status, 200);
 

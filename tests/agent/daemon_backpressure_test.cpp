@@ -94,7 +94,7 @@ class Flood {
     threads_.emplace_back([this, path = d.uds] { stream<asio::local::stream_protocol>(path, "uds2"); });
     threads_.emplace_back([this, address = d.tcp] { stream<asio::ip::tcp>(address, "tcp"); });
     threads_.emplace_back([this, path = d.datagram] { datagrams(path); });
-    threads_.emplace_back([this, url = d.http] { http(url); });
+    threads_.emplace_back([this, url = d.http, auth = d.bearer()] { http(url, auth); });
   }
   ~Flood() { stop(); }
   void stop() {
@@ -155,12 +155,13 @@ class Flood {
     }
   }
 
-  void http(const std::string& url) {
+  void http(const std::string& url, const std::map<std::string, std::string>& auth) {
     for (std::uint64_t i = 0; !stop_; ++i) {
       try {
-        const HttpAnswer answer = http_post(url, "/v1/project_logs/bp-proj/insert",
-                                            R"({"events":[{"id":"http-)" + std::to_string(i) +
-                                                R"(","input":")" + std::string(400, 'h') + "\"}]}");
+        const HttpAnswer answer = http_request(url, boost::beast::http::verb::post, "/v1/project_logs/bp-proj/insert",
+                                               R"({"events":[{"id":"http-)" + std::to_string(i) +
+                                                   R"(","input":")" + std::string(400, 'h') + "\"}]}",
+                                               auth);
         if (answer.status == 503) ++http_503_;
       } catch (const std::exception&) {
         return;  // the daemon is gone
@@ -174,9 +175,10 @@ class Flood {
 };
 
 // How long one GET takes, on a fresh connection (as a health checker makes it).
-Clock::duration probe(const std::string& url, const std::string& target, int& status) {
+Clock::duration probe(const std::string& url, const std::string& target, int& status,
+                      const std::map<std::string, std::string>& headers = {}) {
   const auto started = Clock::now();
-  status = http_get(url, target).status;
+  status = http_request(url, boost::beast::http::verb::get, target, {}, headers).status;
   return Clock::now() - started;
 }
 
@@ -216,7 +218,7 @@ TEST_P(DaemonBackpressure, AdminAnswersAndSigtermExitsInTimeWhileClientsFloodASl
   EXPECT_LT(latencies[9], 1s);
   EXPECT_LT(probe(d.admin, "/metrics", status), 1s);
   EXPECT_EQ(status, 200);
-  EXPECT_LT(probe(d.http, "/version", status), 1s);
+  EXPECT_LT(probe(d.http, "/version", status, d.bearer()), 1s);
   EXPECT_EQ(status, 200);
 
   const auto signalled = Clock::now();
@@ -286,8 +288,7 @@ TEST(DaemonBackpressureBlock, AStreamThatDoesNotFitIsHeldBackAndLosesNothing) {
         10s));
   }
   // An HTTP request waits for room, then gets 503.
-  const HttpAnswer refused = http_post(d.http, "/v1/project_logs/bp-proj/insert",
-                                       R"({"events":[{"id":"http-refused","input":"x"}]})");
+  const HttpAnswer refused = d.post("/v1/project_logs/bp-proj/insert", R"({"events":[{"id":"http-refused","input":"x"}]})");
   EXPECT_EQ(refused.status, 503) << refused.body;
   EXPECT_NE(refused.body.find("dropped_queue_full"), std::string::npos) << refused.body;
   EXPECT_EQ(metric(d, "spanlined_ingest_not_queued_total", {{"listener", "uds"}}), 0);

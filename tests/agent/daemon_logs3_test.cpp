@@ -85,7 +85,8 @@ TEST(DaemonLogs3, RoutesRowsToTheirObjectsKeepingEveryOtherField) {
   EXPECT_FALSE(ds->contains("dataset_id"));
 
   // A gzip body is decoded first (request_body.hpp).
-  const std::string gz = detail::compress(Compression::gzip, logs3_body({R"({"id":"gz-1","experiment_id":"exp-a"})"}));
+  const std::string gz =
+      detail::compress(Compression::gzip, logs3_body({R"({"id":"gz-1","experiment_id":"exp-a"})"}));
   auto headers = d.bearer();
   headers["Content-Encoding"] = "gzip";
   EXPECT_EQ(http_request(d.http, http::verb::post, "/logs3", gz, headers).status, 200);
@@ -98,8 +99,8 @@ TEST(DaemonLogs3, RoutesRowsToTheirObjectsKeepingEveryOtherField) {
 TEST(DaemonLogs3, InvalidBodyRefusedWholeNamingTheRowAndNothingQueued) {
   FakeApi api(fake_config());
   RunningDaemon d = start(api);
-  const auto refused = d.post("/logs3", logs3_body({R"({"id":"fine","experiment_id":"e"})",
-                                                    R"({"id":"no-object","input":1})"}));
+  const auto refused = d.post(
+      "/logs3", logs3_body({R"({"id":"fine","experiment_id":"e"})", R"({"id":"no-object","input":1})"}));
   ASSERT_EQ(refused.status, 400);
   const auto error = boost::json::parse(refused.body).at("error").as_object();
   EXPECT_EQ(error.at("row_index").as_int64(), 1);
@@ -107,7 +108,8 @@ TEST(DaemonLogs3, InvalidBodyRefusedWholeNamingTheRowAndNothingQueued) {
   EXPECT_EQ(d.post("/logs3", R"({"rows":[],"api_version":1})").status, 400);
   EXPECT_EQ(d.post("/logs3", "not json").status, 400);
 
-  const auto overflow = d.post("/logs3/overflow", R"({"content_type":"application/json","size_bytes":99,"rows":[]})");
+  const auto overflow =
+      d.post("/logs3/overflow", R"({"content_type":"application/json","size_bytes":99,"rows":[]})");
   EXPECT_EQ(overflow.status, 413);
   EXPECT_EQ(reason_of(overflow), "overflow_not_supported");
   EXPECT_EQ(d.get("/logs3").status, 405);
@@ -123,7 +125,9 @@ TEST(DaemonLogs3, InvalidBodyRefusedWholeNamingTheRowAndNothingQueued) {
   EXPECT_FALSE(api.row("experiment", "e", "fine")) << "part of a refused body was queued";
 
   const PromText metrics = parse_prometheus(http_get(d.admin, "/metrics").body);
-  EXPECT_EQ(metrics.value("spanlined_ingest_invalid_total", {{"listener", "http"}, {"reason", "no_destination"}}), 1);
+  EXPECT_EQ(
+      metrics.value("spanlined_ingest_invalid_total", {{"listener", "http"}, {"reason", "no_destination"}}),
+      1);
   d.process->signal(SIGTERM);
   EXPECT_EQ(d.process->wait_exit(60s), 0);
 }
@@ -136,7 +140,9 @@ TEST(DaemonLogs3, DurableAckAnswersAfterTheSpoolHasTheRows) {
                                                    R"({"id":"d-2","dataset_id":"ds","input":2})"}));
   ASSERT_EQ(answer.status, 200) << answer.body;
   const PromText metrics = parse_prometheus(http_get(d.admin, "/metrics").body);
-  EXPECT_GE(metrics.value("spanlined_ingest_durable_rows_total", {{"listener", "http"}, {"result", "durable"}}), 2) << d.process->stderr_text();
+  EXPECT_GE(
+      metrics.value("spanlined_ingest_durable_rows_total", {{"listener", "http"}, {"result", "durable"}}), 2)
+      << d.process->stderr_text();
   ASSERT_TRUE(wait_until([&] { return api.stats().unique_rows >= 2; })) << api.stats_json();
   EXPECT_TRUE(api.row("project_logs", "p", "d-1"));
   EXPECT_TRUE(api.row("dataset", "ds", "d-2"));

@@ -391,10 +391,10 @@ TEST(DaemonHttpIngest, OnlyValidIdsAreRoutesAndBadTargetsAreLoggedEscaped) {
   RunningDaemon d = start_daemon(api, dir);
   for (const std::string target : {"/v1/project_logs/../insert", "/v1/project_logs/./insert",
                                    "/v1/experiment/a%2Fb/insert", "/v1/dataset/caf\xc3\xa9/insert"}) {
-    EXPECT_EQ(http_post(d.http, target, R"({"events":[{"id":"x"}]})").status, 404) << target;
+    EXPECT_EQ(d.post(target, R"({"events":[{"id":"x"}]})").status, 404) << target;
   }
   // A refused body under a target holding bytes that are not UTF-8: the warning shows them escaped.
-  EXPECT_EQ(http_post(d.http, "/v1/project_logs/p-1/insert?q=\xff\xfe", R"({"events":[{"id":5}]})").status,
+  EXPECT_EQ(d.post("/v1/project_logs/p-1/insert?q=\xff\xfe", R"({"events":[{"id":5}]})").status,
             400);
   ASSERT_TRUE(
       d.process->wait_stderr(std::regex(R"(bad input from /v1/project_logs/p-1/insert\?q=\\xff\\xfe)"), 5s))

@@ -39,16 +39,16 @@ TEST(IngestAuth, AcceptsTheApiKeyOrAnIngestTokenAsBearer) {
 
 TEST(IngestAuth, RefusesMissingOrWrongCredentialsWith401) {
   const IngestAuth auth({kKey, kToken}, {});
-  for (const std::string& header : {std::string(), std::string("Bearer"), std::string("Bearer "),
-                                   "Basic " + kKey, kKey}) {
+  for (const std::string& header :
+       {std::string(), std::string("Bearer"), std::string("Bearer "), "Basic " + kKey, kKey}) {
     const auto refused = auth.check(request(header));
     ASSERT_TRUE(refused) << header;
     EXPECT_EQ(refused->status, 401u);
     EXPECT_EQ(refused->reason, AuthRefusal::missing_credentials) << header;
     EXPECT_EQ(reason_of(*refused), "missing_credentials");
   }
-  for (const std::string& token : {kKey + "x", kKey.substr(0, kKey.size() - 1), std::string("x"),
-                                  kToken.substr(1)}) {
+  for (const std::string& token :
+       {kKey + "x", kKey.substr(0, kKey.size() - 1), std::string("x"), kToken.substr(1)}) {
     const auto refused = auth.check(request("Bearer " + token));
     ASSERT_TRUE(refused) << token;
     EXPECT_EQ(refused->status, 401u);
@@ -134,8 +134,8 @@ TEST(IngestAuth, TokenFileAndConfig) {
   config.ingest.tokens = {"from-setting-0123456789"};
   config.ingest.token_file = path;
   const IngestAuth auth = IngestAuth::from_config(config);
-  for (const std::string& token : {kKey, kToken, std::string("second-token-0123456789"),
-                                  std::string("from-setting-0123456789")}) {
+  for (const std::string& token :
+       {kKey, kToken, std::string("second-token-0123456789"), std::string("from-setting-0123456789")}) {
     EXPECT_FALSE(auth.check(request("Bearer " + token))) << token;
   }
 }

@@ -45,13 +45,13 @@ std::string sdk_missing() {
   return {};
 }
 
-#define REQUIRE_SDK()                                                                  \
-  do {                                                                                 \
-    if (const std::string why = sdk_missing(); !why.empty()) {                         \
-      const char* required = std::getenv("SPANLINE_REQUIRE_SDK");                      \
-      if (required != nullptr && std::string_view(required) == "1") FAIL() << why;     \
-      GTEST_SKIP() << why;                                                             \
-    }                                                                                  \
+#define REQUIRE_SDK()                                                              \
+  do {                                                                             \
+    if (const std::string why = sdk_missing(); !why.empty()) {                     \
+      const char* required = std::getenv("SPANLINE_REQUIRE_SDK");                  \
+      if (required != nullptr && std::string_view(required) == "1") FAIL() << why; \
+      GTEST_SKIP() << why;                                                         \
+    }                                                                              \
   } while (false)
 
 struct ProgramRun {
@@ -75,7 +75,8 @@ ProgramRun run_program(const std::string& app_url, const std::string& api_url, i
   if (code != 0) return run;
   const json::object out = json::parse(node.stdout_text()).as_object();
   run.project_id = std::string(out.at("project_id").as_string());
-  for (const auto& [key, id] : out.at("ids").as_object()) run.ids[std::string(key)] = std::string(id.as_string());
+  for (const auto& [key, id] : out.at("ids").as_object())
+    run.ids[std::string(key)] = std::string(id.as_string());
   run.flush_ms = out.at("flush_ms").to_number<double>();
   return run;
 }
@@ -83,12 +84,14 @@ ProgramRun run_program(const std::string& app_url, const std::string& api_url, i
 // A stored row without what differs between two runs of the same program: ids, times and
 // the span's counter.
 json::object comparable(json::object row) {
-  for (const char* key : {"id", "span_id", "root_span_id", "span_parents", "created", "_xact_id"}) row.erase(key);
+  for (const char* key : {"id", "span_id", "root_span_id", "span_parents", "created", "_xact_id"})
+    row.erase(key);
   if (auto* metrics = row.if_contains("metrics"); metrics != nullptr && metrics->is_object()) {
     metrics->as_object().erase("start");
     metrics->as_object().erase("end");
   }
-  if (auto* attributes = row.if_contains("span_attributes"); attributes != nullptr && attributes->is_object()) {
+  if (auto* attributes = row.if_contains("span_attributes");
+      attributes != nullptr && attributes->is_object()) {
     attributes->as_object().erase("exec_counter");
   }
   return row;
@@ -102,10 +105,11 @@ bool all_arrived(const FakeApi& api, const ProgramRun& run) {
 }
 
 RunningDaemon start_daemon(const FakeApi& api) {
-  return launch_daemon(kDaemon,
-                       {"--ingest.uds_path=off", "--ingest.datagram_path=off", "--ingest.http_listen=127.0.0.1:0",
-                        "--admin.listen=127.0.0.1:0", "--batch.linger_ms=20"},
-                       api.base_url(), kApiKey);
+  return launch_daemon(
+      kDaemon,
+      {"--ingest.uds_path=off", "--ingest.datagram_path=off", "--ingest.http_listen=127.0.0.1:0",
+       "--admin.listen=127.0.0.1:0", "--batch.linger_ms=20"},
+      api.base_url(), kApiKey);
 }
 
 ServerConfig fake_config() {
@@ -126,7 +130,8 @@ TEST(SdkEndToEnd, SpansArriveMergedAsTheSdksDirectUploadLeavesThem) {
   RunningDaemon d = start_daemon(api);
   const ProgramRun via = run_program(api.base_url(), d.http, kSpans, "sdk-e2e");
   ASSERT_EQ(via.ids.size(), 2u * kSpans);
-  ASSERT_TRUE(wait_until([&] { return all_arrived(api, via); })) << api.stats_json() << d.process->stderr_text();
+  ASSERT_TRUE(wait_until([&] { return all_arrived(api, via); }))
+      << api.stats_json() << d.process->stderr_text();
 
   for (const auto& [key, id] : via.ids) {
     const auto through = api.row("project_logs", via.project_id, id);
@@ -164,6 +169,34 @@ TEST(SdkEndToEnd, ThroughA429StormNoSpanIsLostAndFlushReturns) {
   RecordProperty("flush_ms", std::to_string(run.flush_ms));
   d.process->signal(SIGTERM);
   EXPECT_EQ(d.process->wait_exit(60s), 0);
+}
+
+TEST(SdkEndToEnd, DurablyAcknowledgedSpansSurviveKill9) {
+  REQUIRE_SDK();
+  constexpr int kSpans = 60;
+  ServerConfig config = fake_config();
+  // The upstream is down while the program logs (the app routes are never faulted), so every
+  // acknowledged row can only be in the spool when the daemon is killed.
+  config.faults.outage_start_s = 0;
+  config.faults.outage_duration_s = 24 * 3600;
+  FakeApi api(config);
+  TempDir dir;
+  const std::vector<std::string> args = {
+      "--ingest.uds_path=off", "--ingest.datagram_path=off", "--ingest.http_listen=127.0.0.1:0",
+      "--admin.listen=off",    "--ingest.ack=durable",       "--spool.dir=" + dir.file("spool")};
+  RunningDaemon first = launch_daemon(kDaemon, args, api.base_url(), kApiKey);
+  const ProgramRun run = run_program(api.base_url(), first.http, kSpans, "sdk-durable");
+  ASSERT_EQ(run.ids.size(), 2u * kSpans);
+  first.process->signal(SIGKILL);
+  ASSERT_TRUE(first.process->wait_exit(30s));
+  EXPECT_EQ(api.stats().unique_rows, 0u) << "the outage let rows through";
+
+  api.set_faults({});
+  RunningDaemon second = launch_daemon(kDaemon, args, api.base_url(), kApiKey);
+  ASSERT_TRUE(wait_until([&] { return all_arrived(api, run); }, 60s))
+      << api.stats_json() << second.process->stderr_text();
+  second.process->signal(SIGTERM);
+  EXPECT_EQ(second.process->wait_exit(60s), 0);
 }
 
 }  // namespace
