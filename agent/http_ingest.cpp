@@ -1,5 +1,6 @@
 #include "http_ingest.hpp"
 
+#include "otlp_http.hpp"
 #include "request_body.hpp"
 
 #include <boost/beast/http/field.hpp>
@@ -57,7 +58,7 @@ std::string error_json(std::string_view message) {
 class IngestHandler {
  public:
   IngestHandler(IngestSink& sink, const IngestConfig& config)
-      : sink_(sink), max_body_(config.max_body_bytes) {}
+      : sink_(sink), max_body_(config.max_body_bytes), otlp_(make_otlp_traces_handler(sink, config)) {}
 
   std::optional<HttpResponse> operator()(HttpRequest& request, const HttpResponder& responder) {
     std::optional<HttpResponse> response = handle(request, responder);
@@ -72,6 +73,7 @@ class IngestHandler {
       if (request.method() != http::verb::get) return not_allowed(request, "GET");
       return make_response(request, 200, "{\"logs3_payload_max_bytes\":" + std::to_string(max_body_) + "}");
     }
+    if (is_otlp_traces_path(target)) return otlp_(request, responder);
     const auto route = parse_route(target);
     if (!route)
       return make_response(
@@ -209,6 +211,7 @@ class IngestHandler {
 
   IngestSink& sink_;
   std::size_t max_body_;
+  DeferringHttpHandler otlp_;  // POST /v1/traces, /otel/v1/traces (otlp_http.hpp)
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 //   POST /v1/experiment/{experiment_id}/insert
 //   POST /v1/dataset/{dataset_id}/insert
 //   GET  /version                                -> {"logs3_payload_max_bytes": ingest.max_body_bytes}
+//   POST /v1/traces, /otel/v1/traces             OTLP/HTTP traces (otlp_http.hpp)
 //
 // A request with any invalid event is refused whole (400, {"error":{..., "event_index": N,
 // "reason": ...}}) and nothing of it is queued. 200 means every row is queued; 503 (with

@@ -35,6 +35,7 @@ IngestSnapshot IngestCounters::snapshot() const {
     if (const auto n = http_responses_[status].load(relaxed))
       out.http_responses[static_cast<int>(status)] = n;
   }
+  out.otlp = otlp.snapshot();
   out.ready = ready();
   return out;
 }

@@ -4,6 +4,7 @@
 // Lock-free atomics bumped by the listeners; snapshot() copies them for /metrics.
 
 #include "ingest/ndjson_parser.hpp"
+#include "otlp_counters.hpp"
 
 #include <array>
 #include <atomic>
@@ -30,6 +31,7 @@ struct IngestSnapshot {
   };
   std::array<PerListener, kListenerCount> listeners{};
   std::map<int, std::uint64_t> http_responses;  // HTTP ingest answers by status code
+  OtlpSnapshot otlp;
   bool ready = false;
 };
 
@@ -57,6 +59,8 @@ class IngestCounters {
   bool ready() const noexcept { return ready_.load(std::memory_order_acquire); }
 
   IngestSnapshot snapshot() const;
+
+  OtlpCounters otlp;  // the OTLP trace receiver's (otlp_http.hpp)
 
  private:
   std::array<PerListener, kListenerCount> listeners_{};

@@ -7,6 +7,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 scripts/build.sh
+# The OTLP end-to-end test runs the official OpenTelemetry JS SDK, pinned by tests/otel's lockfile.
+tests/otel/install.sh
 
 build_dir="${SPANLINE_BUILD_DIR:-$root/build}"
 label_args=(-LE soak)
