@@ -33,9 +33,9 @@ ServerConfig fake_config() {
 }
 
 RunningDaemon start_daemon(const FakeApi& api, const TempDir& dir, std::vector<std::string> extra = {}) {
-  std::vector<std::string> args = {"--ingest.uds_path=" + dir.file("s.sock"),
-                                   "--ingest.http_listen=127.0.0.1:0", "--admin.listen=127.0.0.1:0",
-                                   "--batch.linger_ms=5"};
+  std::vector<std::string> args = {
+      "--ingest.uds_path=" + dir.file("s.sock"), "--ingest.datagram_path=" + dir.file("d.sock"),
+      "--ingest.http_listen=127.0.0.1:0", "--admin.listen=127.0.0.1:0", "--batch.linger_ms=5"};
   args.insert(args.end(), extra.begin(), extra.end());
   return launch_daemon(kDaemon, args, api.base_url(), kApiKey);
 }
