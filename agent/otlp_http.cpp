@@ -65,6 +65,19 @@ std::optional<Destination> parse_parent(std::string_view header) {
 struct RequestState {
   otlp::Traces traces;
   otlp::MappedSpans mapped;
+
+  // What a thread keeps between requests is bounded: after an unusually large export the
+  // memory goes back instead of staying with the thread (the budget does not count it).
+  static constexpr std::size_t kKeptSpans = 2048;
+  void trim() {
+    if (traces.spans.size() > kKeptSpans) traces = {};
+    if (mapped.rows.capacity() > kKeptSpans) mapped = {};
+  }
+};
+
+struct TrimOnExit {
+  RequestState& state;
+  ~TrimOnExit() { state.trim(); }
 };
 
 RequestState& request_state() {
@@ -123,6 +136,7 @@ class OtlpTracesHandler {
     }
 
     RequestState& state = request_state();
+    const TrimOnExit trim{state};
     otlp::Traces& traces = state.traces;
     otlp::MappedSpans& mapped = state.mapped;
     mapped.clear();
@@ -142,6 +156,7 @@ class OtlpTracesHandler {
     // is shutting down, the rest is not offered; the exporter retries the whole export and
     // the rows already queued are overwritten by their retry (same ids).
     std::size_t queued = 0;
+    const std::size_t refused_by_mapping = mapped.refused.size();
     std::optional<LogResult> stopped_by;
     for (std::size_t i = 0; i < mapped.rows.size(); ++i) {
       const LogResult result = sink_.queue(Listener::http, *to, std::move(mapped.rows[i]));
@@ -149,7 +164,7 @@ class OtlpTracesHandler {
         ++queued;
       } else if (result == LogResult::dropped_too_large) {
         // Refused for good, like a span the mapping refused: named in partial_success.
-        mapped.refused.push_back({i, otlp::SpanRejection::too_large});
+        mapped.refused.push_back({mapped.row_spans[i], otlp::SpanRejection::too_large});
       } else {
         stopped_by = result;
         break;
@@ -157,8 +172,10 @@ class OtlpTracesHandler {
     }
     counters.otlp.count_queued(queued);
     if (stopped_by) {
-      const std::size_t not_queued = mapped.rows.size() - queued;
+      const std::size_t not_queued =
+          mapped.rows.size() - queued - (mapped.refused.size() - refused_by_mapping);
       counters.otlp.count_not_queued(not_queued);
+      (void)count_refused(state);  // every span of the attempt is counted once
       const bool shutting_down = *stopped_by == LogResult::dropped_shutdown;
       const std::string message = std::to_string(not_queued) + " of the export's spans were not queued (" +
                                   (shutting_down ? "shutting down" : "memory budget full") +

@@ -24,11 +24,13 @@ struct DecodeError {
   std::string message;  // for the client: what is wrong and where ("resourceSpans[0]...: ...")
 };
 
-// Replaces `out` with the request's spans. On error `out` is unspecified.
+// Replaces `out` with the request's spans. On error `out` is unspecified. Passing the same
+// `out` again reuses its memory.
 [[nodiscard]] std::optional<DecodeError> decode_otlp_request(std::string_view body, Encoding encoding,
                                                              Traces& out);
 
-// The two halves, for tests and benchmarks.
+// The two halves, for tests and benchmarks. decode_protobuf overwrites `out`; decode_json
+// appends to it.
 [[nodiscard]] std::optional<DecodeError> decode_protobuf(std::string_view body, Traces& out);
 [[nodiscard]] std::optional<DecodeError> decode_json(std::string_view body, Traces& out);
 

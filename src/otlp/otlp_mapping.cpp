@@ -3,6 +3,7 @@
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/json/serializer.hpp>
 #include <boost/json/value.hpp>
 
 #include <algorithm>
@@ -10,7 +11,6 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <span>
 
 namespace spanline::otlp {
@@ -63,13 +63,24 @@ std::optional<SpanRejection> validate_span(const Span& span) {
   return std::nullopt;
 }
 
-void append_hex(std::string& out, std::string_view bytes) {
+namespace {
+
+// Writes 2 * bytes.size() lower-case hex digits at `out`.
+void write_hex(char* out, std::string_view bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
   for (const char c : bytes) {
     const auto byte = static_cast<unsigned char>(c);
-    out += kDigits[byte >> 4];
-    out += kDigits[byte & 0xF];
+    *out++ = kDigits[byte >> 4];
+    *out++ = kDigits[byte & 0xF];
   }
+}
+
+}  // namespace
+
+void append_hex(std::string& out, std::string_view bytes) {
+  const std::size_t at = out.size();
+  out.resize(at + 2 * bytes.size());
+  write_hex(out.data() + at, bytes);
 }
 
 std::string row_id(const Span& span) {
@@ -376,19 +387,20 @@ class RowBuilder {
   void write(const Traces&, const Span& span, std::string& out) {
     json::object row(sp_);
     row.reserve(14);
-    const std::string id = row_id(span);
-    row["id"] = id;
-    std::string hex;
-    append_hex(hex, span.span_id);
-    row["span_id"] = hex;
-    hex.clear();
-    append_hex(hex, span.trace_id);
-    row["root_span_id"] = hex;
+    // Ids are rendered on the stack, straight into the row's arena (validate_span
+    // bounded their sizes): std::strings of 16 and more characters would each be a malloc.
+    char id[49];
+    write_hex(id, span.trace_id);
+    id[32] = '-';
+    write_hex(id + 33, span.span_id);
+    row["id"] = json::string_view(id, 49);
+    row["span_id"] = json::string_view(id + 33, 16);
+    row["root_span_id"] = json::string_view(id, 32);
     if (!span.parent_span_id.empty() && !all_zero(span.parent_span_id)) {
-      hex.clear();
-      append_hex(hex, span.parent_span_id);
+      char parent[16];
+      write_hex(parent, span.parent_span_id);
       json::array parents(sp_);
-      parents.emplace_back(json::string_view(hex));
+      parents.emplace_back(json::string_view(parent, 16));
       row["span_parents"] = std::move(parents);
     }
     row["created"] = iso8601(span.start_time_unix_nano);
@@ -415,7 +427,15 @@ class RowBuilder {
       if (auto value = finish(slot(field))) row[name] = std::move(*value);
     }
     if (error_) row["error"] = std::move(*error_);
-    out += json::serialize(row);
+    // Straight into `out`: no intermediate string.
+    json::serializer serializer;
+    serializer.reset(&row);
+    while (!serializer.done()) {
+      const std::size_t at = out.size();
+      out.resize(at + 4096);
+      const std::size_t written = serializer.read(out.data() + at, 4096).size();
+      out.resize(at + written);
+    }
   }
 
   void error(const Span& span) {
@@ -568,19 +588,33 @@ class RowBuilder {
         static_cast<double>(nanos / 1'000'000'000u) + static_cast<double>(nanos % 1'000'000'000u) / 1e9, sp_);
   }
 
+  // "2023-11-14T22:13:20.123456Z". Digits written by hand: snprintf's format parsing
+  // was 1.5% of decode + map.
   json::value iso8601(std::uint64_t nanos) const {
     using namespace std::chrono;
     const sys_time<microseconds> at{microseconds(nanos / 1000u)};
     const sys_days day = floor<days>(at);
     const year_month_day date(day);
     const hh_mm_ss<microseconds> time(at - day);
-    char buffer[40];
-    const int size = std::snprintf(
-        buffer, sizeof(buffer), "%04d-%02u-%02uT%02d:%02d:%02d.%06dZ", static_cast<int>(date.year()),
-        static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
-        static_cast<int>(time.hours().count()), static_cast<int>(time.minutes().count()),
-        static_cast<int>(time.seconds().count()), static_cast<int>(time.subseconds().count()));
-    return json::value(json::string_view(buffer, static_cast<std::size_t>(std::max(size, 0))), sp_);
+    char buffer[27];
+    auto put = [&](std::size_t at, std::size_t width, long long value) {
+      for (std::size_t i = width; i-- > 0; value /= 10) buffer[at + i] = static_cast<char>('0' + value % 10);
+    };
+    put(0, 4, static_cast<int>(date.year()));
+    buffer[4] = '-';
+    put(5, 2, static_cast<unsigned>(date.month()));
+    buffer[7] = '-';
+    put(8, 2, static_cast<unsigned>(date.day()));
+    buffer[10] = 'T';
+    put(11, 2, time.hours().count());
+    buffer[13] = ':';
+    put(14, 2, time.minutes().count());
+    buffer[16] = ':';
+    put(17, 2, time.seconds().count());
+    buffer[19] = '.';
+    put(20, 6, time.subseconds().count());
+    buffer[26] = 'Z';
+    return json::value(json::string_view(buffer, sizeof(buffer)), sp_);
   }
 
   json::storage_ptr sp_;

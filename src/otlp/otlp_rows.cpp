@@ -38,6 +38,7 @@ void map_spans(const Traces& traces, detail::EventParser& parser, MappedSpans& o
       continue;
     }
     out.rows.push_back(std::move(event.row));
+    out.row_spans.push_back(i);
   }
 }
 

@@ -22,11 +22,13 @@ struct RefusedSpan {
 };
 
 struct MappedSpans {
-  std::vector<PreparedRow> rows;  // the accepted spans', in request order
+  std::vector<PreparedRow> rows;       // the accepted spans', in request order
+  std::vector<std::size_t> row_spans;  // rows[i] is the row of Traces::spans[row_spans[i]]
   std::vector<RefusedSpan> refused;
 
   void clear() {
     rows.clear();
+    row_spans.clear();
     refused.clear();
   }
 };
