@@ -2,6 +2,7 @@
 
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/parser.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/serializer.hpp>
 #include <boost/json/value.hpp>
@@ -253,10 +254,20 @@ json::value to_json(const AnyValue& any, const json::storage_ptr& sp) {
 }
 
 std::optional<json::value> parse_json(std::string_view text, const json::storage_ptr& sp) {
+  // One parser per thread: json::parse() builds a fresh one, whose working stack is a
+  // malloc and a free for every nested value parsed. Depth is bounded by parse_options'
+  // default (32).
+  thread_local json::parser parser;
   boost::system::error_code ec;
-  json::value parsed = json::parse(text, ec, sp);  // depth bounded by parse_options' default
-  if (ec) return std::nullopt;
-  return parsed;
+  parser.reset(sp);
+  parser.write(text.data(), text.size(), ec);
+  if (ec) {
+    // The values parsed so far live in `sp`'s arena, which ends with this row: they are
+    // destroyed now, not at the next reset().
+    parser.reset();
+    return std::nullopt;
+  }
+  return parser.release();
 }
 
 // A string that holds a JSON object or array, parsed; anything else converted as it is.
@@ -428,7 +439,7 @@ class RowBuilder {
     }
     if (error_) row["error"] = std::move(*error_);
     // Straight into `out`: no intermediate string.
-    json::serializer serializer;
+    thread_local json::serializer serializer;  // keeps its working stack between rows
     serializer.reset(&row);
     while (!serializer.done()) {
       const std::size_t at = out.size();

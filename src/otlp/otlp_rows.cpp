@@ -23,7 +23,8 @@ SpanRejection rejection_for(detail::IngestError error) {
 
 void map_spans(const Traces& traces, detail::EventParser& parser, MappedSpans& out) {
   std::string text;
-  detail::IngestEvent event;
+  PreparedRow row;
+  detail::Route route;
   for (std::size_t i = 0; i < traces.spans.size(); ++i) {
     const Span& span = traces.spans[i];
     if (const auto rejection = validate_span(span)) {
@@ -32,12 +33,16 @@ void map_spans(const Traces& traces, detail::EventParser& parser, MappedSpans& o
     }
     text.clear();
     map_span(traces, span, text);
-    // Routing keys are kept as data: an OTLP row's destination comes from the request.
-    if (const auto failure = parser.parse(text, detail::Routing::keep, event)) {
+    // Room after the text lets the parser read it in place instead of copying it into a
+    // padded buffer. Routing keys are kept as data: an OTLP row's destination comes from
+    // the request.
+    if (text.capacity() < text.size() + detail::EventParser::kPadding)
+      text.reserve(text.size() + detail::EventParser::kPadding);
+    if (const auto failure = parser.parse_row(text, detail::Routing::keep, row, route, text.capacity())) {
       out.refused.push_back({i, rejection_for(failure->reason)});
       continue;
     }
-    out.rows.push_back(std::move(event.row));
+    out.rows.push_back(std::move(row));
     out.row_spans.push_back(i);
   }
 }
