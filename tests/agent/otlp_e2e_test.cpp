@@ -279,6 +279,29 @@ TEST(OtlpHttp, BadRequestsAreRefusedWholeInTheirEncoding) {
   stop_daemon(d);
 }
 
+// ingest.ack = "durable": 200 once the spans are in the spool; partial_success still names
+// the refused ones.
+TEST(OtlpHttp, DurableAckAnswersOnceTheSpansAreInTheSpool) {
+  FakeApi api(fake_config());
+  TempDir dir;
+  RunningDaemon d = start_daemon(api, dir, {"--spool.dir=" + dir.file("spool"), "--ingest.ack=durable"});
+  const Answer answer =
+      post(d.http, "/v1/traces", protobuf_body(3, true),
+           {{"Content-Type", "application/x-protobuf"}, {"x-bt-parent", "project_id:durable-proj"}});
+  ASSERT_EQ(answer.status, 200) << answer.body;
+  pb::ExportTraceServiceResponse response;
+  ASSERT_TRUE(response.ParseFromString(answer.body));
+  EXPECT_EQ(response.partial_success().rejected_spans(), 1);
+  const auto metrics = parse_prometheus(http_get(d.admin, "/metrics").body);
+  EXPECT_EQ(metrics.value("spanlined_otlp_spans_queued_total"), 2);
+  EXPECT_GE(metrics.value("spanline_spool_records_written_total").value_or(0), 1);
+  EXPECT_EQ(metrics.value("spanlined_http_ingest_responses_total", {{"code", "200"}}), 1);
+  ASSERT_TRUE(wait_until([&] { return api.row_count("project_logs", "durable-proj") >= 2; }))
+      << api.stats_json();
+  stop_daemon(d);
+  EXPECT_EQ(api.row_count("project_logs", "durable-proj"), 2u);
+}
+
 TEST(OtlpHttp, FullBudgetAnswers429WithRetryAfterAndTheRetryDelivers) {
   ServerConfig config = fake_config();
   config.faults.fail_5xx = 1.0;  // an outage: accepted rows stay in the budget
