@@ -263,6 +263,18 @@ TEST(OtlpMapping, BraintrustStructuredValuesAndFlattenedForms) {
   EXPECT_EQ(at(row, "span_attributes", "type"), "eval");  // braintrust.* wins over the convention
 }
 
+TEST(OtlpMapping, FlattenedPathsAreCappedAt32Levels) {
+  Span span = base_span();
+  std::string key = "braintrust.metadata";
+  for (int i = 0; i < 100000; ++i) key += ".a";
+  span.attributes.push_back(attr(key, "deep"));
+  std::string out;
+  map_span(Traces{}, span, out);  // no stack overflow, no million-level tree
+  json::parse_options options;
+  options.max_depth = 64;
+  EXPECT_NO_THROW(json::parse(out, {}, options));
+}
+
 TEST(OtlpMapping, BraintrustWinsOverGenAiWhateverTheOrder) {
   Span span = base_span();
   span.attributes.push_back(attr("braintrust.input", "bt"));

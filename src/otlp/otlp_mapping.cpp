@@ -310,11 +310,15 @@ void arrays_from_indices(json::value& value) {
 
 // Sets `path` ("a.b.c") inside `root` (made an object if it is not), replacing non-objects
 // on the way.
+// Paths deeper than kMaxPathSegments keep their rest as one key: an attribute name with a
+// million dots must not become a million nested objects (arrays_from_indices recurses).
+constexpr int kMaxPathSegments = 32;
+
 void set_path(json::value& root, std::string_view path, json::value leaf) {
   json::value* at = &root;
-  while (true) {
+  for (int level = 1;; ++level) {
     if (!at->is_object()) *at = json::object(root.storage());
-    const std::size_t dot = path.find('.');
+    const std::size_t dot = level < kMaxPathSegments ? path.find('.') : std::string_view::npos;
     const std::string_view segment = path.substr(0, dot);
     json::value& next = at->get_object()[segment];
     if (dot == std::string_view::npos) {
@@ -395,7 +399,7 @@ class RowBuilder {
   }
 
   // Writes the event. Fields that ended up empty are left out.
-  void write(const Traces&, const Span& span, std::string& out) {
+  void write(const Span& span, std::string& out) {
     json::object row(sp_);
     row.reserve(14);
     // Ids are rendered on the stack, straight into the row's arena (validate_span
@@ -659,7 +663,7 @@ void map_span(const Traces& traces, const Span& span, std::string& out) {
   for (const KeyValue& kv : span.attributes) builder.attribute(kv, provider);
   builder.events(span.events);
   builder.error(span);
-  builder.write(traces, span, out);
+  builder.write(span, out);
 }
 
 AnyValue AnyValue::of_string(std::string value) {
