@@ -1,5 +1,6 @@
 #include "otlp/otlp_mapping.hpp"
 
+#include <simdjson.h>
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/parser.hpp>
@@ -270,6 +271,18 @@ std::optional<json::value> parse_json(std::string_view text, const json::storage
   return parser.release();
 }
 
+// Whether `text` is one JSON value. simdjson's DOM parser (runtime-dispatched SIMD kernels),
+// one per thread: a value that only has to be copied into the row is validated, not built.
+bool is_json(std::string_view text) {
+  thread_local simdjson::dom::parser parser;
+  // As deep as boost::json's default for the values that are rebuilt (32 levels): deeper
+  // JSON is kept as text, in metadata, rather than refusing the whole span as too deep.
+  thread_local const bool depth_set = parser.allocate(4096, 32) == simdjson::SUCCESS;
+  if (!depth_set) return false;
+  simdjson::dom::element ignored;
+  return parser.parse(text.data(), text.size()).get(ignored) == simdjson::SUCCESS;
+}
+
 // A string that holds a JSON object or array, parsed; anything else converted as it is.
 json::value structured_or_as_is(const AnyValue& any, const json::storage_ptr& sp) {
   if (any.type == AnyValue::Type::string && !any.text.empty() && (any.text[0] == '{' || any.text[0] == '[')) {
@@ -348,7 +361,11 @@ class RowBuilder {
       case Action::value:
         return offer(rule->field, rule->priority, to_json(kv.value, sp_));
       case Action::messages:
-        return offer(rule->field, rule->priority, structured_or_as_is(kv.value, sp_));
+        // A string holding JSON goes into the row as it is (validated, not rebuilt).
+        if (kv.value.type == AnyValue::Type::string && !kv.value.text.empty() &&
+            (kv.value.text[0] == '{' || kv.value.text[0] == '[') && is_json(kv.value.text))
+          return offer_raw(rule->field, rule->priority, kv.value.text);
+        return offer(rule->field, rule->priority, to_json(kv.value, sp_));
       case Action::json_text:
         return json_text(rule->field, rule->priority, kv);
       case Action::flattened:
@@ -387,6 +404,7 @@ class RowBuilder {
       if (target.priority < 0 || !target.whole.is_array()) {
         target.priority = 0;
         target.whole = json::array(sp_);
+        target.raw = {};
       }
       json::object message(sp_);
       if (!rule->role.empty()) message["role"] = rule->role;
@@ -399,26 +417,30 @@ class RowBuilder {
   }
 
   // Writes the event. Fields that ended up empty are left out.
+  // Writes the row's members one by one: the ids, times and fixed keys directly, each
+  // field's value from its JSON tree or, for JSON an attribute carried, as that text.
   void write(const Span& span, std::string& out) {
-    json::object row(sp_);
-    row.reserve(14);
-    // Ids are rendered on the stack, straight into the row's arena (validate_span
-    // bounded their sizes): std::strings of 16 and more characters would each be a malloc.
     char id[49];
     write_hex(id, span.trace_id);
     id[32] = '-';
     write_hex(id + 33, span.span_id);
-    row["id"] = json::string_view(id, 49);
-    row["span_id"] = json::string_view(id + 33, 16);
-    row["root_span_id"] = json::string_view(id, 32);
+    out += R"({"id":")";
+    out.append(id, 49);
+    out += R"(","span_id":")";
+    out.append(id + 33, 16);
+    out += R"(","root_span_id":")";
+    out.append(id, 32);
+    out += '"';
     if (!span.parent_span_id.empty() && !all_zero(span.parent_span_id)) {
       char parent[16];
       write_hex(parent, span.parent_span_id);
-      json::array parents(sp_);
-      parents.emplace_back(json::string_view(parent, 16));
-      row["span_parents"] = std::move(parents);
+      out += R"(,"span_parents":[")";
+      out.append(parent, 16);
+      out += "\"]";
     }
-    row["created"] = iso8601(span.start_time_unix_nano);
+    out += R"(,"created":")";
+    append_iso8601(out, span.start_time_unix_nano);
+    out += '"';
 
     Slot& attributes = slot(Field::span_attributes);
     attributes.conventional.insert_or_assign("name", json::string_view(span.name));
@@ -439,12 +461,32 @@ class RowBuilder {
         {Field::tags, "tags"},
     };
     for (const auto& [field, name] : kOrder) {
-      if (auto value = finish(slot(field))) row[name] = std::move(*value);
+      Slot& target = slot(field);
+      const bool raw = target.priority >= target.flat_priority && target.priority >= 0 && !target.raw.empty();
+      std::optional<json::value> value;
+      if (!raw) {
+        value = finish(target);
+        if (!value) continue;
+      }
+      out += ",\"";
+      out += name;
+      out += "\":";
+      if (raw)
+        out += target.raw;
+      else
+        append_json(out, *value);
     }
-    if (error_) row["error"] = std::move(*error_);
-    // Straight into `out`: no intermediate string.
+    if (error_) {
+      out += R"(,"error":)";
+      append_json(out, *error_);
+    }
+    out += '}';
+  }
+
+  // Serializes straight into `out`: no intermediate string.
+  static void append_json(std::string& out, const json::value& value) {
     thread_local json::serializer serializer;  // keeps its working stack between rows
-    serializer.reset(&row);
+    serializer.reset(&value);
     while (!serializer.done()) {
       const std::size_t at = out.size();
       out.resize(at + 4096);
@@ -481,8 +523,9 @@ class RowBuilder {
   // was built with, whatever is assigned to it later).
   struct Slot {
     explicit Slot(const json::storage_ptr& sp) : whole(sp), flat(sp), conventional(sp), braintrust(sp) {}
-    int priority = -1;  // of `whole`; -1: nothing offered
+    int priority = -1;  // of `whole` (or `raw`); -1: nothing offered
     json::value whole;
+    std::string_view raw;  // valid JSON text standing for `whole` when not empty
     int flat_priority = -1;
     json::value flat;           // built from flattened attributes
     json::object conventional;  // object fields: what the conventions set
@@ -501,6 +544,15 @@ class RowBuilder {
     if (priority <= target.priority) return;
     target.priority = priority;
     target.whole = std::move(value);
+    target.raw = {};
+  }
+
+  // `text` is valid JSON and outlives the builder (it is the span's attribute).
+  void offer_raw(Field field, int priority, std::string_view text) {
+    Slot& target = slot(field);
+    if (priority <= target.priority) return;
+    target.priority = priority;
+    target.raw = text;
   }
 
   void offer_flat(Field field, int priority, std::string_view path, json::value value) {
@@ -516,9 +568,8 @@ class RowBuilder {
   }
 
   void json_text(Field field, int priority, const KeyValue& kv) {
-    if (kv.value.type == AnyValue::Type::string) {
-      if (auto parsed = parse_json(kv.value.text, sp_)) return offer(field, priority, std::move(*parsed));
-    }
+    if (kv.value.type == AnyValue::Type::string && is_json(kv.value.text))
+      return offer_raw(field, priority, kv.value.text);
     // As Braintrust does: a _json value that is not JSON is kept, in metadata.
     metadata(kv.key, to_json(kv.value, sp_));
   }
@@ -605,7 +656,7 @@ class RowBuilder {
 
   // "2023-11-14T22:13:20.123456Z". Digits written by hand: snprintf's format parsing
   // was 1.5% of decode + map.
-  json::value iso8601(std::uint64_t nanos) const {
+  static void append_iso8601(std::string& out, std::uint64_t nanos) {
     using namespace std::chrono;
     const sys_time<microseconds> at{microseconds(nanos / 1000u)};
     const sys_days day = floor<days>(at);
@@ -629,7 +680,7 @@ class RowBuilder {
     buffer[19] = '.';
     put(20, 6, time.subseconds().count());
     buffer[26] = 'Z';
-    return json::value(json::string_view(buffer, sizeof(buffer)), sp_);
+    out.append(buffer, sizeof(buffer));
   }
 
   json::storage_ptr sp_;
