@@ -3,6 +3,7 @@
 #include "core/destination_id.hpp"
 #include "ingest_answers.hpp"
 #include "logs3.hpp"
+#include "otlp_http.hpp"
 #include "request_body.hpp"
 
 #include <boost/beast/http/field.hpp>
@@ -59,7 +60,8 @@ class IngestHandler {
         max_body_(config.max_body_bytes),
         ack_timeout_(config.ack_timeout),
         auth_(std::make_shared<const IngestAuth>(std::move(auth))),
-        logs3_(sink, config.max_body_bytes, config.ack_timeout) {}
+        logs3_(sink, config.max_body_bytes, config.ack_timeout),
+        otlp_(make_otlp_traces_handler(sink, config)) {}
 
   // Authentication comes before routing, so that every route (present and future) has it.
   std::optional<HttpResponse> operator()(HttpRequest& request, const HttpResponder& responder) {
@@ -103,6 +105,7 @@ class IngestHandler {
       if (request.method() != http::verb::get) return not_allowed(request, "GET");
       return make_response(request, 200, "{\"logs3_payload_max_bytes\":" + std::to_string(max_body_) + "}");
     }
+    if (is_otlp_traces_path(target)) return otlp_(request, responder);
     const std::string_view path = target.substr(0, target.find('?'));
     if (path == "/logs3" || path == "/logs3/overflow") {
       if (request.method() != http::verb::post) return not_allowed(request, "POST");
@@ -218,6 +221,7 @@ class IngestHandler {
   // Shared with deferred answers, which may outlive a copy of this handler.
   std::shared_ptr<const IngestAuth> auth_;
   Logs3Route logs3_;
+  DeferringHttpHandler otlp_;  // POST /v1/traces, /otel/v1/traces (otlp_http.hpp)
 };
 
 }  // namespace

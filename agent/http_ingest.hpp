@@ -8,6 +8,7 @@
 //   GET  /version                                -> {"logs3_payload_max_bytes": ingest.max_body_bytes}
 //   POST /logs3, /logs3/overflow                 -> the official SDKs' endpoint (logs3.hpp)
 //   anything else                                -> forwarded to api.url (api_proxy.hpp)
+//   POST /v1/traces, /otel/v1/traces             OTLP/HTTP traces (otlp_http.hpp)
 //
 // A request with any invalid event is refused whole (400, {"error":{..., "event_index": N,
 // "reason": ...}}) and nothing of it is queued. 200 means every row is queued; 503 (with

@@ -39,6 +39,7 @@ IngestSnapshot IngestCounters::snapshot() const {
   for (std::size_t r = 0; r < proxy_.size(); ++r) {
     for (std::size_t o = 0; o < proxy_[r].size(); ++o) out.proxy[r][o] = proxy_[r][o].load(relaxed);
   }
+  out.otlp = otlp.snapshot();
   out.ready = ready();
   return out;
 }

@@ -4,6 +4,7 @@
 // Lock-free atomics bumped by the listeners; snapshot() copies them for /metrics.
 
 #include "ingest/ndjson_parser.hpp"
+#include "otlp_counters.hpp"
 
 #include <array>
 #include <atomic>
@@ -41,6 +42,7 @@ struct IngestSnapshot {
   // HTTP ingest requests refused by authentication, by reason (AuthRefusal order).
   std::array<std::uint64_t, kAuthRefusalSlots> auth_refused{};
   std::array<std::array<std::uint64_t, kProxyOutcomeNames.size()>, kProxyRouteNames.size()> proxy{};
+  OtlpSnapshot otlp;
   bool ready = false;
 };
 
@@ -75,6 +77,8 @@ class IngestCounters {
   bool ready() const noexcept { return ready_.load(std::memory_order_acquire); }
 
   IngestSnapshot snapshot() const;
+
+  OtlpCounters otlp;  // the OTLP trace receiver's (otlp_http.hpp)
 
  private:
   std::array<PerListener, kListenerCount> listeners_{};

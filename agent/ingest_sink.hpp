@@ -90,6 +90,8 @@ class IngestSink {
   void report_invalid(Listener listener, detail::IngestError reason, std::uint64_t offset,
                       std::string_view peer);
 
+  // The handle of destination.* (rows that name no destination go there); empty when unset.
+  std::optional<DestinationHandle> default_handle() const { return default_handle_; }
   // Registers (once) and returns the logger handle for `destination`.
   DestinationHandle handle_for(const Destination& destination);
   // Queues a valid row; counts it as queued or not queued. May wait for room under the

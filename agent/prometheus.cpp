@@ -309,6 +309,7 @@ void render_prometheus(const Stats& s, const IngestSnapshot& ingest, const Durab
   }
   single(out, "spanlined_ready", "gauge", "1 once every listener is bound, 0 while starting or stopping.",
          ingest.ready ? 1 : 0);
+  render_otlp_metrics(ingest.otlp, out);
   if (durable.enabled) render_durable_ingest(durable, out);
 }
 

@@ -8,6 +8,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsimdjson-dev libconcurrentqueue-dev libzstd-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev libtomlplusplus-dev libcli11-dev libjemalloc-dev
+  libprotobuf-dev protobuf-compiler
 )
 
 missing=()
@@ -16,6 +17,13 @@ for package in "${packages[@]}"; do
     missing+=("$package")
   fi
 done
+
+# Node.js runs the OpenTelemetry JS SDK in the OTLP end-to-end test (tests/otel). A node
+# installed another way (e.g. NodeSource, which bundles npm) is fine: only install Debian's
+# when there is none.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"

@@ -7,6 +7,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 scripts/build.sh
+# The OTLP end-to-end test runs the official OpenTelemetry JS SDK, pinned by tests/otel's lockfile.
+tests/otel/install.sh
 
 # The official Braintrust SDK, pinned by tests/sdk/package-lock.json, for the SDK end-to-end
 # tests (tests/agent/sdk_e2e_test.cpp). Without node they skip locally; in CI they must run.

@@ -105,6 +105,7 @@ TEST(LoadSmoke, UdsTargetLosesNothing) { socket_smoke("uds"); }
 TEST(LoadSmoke, DatagramTargetLosesNothing) { socket_smoke("udp-unix"); }
 TEST(LoadSmoke, TcpTargetLosesNothing) { socket_smoke("tcp"); }
 TEST(LoadSmoke, HttpTargetLosesNothing) { socket_smoke("http"); }
+TEST(LoadSmoke, OtlpTargetLosesNothing) { socket_smoke("otlp"); }
 
 TEST(LoadSmoke, RowsTheSidecarDropsItselfAreCountedAsDroppedNotLost) {
   if (!std::filesystem::exists(agent_binary())) {

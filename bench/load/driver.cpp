@@ -91,6 +91,7 @@ std::optional<SocketKind> socket_kind(const std::string& target) {
   if (target == "udp-unix") return SocketKind::udp_unix;
   if (target == "tcp") return SocketKind::tcp;
   if (target == "http") return SocketKind::http;
+  if (target == "otlp") return SocketKind::otlp;
   return std::nullopt;
 }
 
@@ -311,7 +312,8 @@ RunResult run_load(const LoadConfig& cfg, std::FILE* progress_out) {
       }
     }
   }
-  const bool client_counts_refusals = cfg.target == "http";  // the HTTP listener answers its refusals
+  // The HTTP listener answers its refusals (insert and OTLP routes alike).
+  const bool client_counts_refusals = cfg.target == "http" || cfg.target == "otlp";
 
   // --- the target ---------------------------------------------------------------------
   const std::set<pid_t> threads_before = current_threads();

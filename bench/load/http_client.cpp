@@ -60,7 +60,7 @@ struct HttpClient::Impl {
   // Synchronous Beast calls ignore expires_after, so each step runs as an async
   // operation driven by io.run() with the stream's deadline applied.
   HttpResponse once(std::string_view method, std::string_view target, std::string_view body,
-                    std::chrono::milliseconds timeout) {
+                    std::chrono::milliseconds timeout, std::string_view content_type) {
     HttpResponse out;
     if (!stream && !connect(timeout, out.error)) return out;
     http::request<http::string_body> req{http::string_to_verb(method),
@@ -68,7 +68,7 @@ struct HttpClient::Impl {
     req.set(http::field::host, endpoint.host);
     req.set(http::field::user_agent, "spanline-load");
     if (!authorization.empty()) req.set(http::field::authorization, authorization);
-    if (!body.empty()) req.set(http::field::content_type, "application/json");
+    if (!body.empty()) req.set(http::field::content_type, content_type);
     req.body() = std::string(body);
     req.prepare_payload();
     req.keep_alive(true);
@@ -110,12 +110,12 @@ HttpClient::HttpClient(HttpEndpoint endpoint, std::string bearer_token) : impl_(
 HttpClient::~HttpClient() = default;
 
 HttpResponse HttpClient::request(std::string_view method, std::string_view target, std::string_view body,
-                                 std::chrono::milliseconds timeout) {
+                                 std::chrono::milliseconds timeout, std::string_view content_type) {
   try {
     const bool reused = impl_->stream.has_value();
-    HttpResponse res = impl_->once(method, target, body, timeout);
+    HttpResponse res = impl_->once(method, target, body, timeout, content_type);
     // A kept-alive connection the server closed in the meantime fails at once: retry fresh.
-    if (res.status == 0 && reused) res = impl_->once(method, target, body, timeout);
+    if (res.status == 0 && reused) res = impl_->once(method, target, body, timeout, content_type);
     return res;
   } catch (const std::exception& e) {
     impl_->stream.reset();

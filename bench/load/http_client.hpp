@@ -35,7 +35,7 @@ class HttpClient {
   // `target` is appended to the endpoint's path prefix. Reconnects once when a kept-alive
   // connection turns out to be closed. Never throws.
   HttpResponse request(std::string_view method, std::string_view target, std::string_view body,
-                       std::chrono::milliseconds timeout);
+                       std::chrono::milliseconds timeout, std::string_view content_type = "application/json");
 
  private:
   struct Impl;

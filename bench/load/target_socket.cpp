@@ -1,6 +1,7 @@
 #include "targets.hpp"
 
 #include "http_client.hpp"
+#include "proto/otlp_trace.pb.h"
 #include "trace_template.hpp"
 
 #include <netdb.h>
@@ -232,6 +233,75 @@ class HttpProducer final : public Producer {
   std::string body_;
 };
 
+// The sidecar's OTLP receiver: one ExportTraceServiceRequest (protobuf) per trace, one span
+// per SpanPlan, as an OpenTelemetry SDK's exporter sends them. Trace ids come from the
+// nonce, the producer and a sequence number, so runs and producers never share a row id.
+// A span's start fields become braintrust.input_json and its end fields
+// braintrust.output_json (the same bytes the other targets send); merge updates have no
+// OTLP equivalent (a span is exported once, finished).
+class OtlpProducer final : public Producer {
+ public:
+  OtlpProducer(const std::string& base_url, const std::string& api_key, std::uint64_t nonce, unsigned index)
+      : client_(parse_http_url(base_url), api_key), nonce_(nonce), index_(index) {}
+
+  std::uint64_t send(const TracePlan& plan, LatencyHistogram* calls) override {
+    namespace pb = spanline::otlp::v1;
+    pb::ExportTraceServiceRequest request;
+    auto* scope = request.add_resource_spans()->add_scope_spans();
+    scope->mutable_scope()->set_name("spanline-load");
+    std::string trace_id(16, '\0');
+    put_big_endian(trace_id.data(), nonce_);
+    put_big_endian(trace_id.data() + 8, (std::uint64_t{index_} << 40) | ++sequence_);
+    const auto now = static_cast<std::uint64_t>(unix_now() * 1e9);
+    for (std::size_t i = 0; i < plan.spans.size(); ++i) {
+      const SpanPlan& plan_span = plan.spans[i];
+      auto* span = scope->add_spans();
+      span->set_trace_id(trace_id);
+      span->set_span_id(span_id(i));
+      if (plan_span.parent >= 0)
+        span->set_parent_span_id(span_id(static_cast<std::size_t>(plan_span.parent)));
+      span->set_name(plan_span.name);
+      span->set_start_time_unix_nano(now);
+      span->set_end_time_unix_nano(now + 1000);
+      add_attribute(*span, "gen_ai.operation.name",
+                    plan_span.type == "llm"    ? "chat"
+                    : plan_span.type == "tool" ? "execute_tool"
+                                               : "invoke_agent");
+      add_attribute(*span, "braintrust.input_json", "{" + plan_span.start.body() + "}");
+      add_attribute(*span, "braintrust.output_json", "{" + plan_span.end.body() + "}");
+    }
+    body_.clear();
+    request.SerializeToString(&body_);
+    const std::uint64_t t0 = now_ns();
+    const HttpResponse res =
+        client_.request("POST", "/v1/traces", body_, std::chrono::seconds(30), "application/x-protobuf");
+    if (calls != nullptr) calls->record(now_ns() - t0);
+    return res.status >= 200 && res.status < 300 ? 0 : plan.row_count();
+  }
+
+ private:
+  static void put_big_endian(char* out, std::uint64_t value) {
+    for (int b = 7; b >= 0; --b, value >>= 8) out[b] = static_cast<char>(value & 0xFF);
+  }
+  static std::string span_id(std::size_t index) {
+    std::string id(8, '\0');
+    put_big_endian(id.data(), index + 1);  // never all zero
+    return id;
+  }
+  template <class Span>
+  static void add_attribute(Span& span, const std::string& key, const std::string& value) {
+    auto* kv = span.add_attributes();
+    kv->set_key(key);
+    kv->mutable_value()->set_string_value(value);
+  }
+
+  HttpClient client_;
+  std::uint64_t nonce_;
+  unsigned index_;
+  std::uint64_t sequence_ = 0;
+  std::string body_;
+};
+
 class SocketTarget final : public Target {
  public:
   SocketTarget(SocketKind kind, std::string address, std::string project_id, std::uint64_t nonce,
@@ -241,7 +311,7 @@ class SocketTarget final : public Target {
         project_id_(std::move(project_id)),
         nonce_(nonce),
         api_key_(std::move(api_key)) {
-    if (kind_ == SocketKind::http) {
+    if (kind_ == SocketKind::http || kind_ == SocketKind::otlp) {
       (void)parse_http_url(address_);  // throws early on a bad URL
     } else if (!connect_to(kind_, address_)) {
       throw std::runtime_error("cannot connect to the sidecar at '" + address_ +
@@ -258,6 +328,8 @@ class SocketTarget final : public Target {
         return std::make_unique<DatagramProducer>(address_, project_id_, nonce_, index);
       case SocketKind::http:
         return std::make_unique<HttpProducer>(address_, api_key_, project_id_, nonce_, index);
+      case SocketKind::otlp:
+        return std::make_unique<OtlpProducer>(address_, api_key_, nonce_, index);
     }
     return nullptr;
   }

@@ -46,8 +46,9 @@ class Target {
 // The library, sending to `options.api_url`, all rows to project `project_id`.
 std::unique_ptr<Target> make_inproc_target(Options options, std::string project_id);
 
-enum class SocketKind { uds, udp_unix, tcp, http };
-// `address`: a socket path (uds, udp-unix), "host:port" (tcp) or a base URL (http).
+// otlp: OTLP/HTTP protobuf exports to the HTTP ingest's /v1/traces, one span per row.
+enum class SocketKind { uds, udp_unix, tcp, http, otlp };
+// `address`: a socket path (uds, udp-unix), "host:port" (tcp) or a base URL (http, otlp).
 // Rows carry ids derived from `nonce`, so different runs never share ids.
 // `api_key`: the bearer token the HTTP ingest requires (the sidecar's own key).
 std::unique_ptr<Target> make_socket_target(SocketKind kind, std::string address, std::string project_id,
