@@ -8,8 +8,8 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsimdjson-dev libconcurrentqueue-dev libzstd-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev libtomlplusplus-dev libcli11-dev libjemalloc-dev
-  # packaging and its tests (tests/packaging)
-  dpkg-dev fakeroot lintian systemd man-db
+  # packaging and its tests (tests/packaging), and the example clients' tests (examples/)
+  dpkg-dev fakeroot lintian systemd man-db nodejs golang-go
 )
 
 missing=()
