@@ -9,7 +9,7 @@ packages=(
   libsimdjson-dev libconcurrentqueue-dev libzstd-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev libtomlplusplus-dev libcli11-dev libjemalloc-dev
   # packaging and its tests (tests/packaging), and the example clients' tests (examples/)
-  dpkg-dev fakeroot lintian systemd man-db nodejs golang-go
+  dpkg-dev fakeroot lintian systemd man-db python3-yaml nodejs golang-go
 )
 
 missing=()
