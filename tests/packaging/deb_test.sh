@@ -45,7 +45,8 @@ done
 # --- files -------------------------------------------------------------------------
 for file in ./usr/bin/spanlined ./lib/systemd/system/spanlined.service ./etc/spanline/spanlined.toml \
             ./usr/lib/sysusers.d/spanline.conf ./usr/lib/tmpfiles.d/spanline.conf \
-            ./usr/share/man/man8/spanlined.8.gz ./usr/share/doc/spanlined/README.Debian; do
+            ./usr/share/man/man8/spanlined.8.gz ./usr/share/doc/spanlined/README.Debian \
+            ./usr/share/doc/spanlined/sidecar-protocol.md; do
   has_file spanlined "$file"
 done
 # /usr/lib/<triplet> when configured with --prefix /usr (scripts/package.sh), else /usr/lib.
