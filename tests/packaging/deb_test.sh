@@ -25,21 +25,21 @@ done
 
 field() { dpkg-deb --field "$(deb "$1")" "$2"; }
 contents() { dpkg-deb --contents "$(deb "$1")" | awk '{ print $6 ($7 == "->" ? " -> " $8 : "") }'; }
-has_file() { contents "$1" | grep -qxF "$2" || fail "$1 lacks $2; it has:
+has_file() { contents "$1" | matches -xF "$2" || fail "$1 lacks $2; it has:
 $(contents "$1")"; }
 
 # --- control fields --------------------------------------------------------------
 [ "$(field spanlined Version)" = "$version" ] || fail "spanlined version $(field spanlined Version)"
-field spanlined Depends | grep -q 'libc6' || fail "spanlined Depends lacks shared library dependencies: $(field spanlined Depends)"
-field "$runtime" Depends | grep -q 'libzstd' || fail "$runtime Depends lacks libzstd: $(field "$runtime" Depends)"
-field libspanline-dev Depends | grep -qF "$runtime (= $version)" || fail "libspanline-dev must depend on $runtime (= $version)"
+field spanlined Depends | matches 'libc6' || fail "spanlined Depends lacks shared library dependencies: $(field spanlined Depends)"
+field "$runtime" Depends | matches 'libzstd' || fail "$runtime Depends lacks libzstd: $(field "$runtime" Depends)"
+field libspanline-dev Depends | matches -F "$runtime (= $version)" || fail "libspanline-dev must depend on $runtime (= $version)"
 for package in spanlined "$runtime" libspanline-dev; do
   dpkg-deb --info "$(deb "$package")" >/dev/null
   [ -n "$(field "$package" Description)" ] || fail "$package has no description"
   has_file "$package" "./usr/share/doc/$package/copyright"
   has_file "$package" "./usr/share/doc/$package/changelog.gz"
   dpkg-deb --fsys-tarfile "$(deb "$package")" | tar -xO "./usr/share/doc/$package/copyright" |
-    grep -q '^License: Apache-2.0' || fail "$package copyright does not declare Apache-2.0"
+    matches '^License: Apache-2.0' || fail "$package copyright does not declare Apache-2.0"
 done
 
 # --- files -------------------------------------------------------------------------
@@ -59,24 +59,24 @@ for file in ./usr/include/spanline/spanline.hpp ./usr/include/spanline/export.hp
             "$libdir/cmake/spanline/spanlineConfig.cmake" "$libdir/cmake/spanline/spanlineTargets.cmake"; do
   has_file libspanline-dev "$file"
 done
-if contents "$runtime" | grep -q '\.a$\|include/'; then fail "$runtime carries development files"; fi
+if contents "$runtime" | matches '\.a$\|include/'; then fail "$runtime carries development files"; fi
 
-dpkg-deb --ctrl-tarfile "$(deb spanlined)" | tar -xO ./conffiles | grep -qxF /etc/spanline/spanlined.toml ||
+dpkg-deb --ctrl-tarfile "$(deb spanlined)" | tar -xO ./conffiles | matches -xF /etc/spanline/spanlined.toml ||
   fail "/etc/spanline/spanlined.toml is not a conffile"
 for script in postinst prerm postrm; do
-  dpkg-deb --ctrl-tarfile "$(deb spanlined)" | tar -tv "./$script" | grep -q '^-rwxr-xr-x' ||
+  dpkg-deb --ctrl-tarfile "$(deb spanlined)" | tar -tv "./$script" | matches '^-rwxr-xr-x' ||
     fail "spanlined has no executable $script"
 done
-dpkg-deb --ctrl-tarfile "$(deb "$runtime")" | tar -xO ./triggers | grep -qx 'activate-noawait ldconfig' ||
+dpkg-deb --ctrl-tarfile "$(deb "$runtime")" | tar -xO ./triggers | matches -x 'activate-noawait ldconfig' ||
   fail "$runtime has no ldconfig trigger"
-dpkg-deb --ctrl-tarfile "$(deb "$runtime")" | tar -xO ./shlibs | grep -qF "libspanline $soversion $runtime (= $version)" ||
+dpkg-deb --ctrl-tarfile "$(deb "$runtime")" | tar -xO ./shlibs | matches -F "libspanline $soversion $runtime (= $version)" ||
   fail "$runtime has no shlibs entry"
 
 # --- the unit in the unpacked tree -------------------------------------------------
 root="$work/root"
 for package in spanlined "$runtime"; do dpkg-deb --extract "$(deb "$package")" "$root"; done
-readelf -S "$root/usr/bin/spanlined" | grep -q '\.debug_' && fail "the packaged spanlined carries debug info"
-readelf -S "$root/$libdir/libspanline.so.$version" | grep -q '\.debug_' &&
+readelf -S "$root/usr/bin/spanlined" | matches '\.debug_' && fail "the packaged spanlined carries debug info"
+readelf -S "$root/$libdir/libspanline.so.$version" | matches '\.debug_' &&
   fail "the packaged libspanline carries debug info"
 if command -v systemd-analyze >/dev/null; then
   # The unit's dependencies (sysinit.target, ...) come from the host's systemd, next to

@@ -23,10 +23,10 @@ done
 libdir="$(dirname "$(find "$prefix" -name 'libspanline.so' -print -quit)")"
 [ -d "$libdir" ] || fail "no libspanline.so installed: $(cd "$prefix" && find . -type f)"
 real_lib="$(readlink -f "$libdir/libspanline.so")"
-readelf -d "$real_lib" | grep -q "SONAME.*\[libspanline.so.$soversion\]" ||
+readelf -d "$real_lib" | matches "SONAME.*\[libspanline.so.$soversion\]" ||
   fail "SONAME is not libspanline.so.$soversion: $(readelf -d "$real_lib" | grep SONAME)"
 [ -e "$libdir/libspanline.so.$soversion" ] || fail "no libspanline.so.$soversion link"
-if readelf -S "$real_lib" | grep -q '\.debug_'; then fail "the installed library carries debug info"; fi
+if readelf -S "$real_lib" | matches '\.debug_'; then fail "the installed library carries debug info"; fi
 [ ! -e "$libdir/libspanline.a" ] || fail "the static library is installed next to the shared one"
 
 exports="$(nm -D --defined-only -C "$real_lib")"
@@ -65,7 +65,7 @@ api_key="sk-install-test-0123456789"
 start_fake_api "$build" "$work" "$api_key"
 expected_rows=0
 for consumer in "$work/cmake-consumer/spanline-example" "$work/pkgconfig-consumer"; do
-  LD_LIBRARY_PATH="$libdir" ldd "$consumer" | grep -q "libspanline.so.$soversion => $libdir/" ||
+  LD_LIBRARY_PATH="$libdir" ldd "$consumer" | matches "libspanline.so.$soversion => $libdir/" ||
     fail "$consumer does not load the installed library: $(LD_LIBRARY_PATH="$libdir" ldd "$consumer")"
   env -u SPANLINE_SPOOL_DIR LD_LIBRARY_PATH="$libdir" BRAINTRUST_API_URL="$FAKE_URL" BRAINTRUST_API_KEY="$api_key" \
     "$consumer" >"$work/consumer.out" 2>&1 || fail "$consumer failed: $(cat "$work/consumer.out")"

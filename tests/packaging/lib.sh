@@ -32,3 +32,13 @@ stop_fake_api() {
 fake_unique_rows() {
   curl -fsS "$FAKE_URL/_fake/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["unique_rows"])'
 }
+
+# producer | matches GREP_ARGS...: like grep -q, but reads all of its input first. Under
+# `set -o pipefail`, grep -q exits at the first match and the producer (tar, dpkg-deb,
+# readelf) then dies of SIGPIPE, failing the pipeline whenever its output outgrows the
+# pipe buffer.
+matches() {
+  local text
+  text="$(cat)"
+  grep "$@" <<<"$text" >/dev/null
+}
