@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <array>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
@@ -60,7 +61,8 @@ void append_value(std::string& out, double value) {
   out.append(buffer, end).append("\n");
 }
 
-void single(std::string& out, std::string_view name, std::string_view type, std::string_view help, double value) {
+void single(std::string& out, std::string_view name, std::string_view type, std::string_view help,
+            double value) {
   gauge_header(out, name, type, help);
   out.append(name).append(" ");
   append_value(out, value);
@@ -82,28 +84,33 @@ void append_label(std::string& out, std::string_view key, std::string_view value
 }  // namespace
 
 std::optional<ProcStat> parse_proc_stat(std::string_view text) {
+  // Field numbers as in proc(5).
+  constexpr int kUtime = 14, kStime = 15, kStarttime = 22, kVsize = 23, kRss = 24;
   const auto close = text.rfind(')');
   if (close == std::string_view::npos) return std::nullopt;
-  // Fields after the command name, starting with field 3 (state).
   std::istringstream in{std::string(text.substr(close + 1))};
-  std::string field;
-  ProcStat stat;
-  for (int number = 3; number <= 24 && in >> field; ++number) {
-    std::uint64_t value = 0;
-    const bool numeric = std::from_chars(field.data(), field.data() + field.size(), value).ec == std::errc{};
-    switch (number) {
-      case 14: if (!numeric) return std::nullopt; stat.utime_ticks = value; break;
-      case 15: if (!numeric) return std::nullopt; stat.stime_ticks = value; break;
-      case 22: if (!numeric) return std::nullopt; stat.starttime_ticks = value; break;
-      case 23: if (!numeric) return std::nullopt; stat.vsize_bytes = value; break;
-      case 24:
-        if (!numeric) return std::nullopt;
-        stat.rss_pages = value;
-        return stat;
-      default: break;
-    }
+  std::array<std::string, kRss + 1> fields;
+  for (int number = 3; number <= kRss; ++number) {
+    if (!(in >> fields[static_cast<std::size_t>(number)])) return std::nullopt;
   }
-  return std::nullopt;
+  auto unsigned_at = [&](int number) -> std::optional<std::uint64_t> {
+    const std::string& field = fields[static_cast<std::size_t>(number)];
+    std::uint64_t value = 0;
+    const auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), value);
+    if (ec != std::errc{} || end != field.data() + field.size()) return std::nullopt;
+    return value;
+  };
+  const auto utime = unsigned_at(kUtime);
+  const auto stime = unsigned_at(kStime);
+  const auto starttime = unsigned_at(kStarttime);
+  const auto vsize = unsigned_at(kVsize);
+  const auto rss = unsigned_at(kRss);
+  if (!utime || !stime || !starttime || !vsize || !rss) return std::nullopt;
+  return ProcStat{.utime_ticks = *utime,
+                  .stime_ticks = *stime,
+                  .starttime_ticks = *starttime,
+                  .vsize_bytes = *vsize,
+                  .rss_pages = *rss};
 }
 
 ProcessSnapshot read_process_snapshot() {
@@ -116,7 +123,8 @@ ProcessSnapshot read_process_snapshot() {
   const auto per_second = static_cast<double>(ticks);
   snapshot.available = true;
   snapshot.cpu_seconds = static_cast<double>(stat->utime_ticks + stat->stime_ticks) / per_second;
-  snapshot.start_time_seconds = static_cast<double>(*boot) + static_cast<double>(stat->starttime_ticks) / per_second;
+  snapshot.start_time_seconds =
+      static_cast<double>(*boot) + static_cast<double>(stat->starttime_ticks) / per_second;
   snapshot.resident_memory_bytes = stat->rss_pages * static_cast<std::uint64_t>(page);
   snapshot.virtual_memory_bytes = stat->vsize_bytes;
   snapshot.open_fds = count_open_fds();
@@ -141,8 +149,8 @@ void render_process_metrics(const ProcessSnapshot& process, const BuildInfo& bui
            static_cast<double>(process.virtual_memory_bytes));
     single(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
            static_cast<double>(process.resident_memory_bytes));
-    single(out, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.",
-           process.start_time_seconds);
+    single(out, "process_start_time_seconds", "gauge",
+           "Start time of the process since unix epoch in seconds.", process.start_time_seconds);
   }
   gauge_header(out, "spanline_build_info", "gauge",
                "Always 1; the labels name the version, source commit and memory allocator of spanlined.");

@@ -11,13 +11,13 @@
 namespace spanline::agent {
 
 struct ProcessSnapshot {
-  bool available = false;               // false when /proc could not be read: nothing is rendered
-  double cpu_seconds = 0;               // user + system
-  double start_time_seconds = 0;        // since the Unix epoch
+  bool available = false;         // false when /proc could not be read: nothing is rendered
+  double cpu_seconds = 0;         // user + system
+  double start_time_seconds = 0;  // since the Unix epoch
   std::uint64_t resident_memory_bytes = 0;
   std::uint64_t virtual_memory_bytes = 0;
   std::uint64_t open_fds = 0;
-  std::uint64_t max_fds = 0;            // the soft RLIMIT_NOFILE
+  std::uint64_t max_fds = 0;  // the soft RLIMIT_NOFILE
 };
 
 // The fields of /proc/<pid>/stat that the snapshot needs, in the kernel's units.

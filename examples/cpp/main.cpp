@@ -31,8 +31,8 @@ int main() {
   const auto project = logger.destination(spanline::Destination::project_named("spanline-example"));
 
   const std::string prompt = "What is 2 + 2?";
-  spanline::Span span = logger.start_span(project, {.name = "chat", .type = "llm"},
-                                          spanline::Fields{}.string("input", prompt));
+  spanline::Span span =
+      logger.start_span(project, {.name = "chat", .type = "llm"}, spanline::Fields{}.string("input", prompt));
   bool ok = true;
   {
     spanline::Span tool = span.start_child({.name = "calculator", .type = "tool"},
@@ -47,9 +47,10 @@ int main() {
   ok &= queued(span.end(), "span end");
 
   const spanline::FlushResult result = logger.flush(std::chrono::seconds(10));
-  std::printf("span %.*s: delivered=%llu rejected=%llu dropped=%llu pending=%llu\n",
-              static_cast<int>(span.id().size()), span.id().data(),
-              static_cast<unsigned long long>(result.delivered), static_cast<unsigned long long>(result.rejected),
-              static_cast<unsigned long long>(result.dropped), static_cast<unsigned long long>(result.pending));
+  std::printf(
+      "span %.*s: delivered=%llu rejected=%llu dropped=%llu pending=%llu\n",
+      static_cast<int>(span.id().size()), span.id().data(), static_cast<unsigned long long>(result.delivered),
+      static_cast<unsigned long long>(result.rejected), static_cast<unsigned long long>(result.dropped),
+      static_cast<unsigned long long>(result.pending));
   return ok && result.complete && result.rejected == 0 && result.dropped == 0 ? 0 : 1;
 }

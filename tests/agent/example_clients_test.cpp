@@ -57,14 +57,15 @@ void run_example(const std::string& tool, const std::vector<std::string>& comman
   config.api_key = kApiKey;
   fakeapi::FakeApi api(config);
   TempDir dir;
-  RunningDaemon daemon = launch_daemon(SPANLINE_BINARY_DIR "/spanlined",
-                                       {"--ingest.uds_path=" + dir.file("s.sock"), "--ingest.datagram_path=off",
-                                        "--ingest.http_listen=off", "--admin.listen=127.0.0.1:0",
-                                        "--batch.linger_ms=5"},
-                                       api.base_url(), kApiKey);
+  RunningDaemon daemon =
+      launch_daemon(SPANLINE_BINARY_DIR "/spanlined",
+                    {"--ingest.uds_path=" + dir.file("s.sock"), "--ingest.datagram_path=off",
+                     "--ingest.http_listen=off", "--admin.listen=127.0.0.1:0", "--batch.linger_ms=5"},
+                    api.base_url(), kApiKey);
   const std::string project = "example-" + tool;
   ChildProcess client("/usr/bin/env", command,
-                      {{"SPANLINE_SOCKET", daemon.uds}, {"SPANLINE_PROJECT_NAME", project},
+                      {{"SPANLINE_SOCKET", daemon.uds},
+                       {"SPANLINE_PROJECT_NAME", project},
                        {"HOME", std::getenv("HOME") != nullptr ? std::getenv("HOME") : dir.file("home")}});
   ASSERT_EQ(client.wait_exit(180s), 0) << client.stderr_text();
   const json::object ids = json::parse(client.stdout_text()).as_object();
@@ -78,8 +79,10 @@ void run_example(const std::string& tool, const std::vector<std::string>& comman
     project_id = api.project_id(project);
     if (project_id.empty()) return false;
     const auto root = api.row("project_logs", project_id, root_id);
-    return root && !at_path(*root, {"scores", "correct"}).is_null() && api.row("project_logs", project_id, child_id);
-  })) << "rows did not arrive; daemon stderr:\n" << daemon.process->stderr_text();
+    return root && !at_path(*root, {"scores", "correct"}).is_null() &&
+           api.row("project_logs", project_id, child_id);
+  })) << "rows did not arrive; daemon stderr:\n"
+      << daemon.process->stderr_text();
 
   EXPECT_EQ(api.row_count("project_logs", project_id), 2u);
   const json::object root = *api.row("project_logs", project_id, root_id);
@@ -108,7 +111,9 @@ void run_example(const std::string& tool, const std::vector<std::string>& comman
   EXPECT_EQ(daemon.process->wait_exit(120s), 0) << daemon.process->stderr_text();
 }
 
-TEST(ExampleClients, Python) { run_example("python3", {"python3", kExamples + "/python/spanline_client.py"}); }
+TEST(ExampleClients, Python) {
+  run_example("python3", {"python3", kExamples + "/python/spanline_client.py"});
+}
 
 TEST(ExampleClients, Node) { run_example("node", {"node", kExamples + "/node/spanline_client.js"}); }
 

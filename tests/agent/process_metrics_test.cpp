@@ -49,7 +49,8 @@ TEST(ProcessMetrics, ReadsThisProcess) {
   EXPECT_GE(before.open_fds, 3u);  // stdin, stdout, stderr at least
   EXPECT_GT(before.max_fds, 0u);
   EXPECT_GE(before.cpu_seconds, 0.0);
-  const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   EXPECT_LE(before.start_time_seconds, now + 1);
   EXPECT_GT(before.start_time_seconds, 1e9);  // an epoch time, not seconds since boot
 
@@ -63,8 +64,12 @@ TEST(ProcessMetrics, ReadsThisProcess) {
 
 TEST(ProcessMetrics, RendersStandardNamesAndBuildInfo) {
   std::string out;
-  ProcessSnapshot process{.available = true, .cpu_seconds = 1.5, .start_time_seconds = 1765000000.25,
-                          .resident_memory_bytes = 4096, .virtual_memory_bytes = 8192, .open_fds = 7,
+  ProcessSnapshot process{.available = true,
+                          .cpu_seconds = 1.5,
+                          .start_time_seconds = 1765000000.25,
+                          .resident_memory_bytes = 4096,
+                          .virtual_memory_bytes = 8192,
+                          .open_fds = 7,
                           .max_fds = 65536};
   render_process_metrics(process, {.version = "1.2.3", .commit = "abc\"def", .allocator = "jemalloc"}, out);
   const auto text = parse_prometheus(out);
@@ -76,7 +81,8 @@ TEST(ProcessMetrics, RendersStandardNamesAndBuildInfo) {
   EXPECT_EQ(text.value("process_open_fds"), 7);
   EXPECT_EQ(text.value("process_max_fds"), 65536);
   EXPECT_EQ(text.types.at("process_cpu_seconds_total"), "counter");
-  EXPECT_EQ(text.value("spanline_build_info", {{"version", "1.2.3"}, {"commit", "abc\"def"}, {"allocator", "jemalloc"}}),
+  EXPECT_EQ(text.value("spanline_build_info",
+                       {{"version", "1.2.3"}, {"commit", "abc\"def"}, {"allocator", "jemalloc"}}),
             1);
 
   out.clear();
@@ -113,12 +119,14 @@ TEST(ProcessMetrics, EveryDaemonFamilyHasOnePrefix) {
 // promtool (Debian's prometheus package) is the reference linter; without it this skips.
 TEST(ProcessMetrics, PromtoolChecksTheExposition) {
   if (std::system("command -v promtool >/dev/null 2>&1") != 0) GTEST_SKIP() << "promtool is not installed";
-  const auto dir = std::filesystem::temp_directory_path() / ("spanline-promtool-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("spanline-promtool-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto input = dir / "metrics.txt";
   const auto output = dir / "promtool.out";
   std::ofstream(input) << full_exposition();
-  const std::string command = "promtool check metrics < '" + input.string() + "' > '" + output.string() + "' 2>&1";
+  const std::string command =
+      "promtool check metrics < '" + input.string() + "' > '" + output.string() + "' 2>&1";
   const int status = std::system(command.c_str());
   std::ifstream result(output);
   const std::string said{std::istreambuf_iterator<char>(result), std::istreambuf_iterator<char>()};

@@ -33,8 +33,8 @@ class FakeServiceManager {
     address.sun_family = AF_UNIX;
     std::memcpy(address.sun_path, name_.data(), name_.size());
     if (name_[0] == '@') address.sun_path[0] = '\0';
-    const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name_.size() +
-                                               (name_[0] == '@' ? 0 : 1));
+    const auto length =
+        static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name_.size() + (name_[0] == '@' ? 0 : 1));
     if (::bind(fd_, reinterpret_cast<const sockaddr*>(&address), length) != 0) {
       throw std::runtime_error("bind " + name_ + ": " + std::strerror(errno));
     }
@@ -70,8 +70,8 @@ TEST(SystemdNotify, SendsOneDatagramToAPathSocket) {
 }
 
 TEST(SystemdNotify, SendsToAnAbstractSocket) {
-  const std::string name = "@spanline-notify-test-" + std::to_string(::getpid()) + "-" +
-                           std::to_string(std::random_device{}());
+  const std::string name =
+      "@spanline-notify-test-" + std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}());
   FakeServiceManager manager(name);
   EXPECT_EQ(SystemdNotifier(name).notify("STOPPING=1"), "");
   EXPECT_EQ(manager.receive(), "STOPPING=1");
@@ -92,13 +92,13 @@ TEST(SystemdNotify, DaemonSendsReadyWhenListeningAndStoppingOnSigterm) {
   fakeapi::FakeApi api(config);
   TempDir dir;
   FakeServiceManager manager(dir.file("notify"));
-  ChildProcess daemon(SPANLINE_BINARY_DIR "/spanlined",
-                      {"--ingest.uds_path=" + dir.file("s.sock"), "--ingest.datagram_path=off",
-                       "--ingest.http_listen=off", "--admin.listen=127.0.0.1:0",
-                       "--destination.project_id=notify-proj"},
-                      {{"BRAINTRUST_API_URL", api.base_url()},
-                       {"BRAINTRUST_API_KEY", config.api_key},
-                       {"NOTIFY_SOCKET", manager.name()}});
+  ChildProcess daemon(
+      SPANLINE_BINARY_DIR "/spanlined",
+      {"--ingest.uds_path=" + dir.file("s.sock"), "--ingest.datagram_path=off", "--ingest.http_listen=off",
+       "--admin.listen=127.0.0.1:0", "--destination.project_id=notify-proj"},
+      {{"BRAINTRUST_API_URL", api.base_url()},
+       {"BRAINTRUST_API_KEY", config.api_key},
+       {"NOTIFY_SOCKET", manager.name()}});
 
   const auto ready = manager.receive();
   ASSERT_TRUE(ready) << "no READY=1; stderr:\n" << daemon.stderr_text();

@@ -37,10 +37,11 @@ TEST(DaemonVersion, MetricsReportTheBuildAndTheProcess) {
   config.api_key = "sk-version-test-0123456789";
   fakeapi::FakeApi api(config);
   TempDir dir;
-  RunningDaemon daemon = launch_daemon(kDaemon,
-                                       {"--ingest.uds_path=" + dir.file("s.sock"), "--ingest.datagram_path=off",
-                                        "--ingest.http_listen=off", "--admin.listen=127.0.0.1:0"},
-                                       api.base_url(), config.api_key);
+  RunningDaemon daemon =
+      launch_daemon(kDaemon,
+                    {"--ingest.uds_path=" + dir.file("s.sock"), "--ingest.datagram_path=off",
+                     "--ingest.http_listen=off", "--admin.listen=127.0.0.1:0"},
+                    api.base_url(), config.api_key);
   const auto answer = http_get(daemon.admin, "/metrics");
   ASSERT_EQ(answer.status, 200);
   const PromText metrics = parse_prometheus(answer.body);
