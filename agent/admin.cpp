@@ -1,5 +1,6 @@
 #include "admin.hpp"
 
+#include "process_metrics.hpp"
 #include "prometheus.hpp"
 
 #include <boost/beast/http/verb.hpp>
@@ -21,6 +22,7 @@ HttpHandler make_admin_handler(Logger& logger, IngestCounters& counters,
       std::string text;
       render_prometheus(logger.stats(), counters.snapshot(),
                         durable != nullptr ? durable->snapshot() : DurableIngestSnapshot{}, text);
+      render_process_metrics(read_process_snapshot(), build_info(), text);
       return make_response(request, 200, std::move(text), kPrometheusContentType);
     }
     if (target == "/healthz") return make_response(request, 200, "ok\n", "text/plain");

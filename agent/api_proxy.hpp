@@ -17,7 +17,7 @@
 // Failures answer JSON: 502 {"error":{"reason":"bad_gateway"|"response_too_large"}} when the
 // upstream cannot be reached or answers badly, 504 {"error":{"reason":"gateway_timeout"}} when
 // it does not answer within proxy.timeout_ms. Each request is counted by route class and
-// outcome (spanlined_proxy_requests_total).
+// outcome (spanline_proxy_requests_total).
 //
 // Thread safety: forward() may be called from every I/O thread at once.
 

@@ -7,7 +7,12 @@
 #include "daemon.hpp"
 #include "daemon_config.hpp"
 #include "log.hpp"
+#include "process_metrics.hpp"
 #include "stop_summary.hpp"
+#include "systemd_notify.hpp"
+
+#include <spanline/version.hpp>
+#include <spanline_build_info.hpp>
 
 #include <boost/asio/signal_set.hpp>
 
@@ -20,10 +25,6 @@
 #include <cstdio>
 #include <future>
 #include <iostream>
-
-#ifndef SPANLINE_VERSION_STRING
-#define SPANLINE_VERSION_STRING "0.1.0"
-#endif
 
 namespace {
 
@@ -52,7 +53,8 @@ int run(int argc, char** argv) {
       return 0;
     }
     if (command_line.version) {
-      std::cout << "spanlined " << SPANLINE_VERSION_STRING << " (allocator: " << allocator_name() << ")\n";
+      std::cout << "spanlined " << SPANLINE_VERSION_STRING << " (allocator: " << allocator_name()
+                << ", commit " << SPANLINE_GIT_COMMIT << ")\n";
       return 0;
     }
     config = load_config(command_line, process_environment());
@@ -70,6 +72,9 @@ int run(int argc, char** argv) {
     return 0;
   }
   set_log_level(config.log_level);
+#ifdef SPANLINE_AGENT_JEMALLOC
+  set_build_allocator("jemalloc");
+#endif
   if (config.library.api_key.empty()) {
     log_warn("daemon", "no API key (BRAINTRUST_API_KEY or api.key): the API will refuse every request");
   }
@@ -108,11 +113,18 @@ int run(int argc, char** argv) {
     return 1;
   }
   std::cout << daemon->ready_line() << std::endl;  // flushed: scripts wait for this line
+  const SystemdNotifier service_manager;
+  if (const std::string error = service_manager.notify("READY=1\nSTATUS=accepting input"); !error.empty()) {
+    log_warn("daemon", "cannot notify the service manager (READY=1): " + error);
+  }
 
   const int signal_number = stop_future.get();
   log_info("daemon", std::string("received ") + (signal_number == SIGINT ? "SIGINT" : "SIGTERM") +
                          ": stopped accepting, draining (deadline " +
                          std::to_string(config.library.shutdown_timeout.count()) + " ms)");
+  if (const std::string error = service_manager.notify("STOPPING=1\nSTATUS=draining"); !error.empty()) {
+    log_warn("daemon", "cannot notify the service manager (STOPPING=1): " + error);
+  }
   const StopReport report = daemon->stop();
   // The logger has shut down: its counters no longer move.
   const StopSummary summary = make_stop_summary(daemon->logger().stats(), report.result);

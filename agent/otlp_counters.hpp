@@ -1,6 +1,6 @@
 #pragma once
 // Counters of the OTLP trace receiver (otlp_http.hpp), shown in /metrics as
-// spanlined_otlp_*: requests by encoding, requests refused whole (undecodable, no
+// spanline_otlp_*: requests by encoding, requests refused whole (undecodable, no
 // destination), spans received, queued, refused alone by reason, and not queued under
 // backpressure. Lock-free; snapshot() copies them.
 
@@ -58,7 +58,7 @@ class OtlpCounters {
   std::array<std::atomic<std::uint64_t>, otlp::kSpanRejectionCount> spans_rejected_{};
 };
 
-// Appends the spanlined_otlp_* families (Prometheus text format) to `out`.
+// Appends the spanline_otlp_* families (Prometheus text format) to `out`.
 void render_otlp_metrics(const OtlpSnapshot& otlp, std::string& out);
 
 }  // namespace spanline::agent

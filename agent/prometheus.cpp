@@ -135,7 +135,7 @@ void render_spool(const Stats::Spool& spool, std::string& out) {
 }
 
 void render_durable_ingest(const DurableIngestSnapshot& durable, std::string& out) {
-  constexpr std::string_view rows = "spanlined_ingest_durable_rows_total";
+  constexpr std::string_view rows = "spanline_ingest_durable_rows_total";
   header(out, rows, "counter",
          "Valid rows of durable-ack ingest by listener and result: durable (fsynced to the spool, "
          "acknowledged) or why not (not acknowledged; the client must resend).");
@@ -147,16 +147,16 @@ void render_durable_ingest(const DurableIngestSnapshot& durable, std::string& ou
              durable.listeners[i].rows[r]);
     }
   }
-  header(out, "spanlined_ingest_durable_commits_total", "counter",
+  header(out, "spanline_ingest_durable_commits_total", "counter",
          "Durable writes (one per request or stream read and destination group), by listener.");
   for (std::size_t i = 0; i < kListenerCount; ++i) {
-    sample(out, "spanlined_ingest_durable_commits_total", {{"listener", to_string(static_cast<Listener>(i))}},
+    sample(out, "spanline_ingest_durable_commits_total", {{"listener", to_string(static_cast<Listener>(i))}},
            durable.listeners[i].commits);
   }
-  header(out, "spanlined_ingest_durable_commit_seconds_total", "counter",
+  header(out, "spanline_ingest_durable_commit_seconds_total", "counter",
          "Time spent waiting for durable writes (spool append and fsync), by listener.");
   for (std::size_t i = 0; i < kListenerCount; ++i) {
-    sample(out, "spanlined_ingest_durable_commit_seconds_total",
+    sample(out, "spanline_ingest_durable_commit_seconds_total",
            {{"listener", to_string(static_cast<Listener>(i))}}, durable.listeners[i].commit_seconds);
   }
 }
@@ -258,56 +258,56 @@ void render_prometheus(const Stats& s, const IngestSnapshot& ingest, const Durab
   render_spool(s.spool, out);
 
   // ---- the daemon's ingest ----
-  per_listener(out, ingest, "spanlined_ingest_events_total", "counter", "Valid events queued, by listener.",
+  per_listener(out, ingest, "spanline_ingest_events_total", "counter", "Valid events queued, by listener.",
                [](const auto& l) { return l.events; });
-  per_listener(out, ingest, "spanlined_ingest_not_queued_total", "counter",
+  per_listener(out, ingest, "spanline_ingest_not_queued_total", "counter",
                "Valid events the pipeline refused (queue full, too large, shutting down), by listener.",
                [](const auto& l) { return l.not_queued; });
-  per_listener(out, ingest, "spanlined_ingest_bytes_total", "counter", "Bytes received, by listener.",
+  per_listener(out, ingest, "spanline_ingest_bytes_total", "counter", "Bytes received, by listener.",
                [](const auto& l) { return l.bytes; });
-  header(out, "spanlined_ingest_invalid_total", "counter",
+  header(out, "spanline_ingest_invalid_total", "counter",
          "Input refused as invalid, by listener and reason.");
   for (std::size_t i = 0; i < kListenerCount; ++i) {
     for (std::size_t r = 0; r < detail::kIngestErrorCount; ++r) {
-      sample(out, "spanlined_ingest_invalid_total",
+      sample(out, "spanline_ingest_invalid_total",
              {{"listener", to_string(static_cast<Listener>(i))},
               {"reason", detail::to_string(static_cast<detail::IngestError>(r))}},
              ingest.listeners[i].invalid[r]);
     }
   }
-  per_listener(out, ingest, "spanlined_connections", "gauge", "Open client connections, by listener.",
+  per_listener(out, ingest, "spanline_connections", "gauge", "Open client connections, by listener.",
                [](const auto& l) { return l.connections_active; });
-  per_listener(out, ingest, "spanlined_connections_total", "counter",
+  per_listener(out, ingest, "spanline_connections_total", "counter",
                "Client connections accepted, by listener.",
                [](const auto& l) { return l.connections_total; });
-  per_listener(out, ingest, "spanlined_connections_refused_total", "counter",
+  per_listener(out, ingest, "spanline_connections_refused_total", "counter",
                "Client connections refused over ingest.max_connections, by listener.",
                [](const auto& l) { return l.connections_refused; });
-  per_listener(out, ingest, "spanlined_connections_idle_closed_total", "counter",
+  per_listener(out, ingest, "spanline_connections_idle_closed_total", "counter",
                "Client connections the daemon closed after ingest.idle_timeout_ms without input, by listener.",
                [](const auto& l) { return l.connections_idle_closed; });
-  header(out, "spanlined_http_ingest_responses_total", "counter", "HTTP ingest answers, by status code.");
+  header(out, "spanline_http_ingest_responses_total", "counter", "HTTP ingest answers, by status code.");
   for (const auto& [status, count] : ingest.http_responses) {
     char code[8];
     const auto end = std::to_chars(code, code + sizeof(code), status).ptr;
-    sample(out, "spanlined_http_ingest_responses_total",
+    sample(out, "spanline_http_ingest_responses_total",
            {{"code", std::string_view(code, static_cast<std::size_t>(end - code))}}, count);
   }
-  header(out, "spanlined_http_ingest_auth_refused_total", "counter",
+  header(out, "spanline_http_ingest_auth_refused_total", "counter",
          "HTTP ingest requests refused by authentication (401, 403, 415), by reason.");
   for (std::size_t r = 0; r < kAuthRefusalCount; ++r) {
-    sample(out, "spanlined_http_ingest_auth_refused_total", {{"reason", to_string(static_cast<AuthRefusal>(r))}},
+    sample(out, "spanline_http_ingest_auth_refused_total", {{"reason", to_string(static_cast<AuthRefusal>(r))}},
            ingest.auth_refused[r]);
   }
-  header(out, "spanlined_proxy_requests_total", "counter",
+  header(out, "spanline_proxy_requests_total", "counter",
          "Requests the HTTP ingest forwarded to the upstream API, by route class and outcome.");
   for (std::size_t r = 0; r < kProxyRouteNames.size(); ++r) {
     for (std::size_t o = 0; o < kProxyOutcomeNames.size(); ++o) {
-      sample(out, "spanlined_proxy_requests_total", {{"route", kProxyRouteNames[r]}, {"outcome", kProxyOutcomeNames[o]}},
+      sample(out, "spanline_proxy_requests_total", {{"route", kProxyRouteNames[r]}, {"outcome", kProxyOutcomeNames[o]}},
              ingest.proxy[r][o]);
     }
   }
-  single(out, "spanlined_ready", "gauge", "1 once every listener is bound, 0 while starting or stopping.",
+  single(out, "spanline_ready", "gauge", "1 once every listener is bound, 0 while starting or stopping.",
          ingest.ready ? 1 : 0);
   render_otlp_metrics(ingest.otlp, out);
   if (durable.enabled) render_durable_ingest(durable, out);

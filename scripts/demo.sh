@@ -138,7 +138,7 @@ echo "== waiting for $expected rows to reach the fake API"
 wait_for 60 delivered_all || echo "   (not all rows arrived in time)"
 
 echo "== spanlined metrics (excerpt)"
-curl -sS "$admin_url/metrics" | grep -E '^spanline_(rows_in|rows_delivered|bytes_raw|bytes_compressed|batches_sent)_total |^spanlined_ingest_(events|invalid)_total\{listener="(uds|http)"' | grep -v ' 0$' | sed 's/^/   /'
+curl -sS "$admin_url/metrics" | grep -E '^spanline_(rows_in|rows_delivered|bytes_raw|bytes_compressed|batches_sent)_total |^spanline_ingest_(events|invalid)_total\{listener="(uds|http)"' | grep -v ' 0$' | sed 's/^/   /'
 
 echo "== stopping spanlined (SIGTERM)"
 kill -TERM "$daemon_pid"

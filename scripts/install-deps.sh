@@ -9,6 +9,8 @@ packages=(
   libsimdjson-dev libconcurrentqueue-dev libzstd-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev libtomlplusplus-dev libcli11-dev libjemalloc-dev
   libprotobuf-dev protobuf-compiler
+  # packaging and its tests (tests/packaging), and the example clients' tests (examples/)
+  dpkg-dev fakeroot lintian systemd man-db python3-yaml golang-go
 )
 
 missing=()

@@ -57,11 +57,11 @@ TEST(LoadSidecarMetrics, CountsDropsRejectionsAndInvalidInputByReason) {
       "spanline_rows_dropped_total{reason=\"evicted_oldest\"} 0\n"
       "spanline_rows_dropped_total{reason=\"retries_exhausted\"} 5\n"
       "spanline_pending_rows 17\n"
-      "spanlined_ingest_invalid_total{listener=\"uds\",reason=\"not_json\"} 3\n"
-      "spanlined_ingest_invalid_total{listener=\"tcp\",reason=\"not_json\"} 4\n"
-      "spanlined_ingest_invalid_total{listener=\"tcp\",reason=\"bad_id\"} 0\n"
+      "spanline_ingest_invalid_total{listener=\"uds\",reason=\"not_json\"} 3\n"
+      "spanline_ingest_invalid_total{listener=\"tcp\",reason=\"not_json\"} 4\n"
+      "spanline_ingest_invalid_total{listener=\"tcp\",reason=\"bad_id\"} 0\n"
       // Not a drop: valid events the pipeline refused are in spanline_rows_dropped_total already.
-      "spanlined_ingest_not_queued_total{listener=\"uds\"} 120\n");
+      "spanline_ingest_not_queued_total{listener=\"uds\"} 120\n");
   ASSERT_TRUE(samples.has_value());
   const auto counts = sidecar_counts(*samples);
   ASSERT_TRUE(counts.has_value());

@@ -13,7 +13,7 @@ namespace {
 
 constexpr std::string_view kDropped = "spanline_rows_dropped_total";
 constexpr std::string_view kRejected = "spanline_rows_rejected_total";
-constexpr std::string_view kInvalid = "spanlined_ingest_invalid_total";
+constexpr std::string_view kInvalid = "spanline_ingest_invalid_total";
 constexpr std::string_view kPending = "spanline_pending_rows";
 
 bool name_char(char c, bool first) {

@@ -28,7 +28,7 @@ std::optional<std::vector<MetricSample>> parse_metrics_text(std::string_view tex
 // Rows the sidecar counted as not delivered, by reason, as plain numbers. Keys are the
 // daemon's own names: a drop reason of spanline_rows_dropped_total ("queue_full",
 // "evicted_oldest", ...), "rejected" (spanline_rows_rejected_total: the API refused them)
-// and "invalid_<reason>" (spanlined_ingest_invalid_total, summed over listeners). Reasons
+// and "invalid_<reason>" (spanline_ingest_invalid_total, summed over listeners). Reasons
 // with a zero count are left out.
 struct SidecarDrops {
   std::map<std::string, std::uint64_t> by_reason;

@@ -2,6 +2,8 @@
 // Where rows go: project logs (by id, or by name resolved once through
 // POST /v1/project), an experiment, or a dataset.
 
+#include <spanline/export.hpp>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -9,7 +11,7 @@
 
 namespace spanline {
 
-struct Destination {
+struct SPANLINE_API Destination {
   enum class Kind { project_logs, experiment, dataset };
 
   Kind kind = Kind::project_logs;

@@ -11,6 +11,8 @@
 // `metrics` is kept apart so spans can add metrics.start / metrics.end to it.
 // A Fields object is a value: cheap to move, safe to reuse after clear().
 
+#include <spanline/export.hpp>
+
 #include <cstdint>
 #include <initializer_list>
 #include <string>
@@ -19,7 +21,7 @@
 
 namespace spanline {
 
-class Fields {
+class SPANLINE_API Fields {
  public:
   using NumberPair = std::pair<std::string_view, double>;
   using StringPair = std::pair<std::string_view, std::string_view>;

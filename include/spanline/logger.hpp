@@ -8,6 +8,7 @@
 // shutdown() and the destructor must not race with the logger's own destruction.
 
 #include <spanline/destination.hpp>
+#include <spanline/export.hpp>
 #include <spanline/fields.hpp>
 #include <spanline/options.hpp>
 #include <spanline/stats.hpp>
@@ -36,7 +37,7 @@ enum class [[nodiscard]] LogResult {
   dropped_too_large,  // the row alone exceeds the payload limit
   dropped_shutdown,   // the logger is shut down
 };
-std::string_view to_string(LogResult result);
+SPANLINE_API std::string_view to_string(LogResult result);
 
 // Totals at the moment flush() or shutdown() returned.
 struct FlushResult {
@@ -77,7 +78,7 @@ class Logger;
 
 // An id spanline generated for a span: a UUID, or 32 or 16 hex digits. Held inline,
 // so starting, moving and ending a span allocate nothing for its ids.
-class GeneratedId {
+class SPANLINE_API GeneratedId {
  public:
   static constexpr std::size_t kMaxChars = 36;
 
@@ -106,7 +107,7 @@ struct SpanIds {
 // end() write merge rows with the same id. Ending is idempotent and the destructor
 // ends a span that is still open. Movable, not copyable; keeps the logger's core
 // alive, so a span may outlive its Logger object (rows are then dropped_shutdown).
-class Span {
+class SPANLINE_API Span {
  public:
   Span() = default;
   Span(Span&&) noexcept = default;
@@ -133,7 +134,7 @@ class Span {
   bool ended_ = false;
 };
 
-class Logger {
+class SPANLINE_API Logger {
  public:
   // Throws std::invalid_argument when `options` is invalid. Starts its threads last.
   explicit Logger(Options options);

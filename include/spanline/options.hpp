@@ -5,6 +5,8 @@
 // The same settings have one dotted name each ("queue.max_bytes"), used by the
 // environment (SPANLINE_QUEUE_MAX_BYTES), the daemon's TOML file and its --flags.
 
+#include <spanline/export.hpp>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -91,25 +93,25 @@ struct Options {
 };
 
 // Throws std::invalid_argument naming the setting and the bad value.
-void validate(const Options& options);
+SPANLINE_API void validate(const Options& options);
 
 // Sets one setting by its dotted name ("batch.max_bytes") from its text form.
 // Throws std::invalid_argument for an unknown name or a bad value.
-void set_option(Options& options, std::string_view name, std::string_view value);
+SPANLINE_API void set_option(Options& options, std::string_view name, std::string_view value);
 
 // Every setting name that set_option() accepts, in a stable order.
-const std::vector<std::string_view>& option_names();
+SPANLINE_API const std::vector<std::string_view>& option_names();
 
 // The effective settings as (name, value) text pairs; the API key is redacted.
-std::vector<std::pair<std::string, std::string>> describe(const Options& options);
+SPANLINE_API std::vector<std::pair<std::string, std::string>> describe(const Options& options);
 
 // Reads BRAINTRUST_API_KEY, BRAINTRUST_API_URL and SPANLINE_<NAME> (the dotted name
 // upper-cased with '.' as '_') over `base`. Throws std::invalid_argument on a bad value.
-Options options_from_env(Options base = {});
+SPANLINE_API Options options_from_env(Options base = {});
 
-std::string_view to_string(OverflowPolicy policy);
-std::string_view to_string(Compression compression);
-std::string_view to_string(SpoolFullPolicy policy);
-std::string_view to_string(IdFormat format);
+SPANLINE_API std::string_view to_string(OverflowPolicy policy);
+SPANLINE_API std::string_view to_string(Compression compression);
+SPANLINE_API std::string_view to_string(SpoolFullPolicy policy);
+SPANLINE_API std::string_view to_string(IdFormat format);
 
 }  // namespace spanline

@@ -1,6 +1,8 @@
 #pragma once
 // A snapshot of every pipeline counter. Counters only grow; gauges are current values.
 
+#include <spanline/export.hpp>
+
 #include <array>
 #include <cstdint>
 #include <map>
@@ -20,9 +22,9 @@ enum class DropReason {
   spool_full,         // had to go to the spool, which was full (or unwritable)
 };
 inline constexpr std::size_t kDropReasonCount = 7;
-std::string_view to_string(DropReason reason);
+SPANLINE_API std::string_view to_string(DropReason reason);
 
-struct Stats {
+struct SPANLINE_API Stats {
   // rows (as logged, before coalescing)
   std::uint64_t rows_in = 0;         // accepted into the queue
   std::uint64_t rows_delivered = 0;  // acknowledged by a 2xx (replayed spool records included)

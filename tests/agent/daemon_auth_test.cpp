@@ -92,12 +92,12 @@ TEST(DaemonAuth, EveryRefusalAnsweredCountedAndNothingQueued) {
 
   const PromText metrics = parse_prometheus(http_get(d.admin, "/metrics").body);
   for (const auto& e : metrics.errors) ADD_FAILURE() << e;
-  const std::string name = "spanlined_http_ingest_auth_refused_total";
+  const std::string name = "spanline_http_ingest_auth_refused_total";
   EXPECT_EQ(metrics.value(name, {{"reason", "missing_credentials"}}), 2);
   EXPECT_EQ(metrics.value(name, {{"reason", "bad_credentials"}}), 1);
   EXPECT_EQ(metrics.value(name, {{"reason", "origin_not_allowed"}}), 1);
   EXPECT_EQ(metrics.value(name, {{"reason", "bad_content_type"}}), 1);
-  EXPECT_EQ(metrics.value("spanlined_http_ingest_responses_total", {{"code", "401"}}), 3);
+  EXPECT_EQ(metrics.value("spanline_http_ingest_responses_total", {{"code", "401"}}), 3);
 
   d.process->signal(SIGTERM);
   EXPECT_EQ(d.process->wait_exit(60s), 0);

@@ -283,7 +283,7 @@ TEST(DaemonBackpressureBlock, AStreamThatDoesNotFitIsHeldBackAndLosesNothing) {
     socket.send_to(asio::buffer(line), asio::local::datagram_protocol::endpoint(d.datagram));
     EXPECT_TRUE(wait_until(
         [&] {
-          return metric(d, "spanlined_ingest_not_queued_total", {{"listener", "datagram"}}) == 1;
+          return metric(d, "spanline_ingest_not_queued_total", {{"listener", "datagram"}}) == 1;
         },
         10s));
   }
@@ -291,7 +291,7 @@ TEST(DaemonBackpressureBlock, AStreamThatDoesNotFitIsHeldBackAndLosesNothing) {
   const HttpAnswer refused = d.post("/v1/project_logs/bp-proj/insert", R"({"events":[{"id":"http-refused","input":"x"}]})");
   EXPECT_EQ(refused.status, 503) << refused.body;
   EXPECT_NE(refused.body.find("dropped_queue_full"), std::string::npos) << refused.body;
-  EXPECT_EQ(metric(d, "spanlined_ingest_not_queued_total", {{"listener", "uds"}}), 0);
+  EXPECT_EQ(metric(d, "spanline_ingest_not_queued_total", {{"listener", "uds"}}), 0);
 
   // The outage ends: the held-back client is read again, and every line it wrote arrives.
   api.set_faults({});
@@ -305,7 +305,7 @@ TEST(DaemonBackpressureBlock, AStreamThatDoesNotFitIsHeldBackAndLosesNothing) {
   for (std::uint64_t i = 0; i < lines; ++i)
     ASSERT_TRUE(api.row("project_logs", "bp-proj", "held-" + std::to_string(i))) << i;
   EXPECT_FALSE(api.row("project_logs", "bp-proj", "http-refused"));
-  EXPECT_EQ(metric(d, "spanlined_ingest_events_total", {{"listener", "uds"}}), static_cast<double>(lines));
+  EXPECT_EQ(metric(d, "spanline_ingest_events_total", {{"listener", "uds"}}), static_cast<double>(lines));
   d.process->signal(SIGTERM);
   EXPECT_EQ(d.process->wait_exit(30s), 0) << d.process->stderr_text();
 }
@@ -349,7 +349,7 @@ TEST(DaemonLineDeadline, ALineThatIsNotCompletedInTimeClosesItsConnection) {
       << d.process->stderr_text();
   EXPECT_TRUE(wait_until(
       [&] {
-        return metric(d, "spanlined_ingest_invalid_total",
+        return metric(d, "spanline_ingest_invalid_total",
                       {{"listener", "uds"}, {"reason", "partial_line"}}) == 1;
       },
       10s));

@@ -334,13 +334,13 @@ TEST(DaemonDurableAsync, ManyConcurrentRequestsOnOneIoThreadAreAllAcknowledged) 
   ASSERT_TRUE(metrics);
   const double requests = kHttpClients * kRequests;
   EXPECT_EQ(
-      metrics->value("spanlined_ingest_durable_rows_total", {{"listener", "http"}, {"result", "durable"}}),
+      metrics->value("spanline_ingest_durable_rows_total", {{"listener", "http"}, {"result", "durable"}}),
       static_cast<double>(kHttpRows));
   EXPECT_EQ(
-      metrics->value("spanlined_ingest_durable_rows_total", {{"listener", "uds"}, {"result", "durable"}}),
+      metrics->value("spanline_ingest_durable_rows_total", {{"listener", "uds"}, {"result", "durable"}}),
       static_cast<double>(kStreamRows));
-  EXPECT_EQ(metrics->value("spanlined_ingest_durable_commits_total", {{"listener", "http"}}), requests);
-  EXPECT_EQ(metrics->value("spanlined_http_ingest_responses_total", {{"code", "200"}}), requests);
+  EXPECT_EQ(metrics->value("spanline_ingest_durable_commits_total", {{"listener", "http"}}), requests);
+  EXPECT_EQ(metrics->value("spanline_http_ingest_responses_total", {{"code", "200"}}), requests);
   const double records = metrics->value("spanline_spool_records_written_total").value_or(-1);
   EXPECT_GT(records, 0);
   EXPECT_LT(records, requests) << "every request was a spool record (and an fsync) of its own";
@@ -385,7 +385,7 @@ TEST(DaemonDurableAsync, WaitingRequestsGetAnAnswerOrACleanCloseAtShutdown) {
         [&] {
           const auto metrics = scrape_within(d);
           return metrics &&
-                 metrics->value("spanlined_ingest_bytes_total", {{"listener", listener}}).value_or(0) >=
+                 metrics->value("spanline_ingest_bytes_total", {{"listener", listener}}).value_or(0) >=
                      static_cast<double>(bytes);
         },
         20s);
@@ -404,7 +404,7 @@ TEST(DaemonDurableAsync, WaitingRequestsGetAnAnswerOrACleanCloseAtShutdown) {
   const auto metrics = scrape_within(d);
   ASSERT_TRUE(metrics);
   // Still only the first request answered, and the ingest port still serves other requests.
-  EXPECT_EQ(metrics->value("spanlined_http_ingest_responses_total", {{"code", "200"}}), 1);
+  EXPECT_EQ(metrics->value("spanline_http_ingest_responses_total", {{"code", "200"}}), 1);
   const auto version = get_within(d.http, "/version");
   ASSERT_TRUE(version) << "the I/O thread is held by a waiting commit";
   EXPECT_EQ(version->status, 200);

@@ -90,7 +90,7 @@ TEST(DaemonDurableCoalesce, ASpansRowsInOneRequestArriveAsOneMergedEvent) {
   const auto metrics = http_get(d.admin, "/metrics");
   ASSERT_EQ(metrics.status, 200);
   const PromText text = parse_prometheus(metrics.body);
-  EXPECT_EQ(text.value("spanlined_ingest_durable_rows_total", {{"listener", "http"}, {"result", "durable"}}),
+  EXPECT_EQ(text.value("spanline_ingest_durable_rows_total", {{"listener", "http"}, {"result", "durable"}}),
             static_cast<double>(rows.size()));
   EXPECT_EQ(text.value("spanline_rows_coalesced_total"), 5);
 

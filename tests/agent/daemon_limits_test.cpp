@@ -152,7 +152,7 @@ TEST(DaemonLimits, LineWithoutDestinationIsCountedLoggedAndNeighboursDelivered) 
 
   for (const char* listener : {"uds", "tcp", "datagram"}) {
     ASSERT_TRUE(wait_until([&] {
-      return metric(d, "spanlined_ingest_invalid_total", {{"listener", listener}, {"reason", "no_destination"}}) == 1;
+      return metric(d, "spanline_ingest_invalid_total", {{"listener", listener}, {"reason", "no_destination"}}) == 1;
     }, 10s)) << listener;
   }
   // The log names the listener, the peer and where in the stream the line started.
@@ -214,11 +214,11 @@ TEST(DaemonLimits, HttpAnswers503WhenTheBudgetIsFullAndQueuesNothingOfTheRequest
       << refused.body;
 
   const PromText metrics = scrape(d);
-  EXPECT_EQ(metrics.value("spanlined_http_ingest_responses_total", {{"code", "503"}}), 2);
-  EXPECT_EQ(metrics.value("spanlined_http_ingest_responses_total", {{"code", "200"}}),
+  EXPECT_EQ(metrics.value("spanline_http_ingest_responses_total", {{"code", "503"}}), 2);
+  EXPECT_EQ(metrics.value("spanline_http_ingest_responses_total", {{"code", "200"}}),
             static_cast<double>(accepted.size()));
-  EXPECT_EQ(metrics.value("spanlined_ingest_not_queued_total", {{"listener", "http"}}), 21);
-  EXPECT_EQ(metrics.value("spanlined_ingest_events_total", {{"listener", "http"}}),
+  EXPECT_EQ(metrics.value("spanline_ingest_not_queued_total", {{"listener", "http"}}), 21);
+  EXPECT_EQ(metrics.value("spanline_ingest_events_total", {{"listener", "http"}}),
             static_cast<double>(accepted.size()));
   EXPECT_TRUE(d.process->wait_stderr(std::regex("warn http: valid event not queued: dropped_queue_full"), 5s))
       << d.process->stderr_text();
@@ -280,10 +280,10 @@ TEST(DaemonLimits, IdleConnectionsAreClosedAndBusyOnesKept) {
   ASSERT_TRUE(wait_until([&] { return api.stats().unique_rows >= ids.size(); })) << api.stats_json();
   for (const auto& id : ids) EXPECT_TRUE(api.row("project_logs", "default-proj", id)) << id;
   const PromText metrics = scrape(d);
-  EXPECT_EQ(metrics.value("spanlined_connections_idle_closed_total", {{"listener", "uds"}}), 1);
-  EXPECT_EQ(metrics.value("spanlined_connections_idle_closed_total", {{"listener", "tcp"}}), 1);
-  EXPECT_EQ(metrics.value("spanlined_connections_idle_closed_total", {{"listener", "http"}}), 1);
-  EXPECT_EQ(metrics.value("spanlined_connections", {{"listener", "uds"}}), 1);
+  EXPECT_EQ(metrics.value("spanline_connections_idle_closed_total", {{"listener", "uds"}}), 1);
+  EXPECT_EQ(metrics.value("spanline_connections_idle_closed_total", {{"listener", "tcp"}}), 1);
+  EXPECT_EQ(metrics.value("spanline_connections_idle_closed_total", {{"listener", "http"}}), 1);
+  EXPECT_EQ(metrics.value("spanline_connections", {{"listener", "uds"}}), 1);
   EXPECT_TRUE(d.process->wait_stderr(
       std::regex(R"(info uds: closing idle connection conn#\d+ pid=\d+ \(no input for 1000 ms)"), 5s))
       << d.process->stderr_text();
@@ -300,7 +300,7 @@ TEST(DaemonLimits, ConnectionLimitRefusesExtrasAndExistingOnesKeepWorking) {
   TempDir dir;
   RunningDaemon d = start_daemon(api, dir, {"--ingest.max_connections=2"});
   auto open_connections = [&](const char* listener) {
-    return metric(d, "spanlined_connections", {{"listener", listener}});
+    return metric(d, "spanline_connections", {{"listener", listener}});
   };
 
   asio::io_context io;
@@ -315,7 +315,7 @@ TEST(DaemonLimits, ConnectionLimitRefusesExtrasAndExistingOnesKeepWorking) {
   // The kernel completes the connect; the daemon then closes it at once.
   extra.connect(Uds::endpoint(d.uds));
   EXPECT_TRUE(closed_by_daemon(extra.native_handle(), 10s));
-  EXPECT_EQ(metric(d, "spanlined_connections_refused_total", {{"listener", "uds"}}), 1);
+  EXPECT_EQ(metric(d, "spanline_connections_refused_total", {{"listener", "uds"}}), 1);
   EXPECT_TRUE(d.process->wait_stderr(
       std::regex(R"(warn uds: refusing a connection: ingest.max_connections \(2\) reached)"), 5s))
       << d.process->stderr_text();
@@ -339,7 +339,7 @@ TEST(DaemonLimits, ConnectionLimitRefusesExtrasAndExistingOnesKeepWorking) {
   h2.connect(tcp_endpoint(d.http));
   ASSERT_TRUE(wait_until([&] { return open_connections("http") == 2; }, 10s));
   EXPECT_ANY_THROW(d.post("/v1/project_logs/default-proj/insert", R"({"events":[{"id":"x"}]})"));
-  EXPECT_EQ(metric(d, "spanlined_connections_refused_total", {{"listener", "http"}}), 1);
+  EXPECT_EQ(metric(d, "spanline_connections_refused_total", {{"listener", "http"}}), 1);
   h1.close();
   ASSERT_TRUE(wait_until([&] { return open_connections("http") == 1; }, 10s));
   EXPECT_EQ(d.post("/v1/project_logs/default-proj/insert", R"({"events":[{"id":"limit-http"}]})").status,
@@ -406,8 +406,8 @@ TEST(DaemonLimits, BodyOverTheLimitGets413WithAJsonError) {
 
   ASSERT_TRUE(wait_until([&] { return api.row("project_logs", "default-proj", "fits").has_value(); }));
   const PromText metrics = scrape(d);
-  EXPECT_EQ(metrics.value("spanlined_http_ingest_responses_total", {{"code", "413"}}), 2);
-  EXPECT_EQ(metrics.value("spanlined_http_ingest_responses_total", {{"code", "200"}}), 1);
+  EXPECT_EQ(metrics.value("spanline_http_ingest_responses_total", {{"code", "413"}}), 2);
+  EXPECT_EQ(metrics.value("spanline_http_ingest_responses_total", {{"code", "200"}}), 1);
   const auto summary = stop_daemon(d);
   EXPECT_EQ(summary.at("delivered"), 1u);
   EXPECT_FALSE(api.row("project_logs", "default-proj", "too-big"));

@@ -126,7 +126,7 @@ TEST(DaemonLogs3, InvalidBodyRefusedWholeNamingTheRowAndNothingQueued) {
 
   const PromText metrics = parse_prometheus(http_get(d.admin, "/metrics").body);
   EXPECT_EQ(
-      metrics.value("spanlined_ingest_invalid_total", {{"listener", "http"}, {"reason", "no_destination"}}),
+      metrics.value("spanline_ingest_invalid_total", {{"listener", "http"}, {"reason", "no_destination"}}),
       1);
   d.process->signal(SIGTERM);
   EXPECT_EQ(d.process->wait_exit(60s), 0);
@@ -141,7 +141,7 @@ TEST(DaemonLogs3, DurableAckAnswersAfterTheSpoolHasTheRows) {
   ASSERT_EQ(answer.status, 200) << answer.body;
   const PromText metrics = parse_prometheus(http_get(d.admin, "/metrics").body);
   EXPECT_GE(
-      metrics.value("spanlined_ingest_durable_rows_total", {{"listener", "http"}, {"result", "durable"}}), 2)
+      metrics.value("spanline_ingest_durable_rows_total", {{"listener", "http"}, {"result", "durable"}}), 2)
       << d.process->stderr_text();
   ASSERT_TRUE(wait_until([&] { return api.stats().unique_rows >= 2; })) << api.stats_json();
   EXPECT_TRUE(api.row("project_logs", "p", "d-1"));

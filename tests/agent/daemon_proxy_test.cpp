@@ -149,7 +149,7 @@ TEST(DaemonProxy, ForwardsMethodTargetBodyAndHeadersButNotHopByHop) {
 
   const PromText metrics = parse_prometheus(http_get(d.admin, "/metrics").body);
   for (const auto& e : metrics.errors) ADD_FAILURE() << e;
-  EXPECT_EQ(metrics.value("spanlined_proxy_requests_total", {{"route", "prompt"}, {"outcome", "answered"}}),
+  EXPECT_EQ(metrics.value("spanline_proxy_requests_total", {{"route", "prompt"}, {"outcome", "answered"}}),
             1);
   d.process->signal(SIGTERM);
   EXPECT_EQ(d.process->wait_exit(60s), 0);
@@ -163,7 +163,7 @@ TEST(DaemonProxy, UpstreamTimeoutIs504AndUnreachableIs502) {
   EXPECT_EQ(json::parse(slow.body).at("error").at("reason"), "gateway_timeout");
   const PromText metrics = parse_prometheus(http_get(d.admin, "/metrics").body);
   EXPECT_EQ(
-      metrics.value("spanlined_proxy_requests_total", {{"route", "other"}, {"outcome", "gateway_timeout"}}),
+      metrics.value("spanline_proxy_requests_total", {{"route", "other"}, {"outcome", "gateway_timeout"}}),
       1);
   d.process->signal(SIGTERM);
   EXPECT_EQ(d.process->wait_exit(60s), 0);

@@ -332,23 +332,23 @@ TEST(DaemonSpoolMetrics, RendersSpoolAndDurableIngestFamilies) {
   EXPECT_EQ(parsed.value("spanline_spool_records_truncated_total"), 2);
   EXPECT_EQ(parsed.value("spanline_spool_write_errors_total"), 0);
   EXPECT_EQ(
-      parsed.value("spanlined_ingest_durable_rows_total", {{"listener", "http"}, {"result", "durable"}}),
+      parsed.value("spanline_ingest_durable_rows_total", {{"listener", "http"}, {"result", "durable"}}),
       700);
   EXPECT_EQ(
-      parsed.value("spanlined_ingest_durable_rows_total", {{"listener", "http"}, {"result", "spool_full"}}),
+      parsed.value("spanline_ingest_durable_rows_total", {{"listener", "http"}, {"result", "spool_full"}}),
       5);
-  EXPECT_EQ(parsed.value("spanlined_ingest_durable_commits_total", {{"listener", "http"}}), 35);
-  EXPECT_EQ(parsed.value("spanlined_ingest_durable_commit_seconds_total", {{"listener", "http"}}), 0.25);
+  EXPECT_EQ(parsed.value("spanline_ingest_durable_commits_total", {{"listener", "http"}}), 35);
+  EXPECT_EQ(parsed.value("spanline_ingest_durable_commit_seconds_total", {{"listener", "http"}}), 0.25);
   // Best-effort daemons show the spool families but not the durable-ingest ones.
   durable.enabled = false;
   agent::render_prometheus(stats, {}, durable, text);
-  EXPECT_EQ(text.find("spanlined_ingest_durable_rows_total"), std::string::npos);
+  EXPECT_EQ(text.find("spanline_ingest_durable_rows_total"), std::string::npos);
   EXPECT_NE(text.find("spanline_spool_bytes"), std::string::npos);
 }
 
 TEST(DaemonSpoolConfig, PackagedConfigTurnsTheSpoolOn) {
-  const auto path = std::filesystem::path(__FILE__).parent_path() / "../../packaging/spanlined.toml";
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "no " << path;
+  const auto path = std::filesystem::path(SPANLINE_SOURCE_DIR) / "packaging/spanlined.toml";
+  ASSERT_TRUE(std::filesystem::exists(path)) << path;
   const auto packaged = load_in_process({"--config=" + path.string()});
   EXPECT_EQ(packaged.library.spool_dir, "/var/lib/spanline/spool");
   EXPECT_EQ(packaged.ingest.ack, agent::IngestAck::none);
@@ -477,8 +477,8 @@ TEST(DaemonDurableIngest, HttpAnswersAfterTheFsyncAndMetricsShowTheSpool) {
         "spanline_spool_records_written_total", "spanline_spool_rows_spilled_total",
         "spanline_spool_records_replayed_total", "spanline_spool_records_already_acked_total",
         "spanline_spool_ack_write_errors_total", "spanline_spool_records_corrupt_total",
-        "spanline_spool_records_truncated_total", "spanlined_ingest_durable_rows_total",
-        "spanlined_ingest_durable_commits_total"}) {
+        "spanline_spool_records_truncated_total", "spanline_ingest_durable_rows_total",
+        "spanline_ingest_durable_commits_total"}) {
     EXPECT_TRUE(metrics.types.count(family)) << family;
     EXPECT_TRUE(metrics.helps.count(family)) << family;
   }
@@ -486,12 +486,12 @@ TEST(DaemonDurableIngest, HttpAnswersAfterTheFsyncAndMetricsShowTheSpool) {
   EXPECT_GE(metrics.value("spanline_spool_records_written_total").value_or(0), 5);
   EXPECT_EQ(metrics.value("spanline_spool_records_corrupt_total"), 0);
   EXPECT_EQ(
-      metrics.value("spanlined_ingest_durable_rows_total", {{"listener", "http"}, {"result", "durable"}}),
+      metrics.value("spanline_ingest_durable_rows_total", {{"listener", "http"}, {"result", "durable"}}),
       static_cast<double>(ids.size()));
-  EXPECT_EQ(metrics.value("spanlined_ingest_durable_commits_total", {{"listener", "http"}}), 5);
-  EXPECT_EQ(metrics.value("spanlined_ingest_events_total", {{"listener", "http"}}),
+  EXPECT_EQ(metrics.value("spanline_ingest_durable_commits_total", {{"listener", "http"}}), 5);
+  EXPECT_EQ(metrics.value("spanline_ingest_events_total", {{"listener", "http"}}),
             static_cast<double>(ids.size()));
-  EXPECT_EQ(metrics.value("spanlined_http_ingest_responses_total", {{"code", "200"}}), 5);
+  EXPECT_EQ(metrics.value("spanline_http_ingest_responses_total", {{"code", "200"}}), 5);
   stop_gracefully(d);
 }
 
@@ -539,15 +539,15 @@ TEST(DaemonDurableIngest, FullSpoolAnswers503AndNackAndCountsTheRows) {
 
   const PromText metrics = scrape(d);
   EXPECT_EQ(
-      metrics.value("spanlined_ingest_durable_rows_total", {{"listener", "http"}, {"result", "spool_full"}}),
+      metrics.value("spanline_ingest_durable_rows_total", {{"listener", "http"}, {"result", "spool_full"}}),
       2);
   EXPECT_EQ(
-      metrics.value("spanlined_ingest_durable_rows_total", {{"listener", "uds"}, {"result", "spool_full"}}),
+      metrics.value("spanline_ingest_durable_rows_total", {{"listener", "uds"}, {"result", "spool_full"}}),
       3);
   EXPECT_EQ(
-      metrics.value("spanlined_ingest_durable_rows_total", {{"listener", "http"}, {"result", "durable"}}),
+      metrics.value("spanline_ingest_durable_rows_total", {{"listener", "http"}, {"result", "durable"}}),
       2.0 * accepted);
-  EXPECT_EQ(metrics.value("spanlined_http_ingest_responses_total", {{"code", "503"}}), 1);
+  EXPECT_EQ(metrics.value("spanline_http_ingest_responses_total", {{"code", "503"}}), 1);
   api.set_faults(FaultConfig{});
   stop_gracefully(d);
 }
@@ -605,11 +605,11 @@ TEST(DaemonDurableIngest, StreamSocketsAcknowledgeCumulativeCounts) {
 
   const PromText metrics = scrape(d);
   EXPECT_EQ(
-      metrics.value("spanlined_ingest_durable_rows_total", {{"listener", "uds"}, {"result", "durable"}}), 21);
+      metrics.value("spanline_ingest_durable_rows_total", {{"listener", "uds"}, {"result", "durable"}}), 21);
   EXPECT_EQ(
-      metrics.value("spanlined_ingest_durable_rows_total", {{"listener", "tcp"}, {"result", "durable"}}),
+      metrics.value("spanline_ingest_durable_rows_total", {{"listener", "tcp"}, {"result", "durable"}}),
       2000);
-  EXPECT_EQ(metrics.value("spanlined_ingest_invalid_total", {{"listener", "uds"}, {"reason", "not_json"}}),
+  EXPECT_EQ(metrics.value("spanline_ingest_invalid_total", {{"listener", "uds"}, {"reason", "not_json"}}),
             1);
   stop_gracefully(d);
 }

@@ -318,7 +318,7 @@ TEST(DaemonBadInput, EachCaseCountedLoggedAndNeighboursDelivered) {
   const PromText metrics = scrape(d);
   for (const auto& e : metrics.errors) ADD_FAILURE() << e;
   for (const auto& c : cases) {
-    EXPECT_EQ(metrics.value("spanlined_ingest_invalid_total", {{"listener", "uds"}, {"reason", c.reason}}), 1)
+    EXPECT_EQ(metrics.value("spanline_ingest_invalid_total", {{"listener", "uds"}, {"reason", c.reason}}), 1)
         << c.reason;
     EXPECT_TRUE(d.process->wait_stderr(
         std::regex("warn uds: bad input from conn#\\d+.*reason=" + c.reason + " offset=\\d+"), 5s))
@@ -326,12 +326,12 @@ TEST(DaemonBadInput, EachCaseCountedLoggedAndNeighboursDelivered) {
         << d.process->stderr_text();
   }
   EXPECT_EQ(
-      metrics.value("spanlined_ingest_invalid_total", {{"listener", "uds"}, {"reason", "partial_line"}}), 1);
+      metrics.value("spanline_ingest_invalid_total", {{"listener", "uds"}, {"reason", "partial_line"}}), 1);
   EXPECT_EQ(
-      metrics.value("spanlined_ingest_invalid_total", {{"listener", "datagram"}, {"reason", "not_json"}}), 1);
-  EXPECT_EQ(metrics.value("spanlined_ingest_invalid_total", {{"listener", "http"}, {"reason", "bad_id"}}), 1);
-  EXPECT_EQ(metrics.value("spanlined_http_ingest_responses_total", {{"code", "400"}}), 1);
-  EXPECT_EQ(metrics.value("spanlined_http_ingest_responses_total", {{"code", "200"}}), 1);
+      metrics.value("spanline_ingest_invalid_total", {{"listener", "datagram"}, {"reason", "not_json"}}), 1);
+  EXPECT_EQ(metrics.value("spanline_ingest_invalid_total", {{"listener", "http"}, {"reason", "bad_id"}}), 1);
+  EXPECT_EQ(metrics.value("spanline_http_ingest_responses_total", {{"code", "400"}}), 1);
+  EXPECT_EQ(metrics.value("spanline_http_ingest_responses_total", {{"code", "200"}}), 1);
   EXPECT_TRUE(d.process->wait_stderr(
       std::regex("reason=invalid_utf8 offset=" + std::to_string(utf8_offset) + "\\b"), 5s))
       << d.process->stderr_text();
@@ -490,10 +490,10 @@ TEST(DaemonMetrics, PrometheusParsesAndMatchesTheFakeApi) {
   EXPECT_GE(metrics.value("spanline_requests_total", {{"status", "200"}}).value_or(0),
             static_cast<double>(stats.inserts));
   EXPECT_EQ(metrics.sum("spanline_rows_dropped_total"), 0);
-  EXPECT_EQ(metrics.value("spanlined_ingest_events_total", {{"listener", "uds"}}), 300);
-  EXPECT_EQ(metrics.value("spanlined_ingest_bytes_total", {{"listener", "uds"}}),
+  EXPECT_EQ(metrics.value("spanline_ingest_events_total", {{"listener", "uds"}}), 300);
+  EXPECT_EQ(metrics.value("spanline_ingest_bytes_total", {{"listener", "uds"}}),
             static_cast<double>(lines.size()));
-  EXPECT_EQ(metrics.value("spanlined_ready"), 1);
+  EXPECT_EQ(metrics.value("spanline_ready"), 1);
   stop_daemon(d);
 }
 

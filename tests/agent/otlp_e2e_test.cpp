@@ -138,11 +138,11 @@ TEST(OtlpEndToEnd, OpenTelemetryJsSdkSpansBecomeBraintrustRows) {
       << api.stats_json() << d.process->stderr_text();
 
   const auto metrics = parse_prometheus(http_get(d.admin, "/metrics").body);
-  EXPECT_EQ(metrics.value("spanlined_otlp_requests_total", {{"encoding", "protobuf"}}), 2);
-  EXPECT_EQ(metrics.value("spanlined_otlp_requests_total", {{"encoding", "json"}}), 2);
-  EXPECT_EQ(metrics.value("spanlined_otlp_spans_received_total"), 12);
-  EXPECT_EQ(metrics.value("spanlined_otlp_spans_queued_total"), 12);
-  EXPECT_EQ(metrics.sum("spanlined_otlp_spans_rejected_total"), 0);
+  EXPECT_EQ(metrics.value("spanline_otlp_requests_total", {{"encoding", "protobuf"}}), 2);
+  EXPECT_EQ(metrics.value("spanline_otlp_requests_total", {{"encoding", "json"}}), 2);
+  EXPECT_EQ(metrics.value("spanline_otlp_spans_received_total"), 12);
+  EXPECT_EQ(metrics.value("spanline_otlp_spans_queued_total"), 12);
+  EXPECT_EQ(metrics.sum("spanline_otlp_spans_rejected_total"), 0);
   stop_daemon(d);
 
   // Four exports of the same three spans: three rows, each overwritten by its retries.
@@ -233,8 +233,8 @@ TEST(OtlpHttp, PartialSuccessNamesRefusedSpansAndDeliversTheRest) {
       << response.partial_success().error_message();
   ASSERT_TRUE(wait_until([&] { return api.row_count("experiment", "exp-7") >= 2; })) << api.stats_json();
   const auto metrics = parse_prometheus(http_get(d.admin, "/metrics").body);
-  EXPECT_EQ(metrics.value("spanlined_otlp_spans_rejected_total", {{"reason", "end_before_start"}}), 1);
-  EXPECT_EQ(metrics.value("spanlined_otlp_spans_queued_total"), 2);
+  EXPECT_EQ(metrics.value("spanline_otlp_spans_rejected_total", {{"reason", "end_before_start"}}), 1);
+  EXPECT_EQ(metrics.value("spanline_otlp_spans_queued_total"), 2);
   stop_daemon(d);
   EXPECT_EQ(api.row_count("experiment", "exp-7"), 2u);
 }
@@ -275,7 +275,7 @@ TEST(OtlpHttp, BadRequestsAreRefusedWholeInTheirEncoding) {
   EXPECT_EQ(answer.status, 200);
   EXPECT_EQ(answer.body, "{}");
   const auto metrics = parse_prometheus(http_get(d.admin, "/metrics").body);
-  EXPECT_EQ(metrics.value("spanlined_otlp_requests_invalid_total"), 6);
+  EXPECT_EQ(metrics.value("spanline_otlp_requests_invalid_total"), 6);
   stop_daemon(d);
 }
 
@@ -293,9 +293,9 @@ TEST(OtlpHttp, DurableAckAnswersOnceTheSpansAreInTheSpool) {
   ASSERT_TRUE(response.ParseFromString(answer.body));
   EXPECT_EQ(response.partial_success().rejected_spans(), 1);
   const auto metrics = parse_prometheus(http_get(d.admin, "/metrics").body);
-  EXPECT_EQ(metrics.value("spanlined_otlp_spans_queued_total"), 2);
+  EXPECT_EQ(metrics.value("spanline_otlp_spans_queued_total"), 2);
   EXPECT_GE(metrics.value("spanline_spool_records_written_total").value_or(0), 1);
-  EXPECT_EQ(metrics.value("spanlined_http_ingest_responses_total", {{"code", "200"}}), 1);
+  EXPECT_EQ(metrics.value("spanline_http_ingest_responses_total", {{"code", "200"}}), 1);
   ASSERT_TRUE(wait_until([&] { return api.row_count("project_logs", "durable-proj") >= 2; }))
       << api.stats_json();
   stop_daemon(d);
@@ -338,8 +338,8 @@ TEST(OtlpHttp, FullBudgetAnswers429WithRetryAfterAndTheRetryDelivers) {
   ASSERT_TRUE(status.ParseFromString(full.body));
   EXPECT_NE(status.message().find("memory budget full"), std::string::npos) << status.message();
   const auto metrics = parse_prometheus(http_get(d.admin, "/metrics").body);
-  EXPECT_EQ(metrics.value("spanlined_otlp_spans_not_queued_total"), 1);
-  EXPECT_EQ(metrics.value("spanlined_otlp_spans_queued_total"), accepted);
+  EXPECT_EQ(metrics.value("spanline_otlp_spans_not_queued_total"), 1);
+  EXPECT_EQ(metrics.value("spanline_otlp_spans_queued_total"), accepted);
 
   // The outage ends: the accepted spans arrive, and the refused one does once retried.
   api.set_faults({});

@@ -72,11 +72,11 @@ TEST(MetricsPrometheus, CarriesTheValues) {
   EXPECT_EQ(parsed.value("spanline_request_duration_seconds_bucket", {{"le", "0.1"}}), 5);
   EXPECT_EQ(parsed.value("spanline_request_duration_seconds_bucket", {{"le", "+Inf"}}), 10);
   EXPECT_EQ(parsed.value("spanline_request_duration_seconds_sum"), 3.25);
-  EXPECT_EQ(parsed.value("spanlined_ingest_events_total", {{"listener", "uds"}}), 60);
-  EXPECT_EQ(parsed.value("spanlined_ingest_invalid_total", {{"listener", "uds"}, {"reason", "not_json"}}), 2);
-  EXPECT_EQ(parsed.value("spanlined_connections", {{"listener", "uds"}}), 1);
-  EXPECT_EQ(parsed.value("spanlined_http_ingest_responses_total", {{"code", "400"}}), 1);
-  EXPECT_EQ(parsed.value("spanlined_ready"), 1);
+  EXPECT_EQ(parsed.value("spanline_ingest_events_total", {{"listener", "uds"}}), 60);
+  EXPECT_EQ(parsed.value("spanline_ingest_invalid_total", {{"listener", "uds"}, {"reason", "not_json"}}), 2);
+  EXPECT_EQ(parsed.value("spanline_connections", {{"listener", "uds"}}), 1);
+  EXPECT_EQ(parsed.value("spanline_http_ingest_responses_total", {{"code", "400"}}), 1);
+  EXPECT_EQ(parsed.value("spanline_ready"), 1);
 }
 
 TEST(MetricsPrometheus, ShowsProducerWaits) {

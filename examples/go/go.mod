@@ -1,0 +1,3 @@
+module spanline.example/client
+
+go 1.19
