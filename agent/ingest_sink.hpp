@@ -22,6 +22,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -108,6 +109,9 @@ class IngestSink {
   // parks only if that fails too. Any number of callers may wait; one logger notice wakes
   // them all.
   void wait_for_room(const boost::asio::any_io_executor& executor, std::function<void()> resume);
+  // The daemon is stopping: requests waiting in queue_rows() are answered at once (their
+  // rest not queued, stopped_by dropped_shutdown) and no new waiter is registered.
+  void stop_waiting();
   // Counts valid rows that were never offered to the logger (a parked connection that was
   // closed, a datagram that found no room) as not queued, with a rate-limited warning.
   void count_not_queued(Listener listener, std::size_t rows, std::string_view why);
@@ -177,6 +181,7 @@ class IngestSink {
   std::vector<RoomWaiter> room_waiters_;
   bool room_notice_armed_ = false;  // a Logger::notify_when_room for this sink is pending
   bool room_closed_ = false;
+  std::atomic<bool> stopping_{false};  // stop_waiting() was called
 
   const IngestAck ack_;
   const std::chrono::milliseconds ack_timeout_;

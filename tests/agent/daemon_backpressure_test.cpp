@@ -291,6 +291,8 @@ TEST(DaemonBackpressureBlock, AStreamThatDoesNotFitIsHeldBackAndLosesNothing) {
   EXPECT_EQ(refused.status, 503) << refused.body;
   EXPECT_NE(refused.body.find("dropped_queue_full"), std::string::npos) << refused.body;
   EXPECT_EQ(metric(d, "spanlined_ingest_not_queued_total", {{"listener", "uds"}}), 0);
+  EXPECT_GE(metric(d, "spanlined_ingest_waits_for_room_total", {{"listener", "uds"}}), 1);
+  EXPECT_EQ(metric(d, "spanlined_ingest_waits_for_room_total", {{"listener", "http"}}), 1);
 
   // The outage ends: the held-back client is read again, and every line it wrote arrives.
   api.set_faults({});
