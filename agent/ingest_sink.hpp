@@ -10,6 +10,10 @@
 // waits for the fsync and posts the result back to the connection. No I/O thread waits for
 // a disk: one I/O thread serves any number of connections waiting for their fsync.
 //
+// Otherwise rows are offered with try_queue(), which never waits for the memory budget; a
+// caller whose row finds no room holds it and is resumed through wait_for_room() (streams),
+// or lets queue_rows() wait asynchronously (HTTP). See docs/backpressure.md.
+//
 // Thread safety: all members may be called from any I/O thread at once.
 
 #include "daemon_config.hpp"
@@ -51,7 +55,8 @@ class IngestSink {
   // One NDJSON line (without its '\n') that starts at `stream_offset` of the client's stream.
   // Blank lines are skipped silently. `readable`: how many bytes from line.data() may be
   // read (see EventParser::parse_row); a line inside a read buffer with that much room
-  // after it is parsed without a copy. 0 when unknown.
+  // after it is parsed without a copy. 0 when unknown. Queues with queue(), which may wait
+  // for room: I/O threads use parse_line() and try_queue() instead (the benchmarks use this).
   void submit_line(Listener listener, std::string_view line, std::uint64_t stream_offset,
                    std::string_view peer, std::size_t readable = 0);
 
