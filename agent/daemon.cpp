@@ -12,7 +12,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 
-
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <stdexcept>
@@ -182,6 +182,9 @@ void Daemon::Impl::stop_listeners() {
     if (*listener) (*listener)->stop();
   }
   if (http_) http_->stop();
+  // HTTP requests waiting for room are answered now (503, shutting down), so their
+  // connections close instead of holding the drain for ingest.ack_timeout_ms.
+  sink_->stop_waiting();
 }
 
 void Daemon::Impl::wait_for_connections_to_close(std::chrono::milliseconds limit) {
@@ -204,10 +207,15 @@ StopReport Daemon::Impl::stop() {
   if (stopped_) return report_.value_or(StopReport{});
   stopped_ = true;
   stop_listeners();
+  // One deadline for the whole stop: the wait for connections comes out of the drain's time,
+  // so the daemon exits within shutdown.timeout_ms whatever its clients do.
   const auto timeout = config_.library.shutdown_timeout;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   wait_for_connections_to_close(std::min<std::chrono::milliseconds>(timeout / 4, std::chrono::seconds(2)));
+  const auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
   StopReport report;
-  report.result = logger_->shutdown(timeout);
+  report.result = logger_->shutdown(std::max(left, std::chrono::milliseconds(0)));
   report.accepted = logger_->stats().rows_in;
   // The admin endpoint stays up through the drain so the last scrape sees the final counters.
   if (admin_) admin_->stop();

@@ -30,6 +30,7 @@ IngestSnapshot IngestCounters::snapshot() const {
     o.connections_total = in.connections_total.load(relaxed);
     o.connections_refused = in.connections_refused.load(relaxed);
     o.connections_idle_closed = in.connections_idle_closed.load(relaxed);
+    o.waits_for_room = in.waits_for_room.load(relaxed);
   }
   for (std::size_t status = 0; status < http_responses_.size(); ++status) {
     if (const auto n = http_responses_[status].load(relaxed))

@@ -36,6 +36,7 @@ struct IngestSnapshot {
     std::uint64_t connections_total = 0;
     std::uint64_t connections_refused = 0;  // over ingest.max_connections
     std::uint64_t connections_idle_closed = 0;  // closed by the daemon after ingest.idle_timeout_ms
+    std::uint64_t waits_for_room = 0;  // a connection or request held back by a full memory budget
   };
   std::array<PerListener, kListenerCount> listeners{};
   std::map<int, std::uint64_t> http_responses;  // HTTP ingest answers by status code
@@ -57,6 +58,7 @@ class IngestCounters {
     std::atomic<std::uint64_t> connections_total{0};
     std::atomic<std::uint64_t> connections_refused{0};
     std::atomic<std::uint64_t> connections_idle_closed{0};
+    std::atomic<std::uint64_t> waits_for_room{0};
   };
 
   PerListener& at(Listener listener) { return listeners_[static_cast<std::size_t>(listener)]; }

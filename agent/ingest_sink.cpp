@@ -158,12 +158,17 @@ void IngestSink::count_not_queued(Listener listener, std::size_t rows, std::stri
   warn_not_accepted(listener, why);
 }
 
+void IngestSink::stop_waiting() {
+  stopping_.store(true, std::memory_order_relaxed);
+  on_room();  // every waiter looks again, and sees that it is time to give up
+}
+
 void IngestSink::wait_for_room(const boost::asio::any_io_executor& executor, std::function<void()> resume) {
   watch_context(executor);  // close() drops the waiters before their I/O context goes away
   bool arm = false;
   {
     std::lock_guard lock(room_mutex_);
-    if (room_closed_) return;
+    if (room_closed_ || stopping_.load(std::memory_order_relaxed)) return;
     room_waiters_.push_back(RoomWaiter{executor, std::move(resume)});
     arm = !std::exchange(room_notice_armed_, true);
   }
@@ -220,6 +225,7 @@ struct IngestSink::RowsOffer : std::enable_shared_from_this<RowsOffer> {
   // `registered`: a notice is still due to this offer.
   void offer(bool registered) {
     if (finished) return;
+    if (sink.stopping_.load(std::memory_order_relaxed)) return give_up(LogResult::dropped_shutdown);
     while (next < rows.size()) {
       const std::optional<LogResult> result = sink.try_queue(listener, rows[next].to, rows[next].row);
       if (!result) {
@@ -290,6 +296,7 @@ std::optional<IngestSink::QueueOutcome> IngestSink::queue_rows(Listener listener
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const std::optional<LogResult> result = try_queue(listener, rows[i].to, rows[i].row);
     if (!result) {
+      counters_.at(listener).waits_for_room.fetch_add(1, std::memory_order_relaxed);
       auto offer = std::make_shared<RowsOffer>(*this, listener, std::move(rows), i, outcome, executor,
                                                std::move(done));
       offer->start(wait);

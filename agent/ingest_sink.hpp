@@ -10,6 +10,10 @@
 // waits for the fsync and posts the result back to the connection. No I/O thread waits for
 // a disk: one I/O thread serves any number of connections waiting for their fsync.
 //
+// Otherwise rows are offered with try_queue(), which never waits for the memory budget; a
+// caller whose row finds no room holds it and is resumed through wait_for_room() (streams),
+// or lets queue_rows() wait asynchronously (HTTP). See docs/backpressure.md.
+//
 // Thread safety: all members may be called from any I/O thread at once.
 
 #include "daemon_config.hpp"
@@ -22,6 +26,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -50,7 +55,8 @@ class IngestSink {
   // One NDJSON line (without its '\n') that starts at `stream_offset` of the client's stream.
   // Blank lines are skipped silently. `readable`: how many bytes from line.data() may be
   // read (see EventParser::parse_row); a line inside a read buffer with that much room
-  // after it is parsed without a copy. 0 when unknown.
+  // after it is parsed without a copy. 0 when unknown. Queues with queue(), which may wait
+  // for room: I/O threads use parse_line() and try_queue() instead (the benchmarks use this).
   void submit_line(Listener listener, std::string_view line, std::uint64_t stream_offset,
                    std::string_view peer, std::size_t readable = 0);
 
@@ -110,6 +116,9 @@ class IngestSink {
   // parks only if that fails too. Any number of callers may wait; one logger notice wakes
   // them all.
   void wait_for_room(const boost::asio::any_io_executor& executor, std::function<void()> resume);
+  // The daemon is stopping: requests waiting in queue_rows() are answered at once (their
+  // rest not queued, stopped_by dropped_shutdown) and no new waiter is registered.
+  void stop_waiting();
   // Counts valid rows that were never offered to the logger (a parked connection that was
   // closed, a datagram that found no room) as not queued, with a rate-limited warning.
   void count_not_queued(Listener listener, std::size_t rows, std::string_view why);
@@ -187,6 +196,7 @@ class IngestSink {
   std::vector<RoomWaiter> room_waiters_;
   bool room_notice_armed_ = false;  // a Logger::notify_when_room for this sink is pending
   bool room_closed_ = false;
+  std::atomic<bool> stopping_{false};  // stop_waiting() was called
 
   const IngestAck ack_;
   const std::chrono::milliseconds ack_timeout_;

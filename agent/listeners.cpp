@@ -243,12 +243,16 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol
     for (;;) {
       if (context_.sink.try_queue(context_.kind, held_->to, held_->row)) {
         held_.reset();
+        wait_counted_ = false;
         return true;
       }
       if (closing_) return false;
       if (registered || parked_) {
         // A notice is due (registered just now, or by an earlier park whose notice has
         // not come yet): wait for it.
+        // Once per held row, however many notices it takes to find room.
+        if (!std::exchange(wait_counted_, true))
+          counters().waits_for_room.fetch_add(1, std::memory_order_relaxed);
         parked_ = true;
         return false;
       }
@@ -401,6 +405,7 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol
   };
   std::optional<HeldRow> held_;  // the row that found no room, offered again on resume
   bool parked_ = false;          // waiting for room; nothing is read meanwhile
+  bool wait_counted_ = false;    // held_'s wait is in waits_for_room already
   // Durable mode only.
   bool committing_ = false;  // a commit of this session's lines has not settled yet
   DurableBatch batch_;

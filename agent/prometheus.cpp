@@ -265,6 +265,10 @@ void render_prometheus(const Stats& s, const IngestSnapshot& ingest, const Durab
                [](const auto& l) { return l.not_queued; });
   per_listener(out, ingest, "spanline_ingest_bytes_total", "counter", "Bytes received, by listener.",
                [](const auto& l) { return l.bytes; });
+  per_listener(out, ingest, "spanline_ingest_waits_for_room_total", "counter",
+               "Times a connection stopped being read, or an HTTP request waited, because the memory budget "
+               "was full (block, spill), by listener.",
+               [](const auto& l) { return l.waits_for_room; });
   header(out, "spanline_ingest_invalid_total", "counter",
          "Input refused as invalid, by listener and reason.");
   for (std::size_t i = 0; i < kListenerCount; ++i) {
@@ -284,7 +288,8 @@ void render_prometheus(const Stats& s, const IngestSnapshot& ingest, const Durab
                "Client connections refused over ingest.max_connections, by listener.",
                [](const auto& l) { return l.connections_refused; });
   per_listener(out, ingest, "spanline_connections_idle_closed_total", "counter",
-               "Client connections the daemon closed after ingest.idle_timeout_ms without input, by listener.",
+               "Client connections the daemon closed after ingest.idle_timeout_ms without input (or without "
+               "completing a line), by listener.",
                [](const auto& l) { return l.connections_idle_closed; });
   header(out, "spanline_http_ingest_responses_total", "counter", "HTTP ingest answers, by status code.");
   for (const auto& [status, count] : ingest.http_responses) {

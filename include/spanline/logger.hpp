@@ -163,9 +163,10 @@ class SPANLINE_API Logger {
   // for a batcher that is behind (Options::block_timeout does not apply).
   std::optional<LogResult> try_log_prepared(DestinationHandle to, PreparedRow& row);
   // Runs `wake` once, when room may have been freed in the memory budget (a row settled,
-  // evicted or dropped) or the logger shuts down, on the thread that freed it and never
-  // while a lock is held; at once when already shut down. `wake` must not block or
-  // throw (post to an event loop). Wakes can be spurious; room freed between a refused
+  // evicted or dropped) or the logger shuts down, on the thread that freed it (outside
+  // the budget's lock; a thread's credit handed back as it exits frees room under the
+  // registry lock of live budgets), at once when already shut down. `wake` must not
+  // block or throw (post to an event loop). Wakes can be spurious; room freed between a refused
   // try_log_prepared and this call is seen by trying once more after it.
   void notify_when_room(std::function<void()> wake);
 

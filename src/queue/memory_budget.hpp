@@ -48,13 +48,15 @@ class MemoryBudget {
   // Waits until room frees up or `deadline` passes (false) or close() is called (false).
   [[nodiscard]] bool acquire_until(std::uint64_t bytes, std::chrono::steady_clock::time_point deadline);
   // Gives back room for `rows` rows of `bytes` bytes in total. Runs the wakes registered
-  // with notify_when_room() before it, on this thread, without a lock held.
+  // with notify_when_room() before it, on this thread, outside this budget's lock (but
+  // under the registry lock when a thread's credit goes back as it exits).
   void release(std::uint64_t bytes, std::uint64_t rows) noexcept;
   // For producers that must never wait (the sidecar's I/O threads): `wake` runs once, on
   // the thread of the next release() or close() (at once on this thread when already
-  // closed), never under a lock. It must not block or throw; it usually posts work to an
-  // event loop. To not miss room freed between a failed try_acquire and this call, try
-  // again after registering: a wake that finds its producer already served is harmless.
+  // closed), never under this budget's lock. It must not block or throw (it may register
+  // again); it usually posts work to an event loop. To not miss room freed between a
+  // failed try_acquire and this call, try again after registering: a wake that finds its
+  // producer already served is harmless.
   void notify_when_room(std::function<void()> wake);
   // Gives back the calling thread's unspent credit for this budget (a thread's credit
   // also goes back when it exits, or when it uses several budgets in turn).

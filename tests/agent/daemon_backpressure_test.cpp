@@ -292,6 +292,8 @@ TEST(DaemonBackpressureBlock, AStreamThatDoesNotFitIsHeldBackAndLosesNothing) {
   EXPECT_EQ(refused.status, 503) << refused.body;
   EXPECT_NE(refused.body.find("dropped_queue_full"), std::string::npos) << refused.body;
   EXPECT_EQ(metric(d, "spanline_ingest_not_queued_total", {{"listener", "uds"}}), 0);
+  EXPECT_GE(metric(d, "spanline_ingest_waits_for_room_total", {{"listener", "uds"}}), 1);
+  EXPECT_EQ(metric(d, "spanline_ingest_waits_for_room_total", {{"listener", "http"}}), 1);
 
   // The outage ends: the held-back client is read again, and every line it wrote arrives.
   api.set_faults({});
@@ -308,6 +310,89 @@ TEST(DaemonBackpressureBlock, AStreamThatDoesNotFitIsHeldBackAndLosesNothing) {
   EXPECT_EQ(metric(d, "spanline_ingest_events_total", {{"listener", "uds"}}), static_cast<double>(lines));
   d.process->signal(SIGTERM);
   EXPECT_EQ(d.process->wait_exit(30s), 0) << d.process->stderr_text();
+}
+
+// Fills a 64 KiB budget over the Unix socket until the daemon stops reading it.
+void fill_budget(const RunningDaemon& d, asio::local::stream_protocol::socket& client) {
+  client.connect(asio::local::stream_protocol::endpoint(d.uds));
+  std::string pending;
+  for (std::uint64_t i = 0;; ++i) {
+    pending = event_line("fill-" + std::to_string(i), 1000);
+    if (write_some_within(client.native_handle(), pending, 1s) < pending.size()) return;
+  }
+}
+
+// Under block, an HTTP insert that does not fit waits (without holding the I/O thread) and
+// is answered 200 once delivery frees room within ingest.ack_timeout_ms. One still waiting
+// when SIGTERM comes is answered 503 (shutting down) at once.
+TEST(DaemonBackpressureBlock, AnHttpInsertWaitsForRoomAndIsAnsweredWhenItFrees) {
+  ServerConfig config = fake_config();
+  config.faults.fail_5xx = 1.0;
+  FakeApi api(config);
+  TempDir dir;
+  RunningDaemon d =
+      start_daemon(api, dir,
+                   {"--queue.overflow=block", "--queue.max_bytes=65536", "--ingest.ack_timeout_ms=60000",
+                    "--retry.base_delay_ms=20", "--retry.max_delay_ms=100"});
+  asio::io_context io;
+  asio::local::stream_protocol::socket client(io);
+  fill_budget(d, client);
+
+  const std::string target = "/v1/project_logs/bp-proj/insert";
+  auto waiting = std::async(std::launch::async, [&] {
+    return http_post(d.http, target, R"({"events":[{"id":"http-waited","input":"x"}]})");
+  });
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return metric(d, "spanlined_ingest_waits_for_room_total", {{"listener", "http"}}) == 1;
+      },
+      30s));
+  EXPECT_EQ(waiting.wait_for(0s), std::future_status::timeout);  // still waiting
+  int status = 0;
+  EXPECT_LT(probe(d.admin, "/healthz", status), 1s);
+
+  api.set_faults({});  // deliveries free the budget
+  ASSERT_EQ(waiting.wait_for(30s), std::future_status::ready);
+  const HttpAnswer answer = waiting.get();
+  EXPECT_EQ(answer.status, 200) << answer.body;
+  EXPECT_NE(answer.body.find("http-waited"), std::string::npos) << answer.body;
+  ASSERT_TRUE(wait_until([&] { return api.row("project_logs", "bp-proj", "http-waited").has_value(); }, 30s));
+  client.close();
+  d.process->signal(SIGTERM);
+  EXPECT_EQ(d.process->wait_exit(30s), 0) << d.process->stderr_text();
+}
+
+TEST(DaemonBackpressureBlock, SigtermAnswersAWaitingHttpInsertAtOnce) {
+  ServerConfig config = fake_config();
+  config.faults.fail_5xx = 1.0;
+  FakeApi api(config);
+  TempDir dir;
+  RunningDaemon d =
+      start_daemon(api, dir,
+                   {"--queue.overflow=block", "--queue.max_bytes=65536", "--ingest.ack_timeout_ms=60000",
+                    "--shutdown.timeout_ms=" + std::to_string(kShutdownTimeout.count())});
+  asio::io_context io;
+  asio::local::stream_protocol::socket client(io);
+  fill_budget(d, client);
+  auto waiting = std::async(std::launch::async, [&] {
+    return http_post(d.http, "/v1/project_logs/bp-proj/insert",
+                     R"({"events":[{"id":"http-cut","input":"x"}]})");
+  });
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return metric(d, "spanlined_ingest_waits_for_room_total", {{"listener", "http"}}) == 1;
+      },
+      30s));
+  const auto signalled = Clock::now();
+  d.process->signal(SIGTERM);
+  // Answered well before the drain's deadline, which an outage uses up in full.
+  ASSERT_EQ(waiting.wait_for(kShutdownTimeout / 3), std::future_status::ready);
+  const HttpAnswer answer = waiting.get();
+  EXPECT_EQ(answer.status, 503) << answer.body;
+  EXPECT_NE(answer.body.find("dropped_shutdown"), std::string::npos) << answer.body;
+  const std::optional<int> code = d.process->wait_exit(30s);
+  EXPECT_LT(Clock::now() - signalled, kShutdownTimeout + 1s);
+  EXPECT_EQ(code, 0) << d.process->stderr_text();
 }
 
 // A client that trickles one byte at a time keeps its connection busy but never ends its
