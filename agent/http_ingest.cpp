@@ -44,6 +44,16 @@ std::optional<Route> parse_route(std::string_view target) {
   return std::nullopt;
 }
 
+// "/v1/{project_logs|experiment|dataset}/<anything>/insert": an insert, whatever its id. One
+// with an invalid id is refused here, never forwarded upstream with that id in its path.
+bool insert_shaped(std::string_view target) {
+  target = target.substr(0, target.find('?'));
+  for (const std::string_view kind : {"/v1/project_logs/", "/v1/experiment/", "/v1/dataset/"}) {
+    if (target.rfind(kind, 0) == 0 && target.size() > kind.size() + 7 && target.ends_with("/insert")) return true;
+  }
+  return false;
+}
+
 std::string error_json(std::string_view message) {
   std::string out = R"({"error":{"message":")";
   out += message;  // only our own fixed texts, no quotes to escape
@@ -114,6 +124,11 @@ class IngestHandler {
       return logs3_.post(request, responder);
     }
     const auto route = parse_route(target);
+    if (!route && insert_shaped(target)) {
+      return make_response(request, 404,
+                           error_json("not found: the object id in the path must be 1 to 128 characters from "
+                                      "A-Z a-z 0-9 - _ . and not . or .."));
+    }
     if (!route && proxy_) {
       proxy_->forward(std::move(request), responder);
       return std::nullopt;

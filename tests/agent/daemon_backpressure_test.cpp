@@ -340,11 +340,11 @@ TEST(DaemonBackpressureBlock, AnHttpInsertWaitsForRoomAndIsAnsweredWhenItFrees) 
 
   const std::string target = "/v1/project_logs/bp-proj/insert";
   auto waiting = std::async(std::launch::async, [&] {
-    return http_post(d.http, target, R"({"events":[{"id":"http-waited","input":"x"}]})");
+    return d.post(target, R"({"events":[{"id":"http-waited","input":"x"}]})");
   });
   ASSERT_TRUE(wait_until(
       [&] {
-        return metric(d, "spanlined_ingest_waits_for_room_total", {{"listener", "http"}}) == 1;
+        return metric(d, "spanline_ingest_waits_for_room_total", {{"listener", "http"}}) == 1;
       },
       30s));
   EXPECT_EQ(waiting.wait_for(0s), std::future_status::timeout);  // still waiting
@@ -375,12 +375,11 @@ TEST(DaemonBackpressureBlock, SigtermAnswersAWaitingHttpInsertAtOnce) {
   asio::local::stream_protocol::socket client(io);
   fill_budget(d, client);
   auto waiting = std::async(std::launch::async, [&] {
-    return http_post(d.http, "/v1/project_logs/bp-proj/insert",
-                     R"({"events":[{"id":"http-cut","input":"x"}]})");
+    return d.post("/v1/project_logs/bp-proj/insert", R"({"events":[{"id":"http-cut","input":"x"}]})");
   });
   ASSERT_TRUE(wait_until(
       [&] {
-        return metric(d, "spanlined_ingest_waits_for_room_total", {{"listener", "http"}}) == 1;
+        return metric(d, "spanline_ingest_waits_for_room_total", {{"listener", "http"}}) == 1;
       },
       30s));
   const auto signalled = Clock::now();

@@ -62,6 +62,7 @@ Answer post(const std::string& url, const std::string& target, const std::string
                        resolver.resolve(rest.substr(0, rest.rfind(':')), rest.substr(rest.rfind(':') + 1)));
   http::request<http::string_body> request{http::verb::post, target, 11};
   request.set(http::field::host, "127.0.0.1");
+  request.set(http::field::authorization, std::string("Bearer ") + kApiKey);  // as an exporter configured with it
   for (const auto& [name, value] : headers) request.set(name, value);
   request.body() = body;
   request.prepare_payload();
@@ -98,7 +99,8 @@ struct ExportedSpan {
 // Runs tests/otel/export_trace.mjs: 3 spans, exported twice as protobuf (gzip) and twice as JSON.
 std::vector<ExportedSpan> run_sdk(const std::string& endpoint, const std::string& parent) {
   const std::string node = find_node();
-  ChildProcess sdk(node, {(kOtelDir / "export_trace.mjs").string(), endpoint, parent}, {});
+  ChildProcess sdk(node, {(kOtelDir / "export_trace.mjs").string(), endpoint, parent},
+                   {{"SPANLINE_OTLP_TOKEN", kApiKey}});
   const auto code = sdk.wait_exit(120s);
   EXPECT_EQ(code, 0) << sdk.stdout_text() << sdk.stderr_text();
   std::vector<ExportedSpan> spans;

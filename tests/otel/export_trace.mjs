@@ -3,7 +3,7 @@
 // The finished spans are exported with the protobuf exporter (gzip) and the JSON exporter,
 // each twice, so the receiver sees the same spans four times: retries must overwrite.
 //
-// Usage: node export_trace.mjs <endpoint, e.g. http://127.0.0.1:8787/v1/traces> <x-bt-parent or "">
+// Usage: SPANLINE_OTLP_TOKEN=<key> node export_trace.mjs <endpoint, e.g. http://127.0.0.1:8787/v1/traces> <x-bt-parent or "">
 // Prints one line per export ("export protobuf 0: <result code>"), then one per span
 // ("span <trace id> <span id> <name>"), and exits non-zero when an export failed.
 import { context, trace, SpanStatusCode } from '@opentelemetry/api';
@@ -17,6 +17,8 @@ if (!endpoint) {
   process.exit(2);
 }
 const headers = parent ? { 'x-bt-parent': parent } : {};
+// spanlined's HTTP ingest wants a bearer token, as Braintrust's own OTLP endpoint does.
+if (process.env.SPANLINE_OTLP_TOKEN) headers.Authorization = `Bearer ${process.env.SPANLINE_OTLP_TOKEN}`;
 
 const memory = new InMemorySpanExporter();
 const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(memory)] });
