@@ -25,9 +25,9 @@ if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=cc
 cmake -S "$root" -B "$build_dir" -G Ninja "${launcher[@]}" \
   -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O1 -g1 -DNDEBUG" \
   -DSPANLINE_SANITIZE="$sanitizers" -DSPANLINE_BUILD_BENCH=OFF >/dev/null
-start=$(date +%s)
-cmake --build "$build_dir" --target spanline_tests -j"$(nproc)"
-echo "sanitize.sh: build took $(( $(date +%s) - start )) s"
+# Wall and CPU time of each step: on a shared machine the CPU seconds are what carries over.
+TIMEFORMAT="sanitize.sh: %R s wall, %U s user + %S s sys CPU"
+time cmake --build "$build_dir" --target spanline_tests -j"$(nproc)"
 
 # halt_on_error: the first report ends the test as a failure. Suppressions only ever name
 # third-party code, each with its reason (tests/tsan.supp).
@@ -36,6 +36,4 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp}"
 filter=()
 if [ -n "$subset" ]; then filter=(-R "$subset"); fi
-start=$(date +%s)
-ctest --test-dir "$build_dir" --output-on-failure -j"$(( $(nproc) + 1 ))" -LE soak "${filter[@]}"
-echo "sanitize.sh: suite took $(( $(date +%s) - start )) s"
+time ctest --test-dir "$build_dir" --output-on-failure -j"$(( $(nproc) + 1 ))" -LE soak "${filter[@]}"

@@ -229,7 +229,8 @@ TEST(IngestParser, ParseRowInPlaceMatchesACopy) {
 }
 
 // What parse_row answers, with a generated id left out (a fresh one differs on every call).
-std::string answer_of(const std::optional<IngestFailure>& failure, const PreparedRow& row, const Route& route) {
+std::string answer_of(const std::optional<IngestFailure>& failure, const PreparedRow& row,
+                      const Route& route) {
   if (failure) {
     return std::string("refused ") + std::string(to_string(failure->reason)) + " at " +
            std::to_string(failure->offset);
@@ -243,10 +244,24 @@ std::string answer_of(const std::optional<IngestFailure>& failure, const Prepare
 // Events close to valid JSON: pieces of the grammar put together at random, then a few
 // bytes changed, so that both accepted and refused events (at every stage) come up.
 std::string generate_event(std::mt19937& rng) {
-  static const std::vector<std::string> members = {
-      R"("id":"r1")", R"("id":[)", R"("id":)", R"("id":"")", R"("project_id":"p")", R"("dataset_id":7)",
-      R"("a":[1,2,{"b":null}])", R"("s":"x\u00e9\"")", R"("_is_merge":true)", R"("n":-1.5e3)",
-      R"("o":{"k":[]})", R"("t":tru)", R"("x":[)", R"("y":{)", R"("z":"unclosed)", R"(:)", R"(,)", R"("")"};
+  static const std::vector<std::string> members = {R"("id":"r1")",
+                                                   R"("id":[)",
+                                                   R"("id":)",
+                                                   R"("id":"")",
+                                                   R"("project_id":"p")",
+                                                   R"("dataset_id":7)",
+                                                   R"("a":[1,2,{"b":null}])",
+                                                   R"("s":"x\u00e9\"")",
+                                                   R"("_is_merge":true)",
+                                                   R"("n":-1.5e3)",
+                                                   R"("o":{"k":[]})",
+                                                   R"("t":tru)",
+                                                   R"("x":[)",
+                                                   R"("y":{)",
+                                                   R"("z":"unclosed)",
+                                                   R"(:)",
+                                                   R"(,)",
+                                                   R"("")"};
   static const std::string noise = "{}[]\",:0 \\\t\x01tfn-e.\xff";
   std::uniform_int_distribution<std::size_t> pick_member(0, members.size() - 1);
   std::uniform_int_distribution<std::size_t> pick_noise(0, noise.size() - 1);
@@ -317,8 +332,8 @@ TEST(IngestParser, ParseRowInPlaceAnswersAsACopyWhateverThePadding) {
       const std::string buffer = event + padding;
       PreparedRow row;
       Route route;
-      auto in_place =
-          parser.parse_row(std::string_view(buffer.data(), event.size()), Routing::strip, row, route, buffer.size());
+      auto in_place = parser.parse_row(std::string_view(buffer.data(), event.size()), Routing::strip, row,
+                                       route, buffer.size());
       ASSERT_EQ(answer_of(in_place, row, route), expected)
           << "event " << testing::PrintToString(event) << " padding " << testing::PrintToString(padding);
     }

@@ -347,7 +347,8 @@ std::optional<IngestFailure> EventParser::parse_row(std::string_view raw_text, R
   const std::string_view text = trim(raw_text, leading);
   if (text.empty()) return IngestFailure{IngestError::not_json, leading};
   if (text.front() != '{') {
-    return IngestFailure{looks_like_json_value(text) ? IngestError::not_object : IngestError::not_json, leading};
+    return IngestFailure{looks_like_json_value(text) ? IngestError::not_object : IngestError::not_json,
+                         leading};
   }
 
   // In place when the caller's buffer has the padding simdjson reads past the end: a line
@@ -370,8 +371,8 @@ std::optional<IngestFailure> EventParser::parse_row(std::string_view raw_text, R
 }
 
 std::optional<IngestFailure> EventParser::parse_object(std::string_view text, std::size_t leading,
-                                                       const char* base, std::size_t capacity, Routing routing,
-                                                       PreparedRow& row, Route& route) {
+                                                       const char* base, std::size_t capacity,
+                                                       Routing routing, PreparedRow& row, Route& route) {
   auto fail = [&](IngestError reason, std::size_t offset) {
     return IngestFailure{reason, leading + std::min(offset, text.size())};
   };

@@ -6,8 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 
@@ -20,7 +20,8 @@ using spanline::detail::Route;
 using spanline::detail::Routing;
 
 // The answer with a generated id left out (a fresh one differs on every call).
-std::string answer_of(const std::optional<IngestFailure>& failure, const PreparedRow& row, const Route& route) {
+std::string answer_of(const std::optional<IngestFailure>& failure, const PreparedRow& row,
+                      const Route& route) {
   if (failure) {
     return "refused " + std::string(to_string(failure->reason)) + " at " + std::to_string(failure->offset);
   }

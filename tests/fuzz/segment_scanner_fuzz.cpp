@@ -79,7 +79,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     sd::SpoolRecord record;
     const auto result = scanner->next(limit, record);
-    if (result.step == sd::SegmentScanner::Step::end || result.step == sd::SegmentScanner::Step::unknown_version)
+    if (result.step == sd::SegmentScanner::Step::end ||
+        result.step == sd::SegmentScanner::Step::unknown_version)
       break;
     if (result.step == sd::SegmentScanner::Step::error) {
       std::fprintf(stderr, "read error: %s\n", result.error.message().c_str());
@@ -101,8 +102,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
     } else if (result.offset < last_end || result.offset + result.bytes > limit || result.bytes == 0) {
       std::fprintf(stderr, "skipped [%llu, +%llu) outside the limit %llu\n",
-                   static_cast<unsigned long long>(result.offset), static_cast<unsigned long long>(result.bytes),
-                   static_cast<unsigned long long>(limit));
+                   static_cast<unsigned long long>(result.offset),
+                   static_cast<unsigned long long>(result.bytes), static_cast<unsigned long long>(limit));
       std::abort();
     }
   }
