@@ -6,9 +6,9 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-# scripts/test.sh --sanitize address,undefined | thread: the suite built with sanitizers
+# scripts/test.sh --sanitize address,undefined | thread [core | regex]: the suite built with sanitizers
 # into its own folder (scripts/sanitize.sh), instead of the normal run below.
-if [ "${1:-}" = "--sanitize" ]; then exec scripts/sanitize.sh "${2:?--sanitize needs address,undefined or thread}"; fi
+if [ "${1:-}" = "--sanitize" ]; then exec scripts/sanitize.sh "${2:?--sanitize needs address,undefined or thread}" "${@:3}"; fi
 
 scripts/build.sh
 
