@@ -6,7 +6,14 @@ function(spanline_enable_warnings target)
     -Wno-missing-field-initializers)
   if(SPANLINE_SANITIZE)
     string(REPLACE ";" "," sanitizers "${SPANLINE_SANITIZE}")
-    target_compile_options(${target} PRIVATE -fsanitize=${sanitizers} -fno-omit-frame-pointer)
+    # No recovery: a UBSan finding aborts like an ASan one, so a test (or a fuzz input)
+    # that hits undefined behaviour fails instead of printing and passing.
+    target_compile_options(${target} PRIVATE -fsanitize=${sanitizers} -fno-sanitize-recover=all
+                                             -fno-omit-frame-pointer)
     target_link_options(${target} PRIVATE -fsanitize=${sanitizers})
+  endif()
+  if(SPANLINE_FUZZ)
+    # Coverage feedback for libFuzzer in our code; the fuzz targets link the fuzzer itself.
+    target_compile_options(${target} PRIVATE -fsanitize=fuzzer-no-link)
   endif()
 endfunction()

@@ -11,6 +11,7 @@ packages=(
   libprotobuf-dev protobuf-compiler
   # packaging and its tests (tests/packaging), and the example clients' tests (examples/)
   dpkg-dev fakeroot lintian systemd man-db python3-yaml golang-go
+  clang libclang-rt-14-dev  # libFuzzer (scripts/fuzz.sh)
 )
 
 missing=()

@@ -6,6 +6,10 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
+# scripts/test.sh --sanitize address,undefined | thread [core | regex]: the suite built with sanitizers
+# into its own folder (scripts/sanitize.sh), instead of the normal run below.
+if [ "${1:-}" = "--sanitize" ]; then exec scripts/sanitize.sh "${2:?--sanitize needs address,undefined or thread}" "${@:3}"; fi
+
 scripts/build.sh
 # The OTLP end-to-end test runs the official OpenTelemetry JS SDK, pinned by tests/otel's lockfile.
 tests/otel/install.sh
@@ -47,3 +51,6 @@ elif [ "${CI:-}" = "true" ]; then
 else
   echo "test.sh: time namespaces are unavailable here (unshare --time); skipped the just-booted pass" >&2
 fi
+
+# CI also runs every fuzz target briefly (tests/fuzz, scripts/fuzz.sh).
+if [ "${CI:-}" = "true" ]; then scripts/fuzz.sh 30; fi

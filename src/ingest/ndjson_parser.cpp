@@ -337,23 +337,38 @@ std::optional<IngestFailure> EventParser::parse_row(std::string_view raw_text, R
     return IngestFailure{IngestError::too_long, limits_.max_event_bytes};
   std::size_t leading = 0;
   const std::string_view text = trim(raw_text, leading);
+  if (text.empty()) return IngestFailure{IngestError::not_json, leading};
+  if (text.front() != '{') {
+    return IngestFailure{looks_like_json_value(text) ? IngestError::not_object : IngestError::not_json,
+                         leading};
+  }
+
+  // In place when the caller's buffer has the padding simdjson reads past the end: a line
+  // inside a socket read usually does, and then the event is never copied before the row.
+  const std::size_t capacity = readable > leading ? readable - leading : 0;
+  if (capacity >= text.size() + kPadding) {
+    auto failure = parse_object(text, leading, text.data(), capacity, routing, row, route);
+    if (!failure) return std::nullopt;
+    // simdjson's verdict on malformed input can depend on the padding: On-Demand peeks at
+    // the first byte past the event ('}' there triggers a balance check that refuses
+    // `{"id":[}` early), and an unbalanced event can walk onto the end sentinel, whose
+    // character is that byte. A datagram's last line is followed by stale bytes. A
+    // well-formed event never reads past its closing brace, so only a refusal is suspect:
+    // it is re-derived from a zero-padded copy, making the answer the same whatever
+    // follows the line. Refused input is rare, so the second parse costs nothing that counts.
+  }
+  Impl& impl = *impl_;
+  const std::size_t padded = Impl::pad_copy(impl.buffer, text);
+  return parse_object(text, leading, impl.buffer.data(), padded, routing, row, route);
+}
+
+std::optional<IngestFailure> EventParser::parse_object(std::string_view text, std::size_t leading,
+                                                       const char* base, std::size_t capacity,
+                                                       Routing routing, PreparedRow& row, Route& route) {
   auto fail = [&](IngestError reason, std::size_t offset) {
     return IngestFailure{reason, leading + std::min(offset, text.size())};
   };
-  if (text.empty()) return fail(IngestError::not_json, 0);
-  if (text.front() != '{') {
-    return fail(looks_like_json_value(text) ? IngestError::not_object : IngestError::not_json, 0);
-  }
-
   Impl& impl = *impl_;
-  // In place when the caller's buffer has the padding simdjson reads past the end: a line
-  // inside a socket read usually does, and then the event is never copied before the row.
-  const char* base = text.data();
-  std::size_t capacity = readable > leading ? readable - leading : 0;
-  if (capacity < text.size() + kPadding) {
-    capacity = Impl::pad_copy(impl.buffer, text);
-    base = impl.buffer.data();
-  }
   od::document doc;
   if (auto e = impl.parser.iterate(base, text.size(), capacity).get(doc)) {
     if (e == simdjson::UTF8_ERROR) return fail(IngestError::invalid_utf8, find_invalid_utf8(text));

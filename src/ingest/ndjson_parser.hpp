@@ -99,7 +99,8 @@ class EventParser {
   //
   // `readable`: how many bytes from text.data() may be read (their content does not
   // matter). When that covers the event plus kPadding, the event is parsed where it lies;
-  // otherwise (and with the default 0) it is first copied into a padded buffer.
+  // otherwise (and with the default 0) it is first copied into a padded buffer. The answer
+  // never depends on what lies past the event.
   static constexpr std::size_t kPadding = 64;  // simdjson::SIMDJSON_PADDING
   [[nodiscard]] std::optional<IngestFailure> parse_row(std::string_view text, Routing routing,
                                                        PreparedRow& row, Route& route,
@@ -108,6 +109,14 @@ class EventParser {
   const IngestLimits& limits() const { return limits_; }
 
  private:
+  // parse_row's work on the trimmed object `text`, whose bytes lie at `base` (the caller's
+  // buffer or the padded copy) with `capacity` bytes readable from there.
+  [[nodiscard]] std::optional<IngestFailure> parse_object(std::string_view text, std::size_t leading,
+                                                          const char* base, std::size_t capacity,
+                                                          Routing routing, PreparedRow& row, Route& route);
+
+  friend std::optional<InsertBodyFailure> parse_insert_body(std::string_view, EventParser&,
+                                                            std::vector<IngestEvent>&);
   friend struct ArrayBodyParser;
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -9,14 +9,16 @@
 namespace spanline::detail {
 namespace {
 
-#if defined(__linux__) && defined(__NR_membarrier)
+#if defined(__linux__) && defined(__NR_membarrier) && !SPANLINE_THREAD_SANITIZER
 long membarrier(int command) noexcept { return syscall(__NR_membarrier, command, 0, 0); }
 #endif
 
 }  // namespace
 
 bool register_for_asymmetric_fences() noexcept {
-#if defined(__linux__) && defined(__NR_membarrier)
+#if SPANLINE_THREAD_SANITIZER
+  return false;  // both sides use the shared RMW instead (asymmetric_fence.hpp)
+#elif defined(__linux__) && defined(__NR_membarrier)
   const long supported = membarrier(MEMBARRIER_CMD_QUERY);
   if (supported < 0 || (supported & MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return false;
   // Registration is per process and must precede the first expedited barrier.
@@ -27,6 +29,9 @@ bool register_for_asymmetric_fences() noexcept {
 }
 
 void heavy_fence() noexcept {
+#if SPANLINE_THREAD_SANITIZER
+  (void)sanitizer_fence_word().fetch_add(1, std::memory_order_seq_cst);
+#else
   std::atomic_thread_fence(std::memory_order_seq_cst);
 #if defined(__linux__) && defined(__NR_membarrier)
   if (asymmetric_fences_available()) {
@@ -34,6 +39,7 @@ void heavy_fence() noexcept {
     (void)membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
     std::atomic_thread_fence(std::memory_order_seq_cst);
   }
+#endif
 #endif
 }
 

@@ -9,6 +9,13 @@
 // a compiler barrier: the store-buffer drain a real fence costs a producer (the
 // row it just wrote is still in flight to memory) goes away. Where membarrier is
 // unavailable both sides use std::atomic_thread_fence(seq_cst).
+//
+// Under ThreadSanitizer, which models neither of those fences, both sides instead do a
+// seq_cst read-modify-write of one shared atomic. The RMWs are totally ordered, and the
+// later one synchronizes with the earlier, so the side that comes second sees what the
+// first stored: the same guarantee, in a form TSan follows.
+
+#include "queue/thread_sanitizer.hpp"
 
 #include <atomic>
 
@@ -25,12 +32,24 @@ inline bool asymmetric_fences_available() noexcept {
   return available;
 }
 
+#if SPANLINE_THREAD_SANITIZER
+// The one atomic both sides' fences go through in a TSan build.
+inline std::atomic<unsigned>& sanitizer_fence_word() noexcept {
+  static std::atomic<unsigned> word{0};
+  return word;
+}
+#endif
+
 // The frequent side's fence.
 inline void light_fence() noexcept {
+#if SPANLINE_THREAD_SANITIZER
+  (void)sanitizer_fence_word().fetch_add(1, std::memory_order_seq_cst);
+#else
   if (asymmetric_fences_available())
     std::atomic_signal_fence(std::memory_order_seq_cst);
   else
     std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
 }
 
 // The rare side's fence: a system call (a few microseconds) where available.

@@ -9,11 +9,24 @@
 // with WakeOn::explicit_wake, and pushes never pay for a wake-up. The handshake between
 // a push and a consumer falling asleep uses asymmetric fences (asymmetric_fence.hpp):
 // a push pays no fence, falling asleep pays a membarrier call.
+//
+// In a ThreadSanitizer build the rows go through a locked deque instead: moodycamel
+// orders its slots and block index with standalone fences, which TSan does not model,
+// so every hand-off would be reported as a race in the queue itself. The lock gives the
+// same happens-before from push to pop that the queue promises, so races in what the
+// rows carry (the code on either side of the queue) are still found.
 
 #include "core/row.hpp"
+#include "queue/thread_sanitizer.hpp"
 
+// lightweightsemaphore.h needs concurrentqueue.h's macros first, in every build.
 #include <concurrentqueue/concurrentqueue.h>
 #include <concurrentqueue/lightweightsemaphore.h>
+
+#if SPANLINE_THREAD_SANITIZER
+#include <deque>
+#include <mutex>
+#endif
 
 #include <atomic>
 #include <chrono>
@@ -48,11 +61,23 @@ class RowQueue {
   // (a sentinel carrying no data and no budget) or what else was queued.
   void wake() noexcept;
 
+#if SPANLINE_THREAD_SANITIZER
+  std::size_t size_approx() const noexcept;
+#else
   std::size_t size_approx() const noexcept { return queue_.size_approx(); }
+#endif
 
  private:
+  // Takes up to `max` queued rows, oldest first.
+  std::size_t try_pop_bulk(Row* out, std::size_t max) noexcept;
+
+#if SPANLINE_THREAD_SANITIZER
+  mutable std::mutex rows_mutex_;
+  std::deque<Row> rows_;
+#else
   moodycamel::ConcurrentQueue<Row> queue_;
   moodycamel::ConsumerToken consumer_token_;
+#endif
   moodycamel::LightweightSemaphore wakeups_;
   // On its own cache line: producers read it on every push, and it changes only
   // when the consumer goes to sleep or wakes up.

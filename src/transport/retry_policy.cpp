@@ -147,7 +147,13 @@ std::optional<std::chrono::system_clock::time_point> to_time_point(const CivilTi
   using namespace std::chrono;
   year_month_day date{year{t.year}, month{static_cast<unsigned>(t.month)}, day{static_cast<unsigned>(t.day)}};
   if (!date.ok()) return std::nullopt;
-  return system_clock::time_point{sys_days{date}} + hours{t.hour} + minutes{t.minute} + seconds{t.second};
+  // system_clock counts nanoseconds in 64 bits, which reach only the years 1678 to 2262: a
+  // date outside (a header may name year 0 or 9999) overflows on conversion. A date before
+  // the epoch is in the past and one past 2200 is capped anyway, so both are clamped.
+  constexpr sys_days kEarliest{year{1970} / January / 1};
+  constexpr sys_days kLatest{year{2200} / January / 1};
+  const sys_days when = std::clamp(sys_days{date}, kEarliest, kLatest);
+  return system_clock::time_point{when} + hours{t.hour} + minutes{t.minute} + seconds{t.second};
 }
 
 }  // namespace

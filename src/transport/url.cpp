@@ -107,6 +107,16 @@ BaseUrl parse_base_url(std::string_view url) {
       out.host = view.host();  // decoded
   }
   if (out.host.empty()) bad_url(url, "no host");
+  // The decoded host goes into the Host header and the TLS name check as it is: a
+  // percent-encoded space, CR/LF, '/' or '@' would split the request or aim it elsewhere.
+  // Host names (and IPv4 addresses) use letters, digits, '-', '.', and at most '_' / '~'.
+  if (view.host_type() != boost::urls::host_type::ipv6) {
+    for (const char c : out.host) {
+      const bool name_char = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                             c == '-' || c == '.' || c == '_' || c == '~';
+      if (!name_char) bad_url(url, "the host has a character no host name has");
+    }
+  }
 
   out.port = out.tls ? 443 : 80;
   if (view.has_port()) {

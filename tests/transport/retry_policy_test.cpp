@@ -112,6 +112,16 @@ TEST(RetryAfterTest, PastDatesAndNegativeValuesMeanNoWait) {
   EXPECT_EQ(parse_retry_after("-5", now), milliseconds(0));
 }
 
+// Found by fuzzing (tests/fuzz/corpus/retry_after/regression-*): a year outside what
+// system_clock's nanoseconds can hold (1678-2262) overflowed on conversion.
+TEST(RetryAfterTest, YearsOutsideTheClocksRangeAreThePastOrCapped) {
+  const auto now = reference_now();
+  EXPECT_EQ(parse_retry_after("Wed, 21 Oct 1013 07:28:00 GMT", now), milliseconds(0));
+  EXPECT_EQ(parse_retry_after("Sat, 01 Jan 0000 00:00:00 GMT", now), milliseconds(0));
+  EXPECT_EQ(parse_retry_after("Fri Dec 31 23:59:59 9999", now), kMaxRetryAfter);
+  EXPECT_EQ(parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now), kMaxRetryAfter);
+}
+
 TEST(RetryAfterTest, GarbageIsNullopt) {
   const auto now = reference_now();
   for (const char* garbage :

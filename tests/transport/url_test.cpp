@@ -87,5 +87,17 @@ TEST(UrlTest, CredentialsAreRefusedAndNeverShown) {
   EXPECT_FALSE(url_has_credentials("not a url"));
 }
 
+// Found by fuzzing (tests/fuzz/corpus/base_url/regression-*): a percent-encoded host
+// decoded to bytes that would have gone into the Host header raw.
+TEST(UrlTest, RejectsHostsThatDecodeToCharactersNoHostNameHas) {
+  for (const char* bad :
+       {"http://ex%20le.com", "https://a%0d%0aX-Injected:%201.example", "http://a%2fb.example",
+        "http://a%40b.example", "http://a%00b", "https://caf%c3%a9.example"}) {
+    EXPECT_THROW((void)parse_base_url(bad), std::invalid_argument) << bad;
+  }
+  EXPECT_EQ(parse_base_url("http://ex%41mple.com").host, "exAmple.com");
+  EXPECT_EQ(parse_base_url("https://my_host-1.example:8443").host, "my_host-1.example");
+}
+
 }  // namespace
 }  // namespace spanline::detail
