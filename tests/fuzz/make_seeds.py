@@ -85,3 +85,71 @@ for i, value in enumerate([b"https://api.braintrust.dev", b"http://127.0.0.1:808
                            b"http://ex%41mple.com", b"https://user@host", b"ftp://x", b"http://host:99999",
                            b"HTTPS://Host.Example:443/a/b//"]):
     write("base_url", f"seed-{i}", value)
+
+# logs3_body: /logs3 bodies as the official SDKs send them.
+logs3 = {
+    "project-logs": b'{"rows":[{"id":"r1","project_id":"p-1","log_id":"g","input":"q","span_id":"s1",'
+                    b'"root_span_id":"s1","_is_merge":false}],"api_version":2}',
+    "experiment-merge": b'{"rows":[{"id":"r2","experiment_id":"e-1","output":"a","_is_merge":true,'
+                        b'"_merge_paths":[["metadata"]]}],"api_version":2}',
+    "dataset-delete": b'{"rows":[{"id":"r3","dataset_id":"d-1","_object_delete":true}],"api_version":2}',
+    "mixed": b'{"api_version":2,"rows":[{"id":"a","project_id":"p","log_id":"g"},{"id":"b","dataset_id":"d"}]}',
+    "bad-version": b'{"rows":[],"api_version":1}',
+    "overflow-ref": b'{"rows":{"type":"logs3_overflow","key":"k"},"api_version":2}',
+}
+for name, body in logs3.items():
+    write("logs3_body", name, body)
+
+
+# otlp_request: the first byte picks the encoding (even: protobuf, odd: JSON).
+def varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def field(number: int, wire: int, payload: bytes) -> bytes:
+    key = varint(number << 3 | wire)
+    if wire == 2:
+        return key + varint(len(payload)) + payload
+    return key + payload
+
+
+def fixed64(n: int) -> bytes:
+    return struct.pack("<Q", n)
+
+
+def any_string(text: bytes) -> bytes:
+    return field(1, 2, text)  # AnyValue.string_value
+
+
+def attribute(key: bytes, value: bytes) -> bytes:
+    return field(1, 2, key) + field(2, 2, value)  # KeyValue{key, value}
+
+
+span = (field(1, 2, bytes(range(1, 17)))              # trace_id
+        + field(2, 2, bytes(range(1, 9)))             # span_id
+        + field(5, 2, b"chat gpt-4o-mini")            # name
+        + field(7, 1, fixed64(1_700_000_000_000_000_000))  # start_time_unix_nano
+        + field(8, 1, fixed64(1_700_000_001_000_000_000))  # end_time_unix_nano
+        + field(9, 2, attribute(b"gen_ai.operation.name", any_string(b"chat")))
+        + field(9, 2, attribute(b"gen_ai.usage.input_tokens", field(3, 0, varint(12)))))
+child = (field(1, 2, bytes(range(1, 17))) + field(2, 2, bytes(range(9, 17))) + field(4, 2, bytes(range(1, 9)))
+         + field(5, 2, b"tool") + field(7, 1, fixed64(1_700_000_000_100_000_000))
+         + field(8, 1, fixed64(1_700_000_000_200_000_000)))
+scope_spans = field(2, 2, span) + field(2, 2, child)
+resource = field(1, 2, attribute(b"service.name", any_string(b"svc")))
+resource_spans = field(1, 2, resource) + field(2, 2, scope_spans)
+write("otlp_request", "protobuf-two-spans", b"\x00" + field(1, 2, resource_spans))
+write("otlp_request", "json-one-span", b"\x01" + (
+    b'{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc"}}]},'
+    b'"scopeSpans":[{"spans":[{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708",'
+    b'"name":"chat","kind":"SPAN_KIND_CLIENT","startTimeUnixNano":"1700000000000000000",'
+    b'"endTimeUnixNano":1700000001000000000,"status":{"code":2,"message":"boom"},'
+    b'"attributes":[{"key":"gen_ai.prompt","value":{"stringValue":"hi"}}],'
+    b'"events":[{"name":"gen_ai.choice","attributes":[{"key":"message","value":{"stringValue":"yo"}}]}]}]}]}]}'))
+write("otlp_request", "json-bad-ids", b"\x01" + b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz","spanId":""}]}]}]}')

@@ -1,0 +1,41 @@
+// The OTLP/HTTP trace decoders and the mapping to Braintrust rows: the first byte picks the
+// encoding (protobuf or JSON), the rest is the body. Any body is decoded or refused with a
+// message; a decoded export maps every span to exactly one row or one refusal.
+#include "otlp/otlp_decode.hpp"
+#include "otlp/otlp_rows.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string_view>
+
+namespace otlp = spanline::otlp;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return 0;
+  static spanline::detail::EventParser parser;
+  static otlp::Traces traces;
+  static otlp::MappedSpans mapped;
+  const otlp::Encoding encoding = (data[0] & 1) != 0 ? otlp::Encoding::json : otlp::Encoding::protobuf;
+  const std::string_view body(reinterpret_cast<const char*>(data + 1), size - 1);
+  if (const auto error = otlp::decode_otlp_request(body, encoding, traces)) {
+    if (error->message.empty()) std::abort();  // a 400 must say what is wrong
+    return 0;
+  }
+  mapped.clear();
+  otlp::map_spans(traces, parser, mapped);
+  if (mapped.rows.size() + mapped.refused.size() != traces.spans.size()) {
+    std::fprintf(stderr, "%zu spans gave %zu rows and %zu refusals\n", traces.spans.size(), mapped.rows.size(),
+                 mapped.refused.size());
+    std::abort();
+  }
+  if (mapped.row_spans.size() != mapped.rows.size()) std::abort();
+  for (const auto& row : mapped.rows) {
+    if (row.json.size() < 2 || row.json.front() != '{' || row.json.back() != '}') std::abort();
+  }
+  for (const auto& refused : mapped.refused) {
+    if (refused.index >= traces.spans.size()) std::abort();
+  }
+  return 0;
+}
