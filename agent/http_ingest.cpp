@@ -172,24 +172,12 @@ class IngestHandler {
   std::optional<HttpResponse> queue_rows(const HttpRequest& request, DestinationHandle to,
                                          std::vector<detail::IngestEvent>& events,
                                          const HttpResponder& responder) {
-    auto row_ids = std::make_shared<std::string>(row_ids_json(events));
-    std::vector<PreparedRow> rows;
+    std::string row_ids = row_ids_json(events);
+    std::vector<IngestSink::RoutedRow> rows;
     rows.reserve(events.size());
-    for (auto& event : events) rows.push_back(std::move(event.row));
+    for (auto& event : events) rows.push_back(IngestSink::RoutedRow{to, std::move(event.row)});
     events.clear();
-    HttpRequest head;  // what the answer needs of the request, which is gone by then
-    head.version(request.version());
-    head.keep_alive(request.keep_alive());
-    const auto outcome =
-        sink_.queue_rows(Listener::http, to, std::move(rows), responder.executor, ack_timeout_,
-                         [&sink = sink_, head = std::move(head), row_ids,
-                          respond = responder.respond](const IngestSink::QueueOutcome& settled) {
-                           HttpResponse response = queued_answer(head, settled, std::move(*row_ids), "events");
-                           sink.counters().count_http_response(response.result_int());
-                           respond(std::move(response));
-                         });
-    if (!outcome) return std::nullopt;
-    return queued_answer(request, *outcome, std::move(*row_ids), "events");
+    return queue_and_answer(sink_, request, std::move(rows), std::move(row_ids), "events", ack_timeout_, responder);
   }
 
   // ingest.ack = "durable": the whole request goes to the spool (one record, one fsync, shared
@@ -199,22 +187,11 @@ class IngestHandler {
   // make a row written twice harmless.
   void commit_durable(const HttpRequest& request, DestinationHandle to,
                       std::vector<detail::IngestEvent>& events, const HttpResponder& responder) {
-    std::string body = row_ids_json(events);
+    std::string row_ids = row_ids_json(events);
     DurableBatch batch;
     for (auto& event : events) batch.add(to, std::move(event.row));
-    const std::size_t rows = batch.rows();
     events.clear();
-    // What the answer needs of the request: it is gone by the time the commit settles.
-    HttpRequest head;
-    head.version(request.version());
-    head.keep_alive(request.keep_alive());
-    sink_.commit_async(Listener::http, std::move(batch), responder.executor,
-                       [&sink = sink_, head = std::move(head), body = std::move(body), rows,
-                        respond = responder.respond](Logger::DurableResult result) mutable {
-                         HttpResponse response = durable_answer(head, result, std::move(body), rows, "events");
-                         sink.counters().count_http_response(response.result_int());
-                         respond(std::move(response));
-                       });
+    commit_and_answer(sink_, request, std::move(batch), std::move(row_ids), "events", responder);
   }
 
   static std::string peer(const HttpRequest& request, std::optional<std::size_t> index) {

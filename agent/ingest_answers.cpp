@@ -21,6 +21,9 @@ std::string row_ids_json(const std::vector<detail::IngestEvent>& rows) {
   return body;
 }
 
+namespace {
+
+// 503 with Retry-After: nothing (or not everything) was taken; resend the same request.
 HttpResponse retry_later(const HttpRequest& request, std::string body) {
   HttpResponse response = make_response(request, 503, std::move(body));
   response.set(http::field::retry_after, "1");
@@ -54,6 +57,45 @@ HttpResponse durable_answer(const HttpRequest& head, Logger::DurableResult resul
   return retry_later(head, "{\"error\":{\"message\":\"the request's " + std::to_string(rows) + " " +
                                std::string(noun) + " were not made durable; retry the same request\",\"reason\":\"" +
                                std::string(durable_result_name(result)) + "\"}}");
+}
+
+// What an answer needs of its request, kept once the request itself is gone.
+HttpRequest answer_head(const HttpRequest& request) {
+  HttpRequest head;
+  head.version(request.version());
+  head.keep_alive(request.keep_alive());
+  return head;
+}
+
+}  // namespace
+
+std::optional<HttpResponse> queue_and_answer(IngestSink& sink, const HttpRequest& request,
+                                             std::vector<IngestSink::RoutedRow> rows, std::string row_ids,
+                                             std::string_view noun, std::chrono::milliseconds wait,
+                                             const HttpResponder& responder) {
+  auto ids = std::make_shared<std::string>(std::move(row_ids));
+  const auto outcome = sink.queue_rows(
+      Listener::http, std::move(rows), responder.executor, wait,
+      [&sink, head = answer_head(request), ids, noun,
+       respond = responder.respond](const IngestSink::QueueOutcome& settled) {
+        HttpResponse response = queued_answer(head, settled, std::move(*ids), noun);
+        sink.counters().count_http_response(response.result_int());
+        respond(std::move(response));
+      });
+  if (!outcome) return std::nullopt;
+  return queued_answer(request, *outcome, std::move(*ids), noun);
+}
+
+void commit_and_answer(IngestSink& sink, const HttpRequest& request, DurableBatch batch, std::string row_ids,
+                       std::string_view noun, const HttpResponder& responder) {
+  const std::size_t rows = batch.rows();
+  sink.commit_async(Listener::http, std::move(batch), responder.executor,
+                    [&sink, head = answer_head(request), row_ids = std::move(row_ids), rows, noun,
+                     respond = responder.respond](Logger::DurableResult result) mutable {
+                      HttpResponse response = durable_answer(head, result, std::move(row_ids), rows, noun);
+                      sink.counters().count_http_response(response.result_int());
+                      respond(std::move(response));
+                    });
 }
 
 }  // namespace spanline::agent

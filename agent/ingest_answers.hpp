@@ -6,6 +6,8 @@
 #include "http_server.hpp"
 #include "ingest_sink.hpp"
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,17 +17,22 @@ namespace spanline::agent {
 // {"row_ids":[...]} for the parsed rows, in request order.
 std::string row_ids_json(const std::vector<detail::IngestEvent>& rows);
 
-// 503 with Retry-After: nothing (or not everything) was taken; resend the same request.
-HttpResponse retry_later(const HttpRequest& request, std::string body);
+// Offers `rows` in order without holding the I/O thread (IngestSink::queue_rows, waiting up to
+// `wait` for room). The answer: 200 with `row_ids`; 503 with Retry-After when a row was
+// refused (the rest was not offered; resend the same request); 413 when rows over the API's
+// payload limit were dropped. Returned when every row settled at once, else nothing now and
+// the answer goes through `responder` later (counted then).
+// `noun` must outlive the request (a string literal).
+std::optional<HttpResponse> queue_and_answer(IngestSink& sink, const HttpRequest& request,
+                                             std::vector<IngestSink::RoutedRow> rows, std::string row_ids,
+                                             std::string_view noun, std::chrono::milliseconds wait,
+                                             const HttpResponder& responder);
 
-// The answer once queue_rows() settled: 200 with `row_ids`, 503 when a row was refused
-// (the rest was not offered), 413 when rows over the API's payload limit were dropped.
-// `noun` names the request's items in messages ("events", "rows").
-HttpResponse queued_answer(const HttpRequest& head, const IngestSink::QueueOutcome& outcome, std::string row_ids,
-                           std::string_view noun);
-
-// The answer once a durable commit settled: 200 with `row_ids`, else 503 with the reason.
-HttpResponse durable_answer(const HttpRequest& head, Logger::DurableResult result, std::string row_ids,
-                            std::size_t rows, std::string_view noun);
+// ingest.ack = "durable": commits `batch` to the spool (group commit) and answers through
+// `responder` once it settles: 200 with `row_ids` when every row is fsynced, else 503 with
+// Retry-After and the reason. The I/O thread does not wait for it.
+// `noun` must outlive the request (a string literal).
+void commit_and_answer(IngestSink& sink, const HttpRequest& request, DurableBatch batch, std::string row_ids,
+                       std::string_view noun, const HttpResponder& responder);
 
 }  // namespace spanline::agent

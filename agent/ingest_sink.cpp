@@ -276,17 +276,6 @@ struct IngestSink::RowsOffer : std::enable_shared_from_this<RowsOffer> {
   bool finished = false;
 };
 
-std::optional<IngestSink::QueueOutcome> IngestSink::queue_rows(Listener listener, DestinationHandle to,
-                                                               std::vector<PreparedRow> rows,
-                                                               const boost::asio::any_io_executor& executor,
-                                                               std::chrono::milliseconds wait,
-                                                               QueueDone done) {
-  std::vector<RoutedRow> routed;
-  routed.reserve(rows.size());
-  for (auto& row : rows) routed.push_back(RoutedRow{to, std::move(row)});
-  return queue_rows(listener, std::move(routed), executor, wait, std::move(done));
-}
-
 std::optional<IngestSink::QueueOutcome> IngestSink::queue_rows(Listener listener, std::vector<RoutedRow> rows,
                                                                const boost::asio::any_io_executor& executor,
                                                                std::chrono::milliseconds wait,

@@ -133,19 +133,15 @@ class IngestSink {
     std::optional<LogResult> stopped_by;
   };
   using QueueDone = std::function<void(const QueueOutcome&)>;
-  // Offers `rows` in order without blocking. Returns the outcome when every row was settled
-  // at once. Otherwise returns empty and keeps offering the rest as room frees up, for at
-  // most `wait`; then `done` runs on `executor` (a deadline that passes gives stopped_by =
-  // dropped_queue_full). Rows not offered are counted as not queued.
-  std::optional<QueueOutcome> queue_rows(Listener listener, DestinationHandle to,
-                                         std::vector<PreparedRow> rows,
-                                         const boost::asio::any_io_executor& executor,
-                                         std::chrono::milliseconds wait, QueueDone done);
-  // The same for rows that each name their destination (a /logs3 request).
+  // A row and its destination (a /logs3 request's rows may name several).
   struct RoutedRow {
     DestinationHandle to;
     PreparedRow row;
   };
+  // Offers `rows` in order without blocking. Returns the outcome when every row was settled
+  // at once. Otherwise returns empty and keeps offering the rest as room frees up, for at
+  // most `wait`; then `done` runs on `executor` (a deadline that passes gives stopped_by =
+  // dropped_queue_full). Rows not offered are counted as not queued.
   std::optional<QueueOutcome> queue_rows(Listener listener, std::vector<RoutedRow> rows,
                                          const boost::asio::any_io_executor& executor,
                                          std::chrono::milliseconds wait, QueueDone done);

@@ -55,18 +55,8 @@ std::optional<HttpResponse> Logs3Route::post(HttpRequest& request, const HttpRes
     // written when the commit settles, and this I/O thread goes on meanwhile.
     DurableBatch batch;
     for (auto& row : rows) batch.add(handle(*row.destination), std::move(row.row));
-    const std::size_t count = batch.rows();
     rows.clear();
-    HttpRequest head;
-    head.version(request.version());
-    head.keep_alive(request.keep_alive());
-    sink_.commit_async(Listener::http, std::move(batch), responder.executor,
-                       [&sink = sink_, head = std::move(head), answer = std::move(answer), count,
-                        respond = responder.respond](Logger::DurableResult result) mutable {
-                         HttpResponse response = durable_answer(head, result, std::move(answer), count, "rows");
-                         sink.counters().count_http_response(response.result_int());
-                         respond(std::move(response));
-                       });
+    commit_and_answer(sink_, request, std::move(batch), std::move(answer), "rows", responder);
     return std::nullopt;
   }
 
@@ -79,20 +69,7 @@ std::optional<HttpResponse> Logs3Route::post(HttpRequest& request, const HttpRes
   routed.reserve(rows.size());
   for (auto& row : rows) routed.push_back(IngestSink::RoutedRow{handle(*row.destination), std::move(row.row)});
   rows.clear();
-  auto row_ids = std::make_shared<std::string>(std::move(answer));
-  HttpRequest head;  // what the answer needs of the request, which is gone by then
-  head.version(request.version());
-  head.keep_alive(request.keep_alive());
-  const auto outcome = sink_.queue_rows(
-      Listener::http, std::move(routed), responder.executor, ack_timeout_,
-      [&sink = sink_, head = std::move(head), row_ids,
-       respond = responder.respond](const IngestSink::QueueOutcome& settled) {
-        HttpResponse response = queued_answer(head, settled, std::move(*row_ids), "rows");
-        sink.counters().count_http_response(response.result_int());
-        respond(std::move(response));
-      });
-  if (!outcome) return std::nullopt;
-  return queued_answer(request, *outcome, std::move(*row_ids), "rows");
+  return queue_and_answer(sink_, request, std::move(routed), std::move(answer), "rows", ack_timeout_, responder);
 }
 
 HttpResponse Logs3Route::overflow(const HttpRequest& request) const {
