@@ -1,13 +1,12 @@
 #include "daemon_config.hpp"
 
 #include "core/destination_id.hpp"
+#include "daemon_settings.hpp"
 #include "transport/url.hpp"
 
 #include <toml++/toml.h>
+#include <CLI/CLI.hpp>
 
-#include <algorithm>
-#include <cctype>
-#include <charconv>
 #include <cstdlib>
 #include <map>
 #include <sstream>
@@ -39,371 +38,65 @@ ConfigError::ConfigError(std::string source, std::string key, std::string reason
 
 namespace {
 
-constexpr std::string_view kRedacted = "<redacted>";
+using settings::SourcedValue;
 
-// ---- the daemon's own settings ------------------------------------------------
-
-struct DestinationSettings {
-  std::string project_id, project_name, experiment_id, dataset_id;
-};
-
-// While applying settings, destination.* are collected and checked together at the end.
-struct Building {
-  DaemonConfig config;
-  DestinationSettings destination;
-};
-
-[[noreturn]] void bad(std::string_view expected, std::string_view value) {
-  throw std::invalid_argument("must be " + std::string(expected) + ", got '" + std::string(value) + "'");
+const settings::Setting<SettingsTarget>& setting_named(const std::string& source, const std::string& name) {
+  const auto* setting = daemon_settings().find(name);
+  if (setting == nullptr) throw ConfigError(source, name, "unknown setting (see spanlined --help)");
+  return *setting;
 }
 
-std::uint64_t parse_number(std::string_view text, int base = 10) {
-  std::uint64_t value = 0;
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, value, base);
-  if (text.empty() || ec != std::errc() || ptr != end) bad("a non-negative whole number", text);
-  return value;
-}
-
-std::size_t parse_size(std::string_view text) {
-  std::size_t digits = 0;
-  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
-  const std::string_view suffix = text.substr(digits);
-  std::uint64_t scale = 1;
-  if (suffix == "K" || suffix == "KiB")
-    scale = 1 << 10;
-  else if (suffix == "M" || suffix == "MiB")
-    scale = 1 << 20;
-  else if (suffix == "G" || suffix == "GiB")
-    scale = std::uint64_t{1} << 30;
-  else if (!suffix.empty() && suffix != "B")
-    bad("a size in bytes (optionally with KiB, MiB or GiB)", text);
-  if (digits == 0) bad("a size in bytes (optionally with KiB, MiB or GiB)", text);
-  return static_cast<std::size_t>(parse_number(text.substr(0, digits)) * scale);
-}
-
-std::size_t parse_bounded(std::string_view text, std::uint64_t low, std::uint64_t high) {
-  const std::uint64_t value = parse_number(text);
-  if (value < low || value > high) {
-    bad("a number in [" + std::to_string(low) + ", " + std::to_string(high) + "]", text);
-  }
-  return static_cast<std::size_t>(value);
-}
-
-bool is_ip_literal(std::string_view host) {
-  if (host.empty()) return false;
-  const bool v4 = std::all_of(host.begin(), host.end(),
-                              [](char c) { return std::isdigit(static_cast<unsigned char>(c)) || c == '.'; });
-  if (v4) return std::count(host.begin(), host.end(), '.') == 3;
-  return std::all_of(host.begin(), host.end(),
-                     [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) || c == ':'; });
-}
-
-// "127.0.0.1:8787", "[::1]:8787", "localhost:8787", or "off"/"" to disable.
-ListenAddress parse_listen(std::string_view text) {
-  if (text.empty() || text == "off") return {};
-  const std::size_t colon = text.rfind(':');
-  if (colon == std::string_view::npos || colon + 1 == text.size()) bad("host:port or off", text);
-  std::string host(text.substr(0, colon));
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (host == "localhost") host = "127.0.0.1";
-  if (!is_ip_literal(host)) bad("host:port with an IP address (or localhost), or off", text);
-  const std::uint64_t port = parse_number(text.substr(colon + 1));
-  if (port > 65535) bad("a port in [0, 65535]", text);
-  return ListenAddress{host, static_cast<std::uint16_t>(port)};
-}
-
-std::string listen_text(const ListenAddress& address) {
-  if (!address.enabled()) return "off";
-  if (address.host.find(':') != std::string::npos)
-    return "[" + address.host + "]:" + std::to_string(address.port);
-  return address.host + ":" + std::to_string(address.port);
-}
-
-std::string millis_text(std::chrono::milliseconds value) { return std::to_string(value.count()); }
-
-std::string mode_text(std::uint32_t mode) {
-  std::ostringstream out;
-  out << '0' << std::oct << mode;
-  return out.str();
-}
-
-// Lists are comma-separated text (a TOML array of strings is joined the same way).
-std::vector<std::string> split_list(std::string_view text) {
-  std::vector<std::string> out;
-  while (!text.empty()) {
-    const std::size_t comma = text.find(',');
-    std::string_view item = text.substr(0, comma);
-    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.front()))) item.remove_prefix(1);
-    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.back()))) item.remove_suffix(1);
-    if (!item.empty()) out.emplace_back(item);
-    if (comma == std::string_view::npos) break;
-    text.remove_prefix(comma + 1);
-  }
-  return out;
-}
-
-std::string join_list(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& item : items) out += (out.empty() ? "" : ",") + item;
-  return out;
-}
-
-// Bearer tokens use RFC 6750's token68 characters, so one can be written in a header as is.
-std::vector<std::string> parse_token_list(std::string_view text) {
-  auto tokens = split_list(text);
-  for (const auto& token : tokens) {
-    const bool ok = token.size() >= 16 && std::all_of(token.begin(), token.end(), [](char c) {
-                      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ||
-                             c == '_' || c == '~' || c == '+' || c == '/' || c == '=';
-                    });
-    // The value is secret: the error says what is wrong without echoing it.
-    if (!ok)
-      throw std::invalid_argument("each token needs at least 16 characters from A-Z a-z 0-9 - . _ ~ + / =");
-  }
-  return tokens;
-}
-
-// "https://app.example.com" (scheme://host[:port], as browsers send Origin) or "*".
-std::vector<std::string> parse_origin_list(std::string_view text) {
-  auto origins = split_list(text);
-  for (const auto& origin : origins) {
-    const std::size_t scheme = origin.find("://");
-    const bool ok =
-        origin == "*" || (scheme != std::string::npos && scheme > 0 && origin.size() > scheme + 3 &&
-                          origin.find('/', scheme + 3) == std::string::npos);
-    if (!ok) bad("a comma-separated list of origins such as https://app.example.com", origin);
-  }
-  return origins;
-}
-
-struct DaemonSetting {
-  std::string_view name;
-  std::function<void(Building&, std::string_view)> set;
-  std::function<std::string(const Building&)> get;
-};
-
-const std::vector<DaemonSetting>& daemon_settings() {
-  static const std::vector<DaemonSetting> table = {
-      {"ingest.uds_path",
-       [](Building& b, std::string_view v) { b.config.ingest.uds_path = v == "off" ? "" : v; },
-       [](const Building& b) {
-         return b.config.ingest.uds_path.empty() ? std::string("off") : b.config.ingest.uds_path;
-       }},
-      {"ingest.uds_mode",
-       [](Building& b, std::string_view v) {
-         std::uint64_t mode = 01000;
-         try {
-           mode = parse_number(v.substr(v.rfind("0o", 0) == 0 ? 2 : 0), 8);
-         } catch (const std::invalid_argument&) {
-         }
-         if (mode > 0777) bad("an octal file mode such as 0660", v);
-         b.config.ingest.uds_mode = static_cast<std::uint32_t>(mode);
-       },
-       [](const Building& b) { return mode_text(b.config.ingest.uds_mode); }},
-      {"ingest.datagram_path",
-       [](Building& b, std::string_view v) { b.config.ingest.datagram_path = v == "off" ? "" : v; },
-       [](const Building& b) {
-         return b.config.ingest.datagram_path.empty() ? std::string("off") : b.config.ingest.datagram_path;
-       }},
-      {"ingest.tcp_listen", [](Building& b, std::string_view v) { b.config.ingest.tcp = parse_listen(v); },
-       [](const Building& b) { return listen_text(b.config.ingest.tcp); }},
-      {"ingest.http_listen", [](Building& b, std::string_view v) { b.config.ingest.http = parse_listen(v); },
-       [](const Building& b) { return listen_text(b.config.ingest.http); }},
-      {"ingest.max_line_bytes",
-       [](Building& b, std::string_view v) {
-         b.config.ingest.max_line_bytes = parse_size(v);
-         if (b.config.ingest.max_line_bytes < 64 ||
-             b.config.ingest.max_line_bytes > (std::size_t{64} << 20)) {
-           bad("a size between 64 bytes and 64 MiB", v);
-         }
-       },
-       [](const Building& b) { return std::to_string(b.config.ingest.max_line_bytes); }},
-      {"ingest.max_body_bytes",
-       [](Building& b, std::string_view v) {
-         b.config.ingest.max_body_bytes = parse_size(v);
-         if (b.config.ingest.max_body_bytes < 1024 ||
-             b.config.ingest.max_body_bytes > (std::size_t{1} << 30)) {
-           bad("a size between 1 KiB and 1 GiB", v);
-         }
-       },
-       [](const Building& b) { return std::to_string(b.config.ingest.max_body_bytes); }},
-      {"ingest.max_connections",
-       [](Building& b, std::string_view v) {
-         b.config.ingest.max_connections = parse_bounded(v, 1, 1'000'000);
-       },
-       [](const Building& b) { return std::to_string(b.config.ingest.max_connections); }},
-      {"ingest.idle_timeout_ms",
-       [](Building& b, std::string_view v) {
-         b.config.ingest.idle_timeout =
-             std::chrono::milliseconds(parse_bounded(v, 1, std::uint64_t{1} << 40));
-       },
-       [](const Building& b) { return millis_text(b.config.ingest.idle_timeout); }},
-      {"ingest.max_depth",
-       [](Building& b, std::string_view v) { b.config.ingest.max_depth = parse_bounded(v, 1, 512); },
-       [](const Building& b) { return std::to_string(b.config.ingest.max_depth); }},
-      {"ingest.threads",
-       [](Building& b, std::string_view v) { b.config.ingest.threads = parse_bounded(v, 1, 64); },
-       [](const Building& b) { return std::to_string(b.config.ingest.threads); }},
-      {"ingest.ack",
-       [](Building& b, std::string_view v) {
-         if (v == "none")
-           b.config.ingest.ack = IngestAck::none;
-         else if (v == "durable")
-           b.config.ingest.ack = IngestAck::durable;
-         else
-           bad("one of none, durable", v);
-       },
-       [](const Building& b) { return std::string(to_string(b.config.ingest.ack)); }},
-      {"ingest.ack_timeout_ms",
-       [](Building& b, std::string_view v) {
-         b.config.ingest.ack_timeout = std::chrono::milliseconds(parse_bounded(v, 1, 600'000));
-       },
-       [](const Building& b) { return millis_text(b.config.ingest.ack_timeout); }},
-      {"ingest.tokens", [](Building& b, std::string_view v) { b.config.ingest.tokens = parse_token_list(v); },
-       [](const Building& b) { return join_list(b.config.ingest.tokens); }},
-      {"ingest.token_file",
-       [](Building& b, std::string_view v) { b.config.ingest.token_file = v == "off" ? "" : v; },
-       [](const Building& b) { return b.config.ingest.token_file; }},
-      {"ingest.allowed_origins",
-       [](Building& b, std::string_view v) { b.config.ingest.allowed_origins = parse_origin_list(v); },
-       [](const Building& b) { return join_list(b.config.ingest.allowed_origins); }},
-      {"proxy.enabled",
-       [](Building& b, std::string_view v) {
-         if (v != "true" && v != "false") bad("true or false", v);
-         b.config.ingest.proxy = v == "true";
-       },
-       [](const Building& b) { return std::string(b.config.ingest.proxy ? "true" : "false"); }},
-      {"proxy.timeout_ms",
-       [](Building& b, std::string_view v) {
-         b.config.ingest.proxy_timeout = std::chrono::milliseconds(parse_bounded(v, 1, 3'600'000));
-       },
-       [](const Building& b) { return millis_text(b.config.ingest.proxy_timeout); }},
-      {"proxy.max_response_bytes",
-       [](Building& b, std::string_view v) {
-         b.config.ingest.proxy_max_response_bytes = parse_size(v);
-         if (b.config.ingest.proxy_max_response_bytes < 1024 ||
-             b.config.ingest.proxy_max_response_bytes > (std::size_t{1} << 30)) {
-           bad("a size between 1 KiB and 1 GiB", v);
-         }
-       },
-       [](const Building& b) { return std::to_string(b.config.ingest.proxy_max_response_bytes); }},
-      {"admin.listen", [](Building& b, std::string_view v) { b.config.admin = parse_listen(v); },
-       [](const Building& b) { return listen_text(b.config.admin); }},
-      {"destination.project_id", [](Building& b, std::string_view v) { b.destination.project_id = v; },
-       [](const Building& b) { return b.destination.project_id; }},
-      {"destination.project_name", [](Building& b, std::string_view v) { b.destination.project_name = v; },
-       [](const Building& b) { return b.destination.project_name; }},
-      {"destination.experiment_id", [](Building& b, std::string_view v) { b.destination.experiment_id = v; },
-       [](const Building& b) { return b.destination.experiment_id; }},
-      {"destination.dataset_id", [](Building& b, std::string_view v) { b.destination.dataset_id = v; },
-       [](const Building& b) { return b.destination.dataset_id; }},
-      {"log.level",
-       [](Building& b, std::string_view v) {
-         if (v == "debug")
-           b.config.log_level = LogLevel::debug;
-         else if (v == "info")
-           b.config.log_level = LogLevel::info;
-         else if (v == "warn" || v == "warning")
-           b.config.log_level = LogLevel::warn;
-         else if (v == "error")
-           b.config.log_level = LogLevel::error;
-         else
-           bad("one of debug, info, warn, error", v);
-       },
-       [](const Building& b) { return std::string(to_string(b.config.log_level)); }},
-  };
-  return table;
-}
-
-bool is_library_setting(std::string_view name) {
-  const auto& names = option_names();
-  return std::find(names.begin(), names.end(), name) != names.end();
-}
-
-const DaemonSetting* find_daemon_setting(std::string_view name) {
-  for (const auto& setting : daemon_settings()) {
-    if (setting.name == name) return &setting;
-  }
-  return nullptr;
-}
-
-bool is_secret(std::string_view name) { return name == "api.key" || name == "ingest.tokens"; }
-
-struct Source {
-  std::string where;  // for error messages
-  std::string name;
-  std::string value;
-};
-
-void apply(Building& building, const Source& source) {
+void apply(SettingsTarget& target, const SourcedValue& value) {
+  (void)setting_named(value.source, value.name);
   try {
-    if (is_library_setting(source.name)) {
-      set_option(building.config.library, source.name, source.value);
-    } else if (const DaemonSetting* setting = find_daemon_setting(source.name)) {
-      setting->set(building, source.value);
-    } else {
-      throw ConfigError(source.where, source.name, "unknown setting (see spanlined --help)");
-    }
-  } catch (const std::invalid_argument& e) {
-    std::string reason = e.what();
-    // The library names the setting itself; do not say it twice.
-    const std::string prefix = source.name + " ";
-    if (reason.rfind(prefix, 0) == 0) reason = reason.substr(prefix.size());
-    // The library's message may quote the value; ours for ingest.tokens never does.
-    if (source.name == "api.key") reason = "invalid value";  // never echo the key
-    throw ConfigError(source.where, source.name, reason);
+    daemon_settings().set(target, value.name, value.text);
+  } catch (const settings::SettingError& e) {
+    throw ConfigError(value.source, value.name, e.reason());
   }
-}
-
-std::string env_name(std::string_view dotted) {
-  std::string name = "SPANLINE_";
-  for (char c : dotted)
-    name += c == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return name;
-}
-
-std::vector<std::string_view> all_setting_names() {
-  std::vector<std::string_view> names(option_names().begin(), option_names().end());
-  for (const auto& setting : daemon_settings()) names.push_back(setting.name);
-  return names;
 }
 
 // ---- TOML ------------------------------------------------------------------------
+// A value becomes the text its setting parses, so a file and a flag are read alike.
+
+std::string toml_text(const toml::node& node, const settings::Info& info, const std::string& where) {
+  if (const auto* s = node.as_string()) return s->get();
+  if (const auto* i = node.as_integer()) {
+    // A file mode written as a TOML integer (0o660) is a number; the setting reads octal text.
+    if (info.type == settings::Type::file_mode) {
+      std::ostringstream out;
+      out << '0' << std::oct << i->get();
+      return out.str();
+    }
+    return std::to_string(i->get());
+  }
+  if (const auto* b = node.as_boolean()) return b->get() ? "true" : "false";
+  if (const auto* array = node.as_array()) {
+    if (info.type != settings::Type::list)
+      throw ConfigError(where, info.name, "must be a string, not an array");
+    std::vector<std::string> items;
+    for (auto&& item : *array) {
+      const auto* s = item.as_string();
+      if (s == nullptr) throw ConfigError(where, info.name, "must be an array of strings");
+      items.push_back(s->get());
+    }
+    return settings::join_list(items);
+  }
+  if (node.is_floating_point())
+    throw ConfigError(where, info.name, "must be a whole number or a string, not a float");
+  throw ConfigError(where, info.name, "must be a string, a whole number or a boolean");
+}
 
 void flatten(const toml::table& table, const std::string& prefix, const std::string& file,
-             std::vector<Source>& out) {
+             std::vector<SourcedValue>& out) {
   for (auto&& [key, node] : table) {
     const std::string name = prefix.empty() ? std::string(key.str()) : prefix + "." + std::string(key.str());
-    const auto line = node.source().begin.line;
-    const std::string where = file + ":" + std::to_string(line);
+    const std::string where = file + ":" + std::to_string(node.source().begin.line);
     if (const auto* sub = node.as_table()) {
       flatten(*sub, name, file, out);
       continue;
     }
-    std::string text;
-    if (const auto* s = node.as_string()) {
-      text = s->get();
-    } else if (const auto* i = node.as_integer()) {
-      if (i->get() < 0) throw ConfigError(where, name, "must not be negative");
-      // A TOML integer for a file mode (0o660) is a number; the setting reads octal text.
-      text = name == "ingest.uds_mode" ? mode_text(static_cast<std::uint32_t>(i->get()))
-                                       : std::to_string(i->get());
-    } else if (const auto* b = node.as_boolean()) {
-      text = b->get() ? "true" : "false";
-    } else if (const auto* array = node.as_array()) {
-      // A list setting (ingest.tokens, ingest.allowed_origins) written as a TOML array.
-      for (auto&& item : *array) {
-        const auto* s = item.as_string();
-        if (s == nullptr) throw ConfigError(where, name, "must be an array of strings");
-        text += (text.empty() ? "" : ",") + s->get();
-      }
-    } else if (node.is_floating_point()) {
-      throw ConfigError(where, name, "must be a whole number or a string, not a float");
-    } else {
-      throw ConfigError(where, name, "must be a string, a whole number or a boolean");
-    }
-    out.push_back(Source{where, name, std::move(text)});
+    const auto& setting = setting_named(where, name);
+    out.push_back(SourcedValue{where, name, toml_text(node, setting.info, where)});
   }
 }
 
@@ -414,7 +107,7 @@ std::string without_quoted_input(std::string_view description) {
   return std::string(description.substr(0, saw));
 }
 
-std::vector<Source> read_file(const std::string& path) {
+std::vector<SourcedValue> read_file(const std::string& path) {
   toml::table table;
   try {
     table = toml::parse_file(path);
@@ -424,7 +117,7 @@ std::vector<Source> read_file(const std::string& path) {
     if (begin.line > 0) where += ":" + std::to_string(begin.line) + ":" + std::to_string(begin.column);
     throw ConfigError(where, "", without_quoted_input(e.description()));
   }
-  std::vector<Source> out;
+  std::vector<SourcedValue> out;
   flatten(table, "", path, out);
   return out;
 }
@@ -457,11 +150,8 @@ std::optional<Destination> make_destination(const DestinationSettings& d) {
 void check(const DaemonConfig& config) {
   try {
     validate(config.library);
-  } catch (const std::invalid_argument& e) {
-    const std::string reason = e.what();
-    const std::size_t space = reason.find(' ');
-    throw ConfigError("", space == std::string::npos ? "" : reason.substr(0, space),
-                      space == std::string::npos ? reason : reason.substr(space + 1));
+  } catch (const settings::SettingError& e) {
+    throw ConfigError("", e.setting(), e.reason());
   }
   // What the sender checks when it starts, so that --check-config catches it too.
   try {
@@ -500,7 +190,9 @@ void check(const DaemonConfig& config) {
 const std::vector<std::string_view>& daemon_setting_names() {
   static const std::vector<std::string_view> names = [] {
     std::vector<std::string_view> out;
-    for (const auto& setting : daemon_settings()) out.push_back(setting.name);
+    for (const auto& setting : daemon_settings().entries()) {
+      if (setting.info.scope == settings::Scope::daemon) out.push_back(setting.info.name);
+    }
     return out;
   }();
   return names;
@@ -508,50 +200,45 @@ const std::vector<std::string_view>& daemon_setting_names() {
 
 CommandLine parse_command_line(int argc, const char* const* argv) {
   CommandLine out;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    auto take_value = [&](std::string_view flag, std::string_view inline_value,
-                          bool has_inline) -> std::string {
-      if (has_inline) return std::string(inline_value);
-      if (i + 1 >= argc) throw ConfigError("flag " + std::string(flag), "", "needs a value");
-      return argv[++i];
-    };
-    if (arg == "-h" || arg == "--help") {
-      out.help = true;
-      continue;
+  CLI::App app{"spanlined"};
+  // help_text() is generated from the registry; CLI11's own would list bare flags.
+  app.set_help_flag();
+  // Unknown arguments are collected, not thrown, so the error can name the flag.
+  app.allow_extras();
+  std::string config_file;
+  std::string reference;
+  auto* config_option = app.add_option("-c,--config", config_file);
+  app.add_flag("--check-config", out.check_config);
+  app.add_flag("--print-config", out.print_config);
+  app.add_flag("--version", out.version);
+  app.add_flag("-h,--help", out.help);
+  auto* reference_option =
+      app.add_option("--print-settings-reference", reference)->check(CLI::IsMember({"markdown", "man"}));
+  std::vector<std::pair<std::string, CLI::Option*>> setting_options;
+  for (const auto& setting : daemon_settings().entries()) {
+    // Repeating a flag is allowed; the last one wins, as before.
+    CLI::Option* option = app.add_option("--" + setting.info.name)
+                              ->type_size(1)
+                              ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    setting_options.emplace_back(setting.info.name, option);
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    throw ConfigError("command line", "", e.what());
+  }
+  for (const std::string& extra : app.remaining()) {
+    if (extra.rfind("--", 0) == 0) {
+      const std::string name =
+          extra.substr(2, extra.find('=') == std::string::npos ? std::string::npos : extra.find('=') - 2);
+      throw ConfigError("flag --" + name, name, "unknown flag (see spanlined --help)");
     }
-    if (arg == "--version") {
-      out.version = true;
-      continue;
-    }
-    if (arg == "--check-config") {
-      out.check_config = true;
-      continue;
-    }
-    if (arg == "--print-config") {
-      out.print_config = true;
-      continue;
-    }
-    if (arg == "-c") {
-      out.config_file = take_value(arg, {}, false);
-      continue;
-    }
-    if (arg.rfind("--", 0) != 0)
-      throw ConfigError("argument '" + std::string(arg) + "'", "", "unexpected argument");
-    std::string_view body = arg.substr(2);
-    const std::size_t eq = body.find('=');
-    const std::string_view name = body.substr(0, eq);
-    const bool has_inline = eq != std::string_view::npos;
-    const std::string_view inline_value = has_inline ? body.substr(eq + 1) : std::string_view{};
-    if (name == "config") {
-      out.config_file = take_value(arg, inline_value, has_inline);
-      continue;
-    }
-    if (!is_library_setting(name) && find_daemon_setting(name) == nullptr) {
-      throw ConfigError("flag --" + std::string(name), std::string(name),
-                        "unknown flag (see spanlined --help)");
-    }
-    out.settings.emplace_back(std::string(name), take_value(arg, inline_value, has_inline));
+    throw ConfigError("argument '" + extra + "'", "", "unexpected argument");
+  }
+  if (config_option->count() > 0) out.config_file = config_file;
+  if (reference_option->count() > 0) out.settings_reference = reference;
+  for (const auto& [name, option] : setting_options) {
+    for (const std::string& value : option->results()) out.settings.emplace_back(name, value);
   }
   return out;
 }
@@ -574,8 +261,8 @@ DaemonConfig default_config(const EnvLookup& env) {
 }
 
 DaemonConfig load_config(const CommandLine& command_line, const EnvLookup& env) {
-  Building building{default_config(env), {}};
-  std::vector<Source> sources;
+  SettingsTarget target{default_config(env), {}};
+  std::vector<SourcedValue> values;
 
   std::optional<std::string> file = command_line.config_file;
   if (!file) {
@@ -583,115 +270,68 @@ DaemonConfig load_config(const CommandLine& command_line, const EnvLookup& env) 
       file = from_env;
   }
   if (file) {
-    sources = read_file(*file);
-    building.config.config_file = *file;
+    values = read_file(*file);
+    target.config.config_file = *file;
   }
-  if (const char* key = env("BRAINTRUST_API_KEY"); key != nullptr && *key != '\0') {
-    sources.push_back(Source{"environment BRAINTRUST_API_KEY", "api.key", key});
-  }
-  if (const char* url = env("BRAINTRUST_API_URL"); url != nullptr && *url != '\0') {
-    sources.push_back(Source{"environment BRAINTRUST_API_URL", "api.url", url});
-  }
-  for (std::string_view name : all_setting_names()) {
-    const std::string variable = env_name(name);
-    if (const char* value = env(variable.c_str()); value != nullptr) {
-      sources.push_back(Source{"environment " + variable, std::string(name), value});
-    }
-  }
-  for (const auto& [name, value] : command_line.settings) {
-    sources.push_back(Source{"flag --" + name, name, value});
-  }
-  // Later sources win: file, then environment, then flags.
-  for (const Source& source : sources) apply(building, source);
+  for (auto& value : settings::read_environment(daemon_settings().infos(), env))
+    values.push_back(std::move(value));
+  for (const auto& [name, value] : command_line.settings)
+    values.push_back(SourcedValue{"flag --" + name, name, value});
+  // Later values win: file, then environment, then flags.
+  for (const SourcedValue& value : values) apply(target, value);
 
-  building.config.default_destination = make_destination(building.destination);
-  check(building.config);
-  return std::move(building.config);
+  target.config.default_destination = make_destination(target.destination);
+  check(target.config);
+  return std::move(target.config);
 }
 
 std::string print_config(const DaemonConfig& config) {
-  // Regroup "section.name" pairs into TOML tables.
-  std::map<std::string, std::vector<std::pair<std::string, std::string>>> sections;
-  auto add = [&](const std::string& dotted, std::string value) {
-    const std::size_t dot = dotted.find('.');
-    sections[dotted.substr(0, dot)].emplace_back(dotted.substr(dot + 1), std::move(value));
-  };
-  for (auto& [name, value] : describe(config.library)) {
-    if (is_secret(name) && !value.empty()) value = kRedacted;
-    if (name == "api.url") value = detail::redact_url(value);  // refused by check(); never shown either way
-    add(name, value);
-  }
-  Building building{config, {}};
+  SettingsTarget target{config, {}};
   if (const auto& d = config.default_destination) {
     if (d->kind == Destination::Kind::experiment)
-      building.destination.experiment_id = d->id;
+      target.destination.experiment_id = d->id;
     else if (d->kind == Destination::Kind::dataset)
-      building.destination.dataset_id = d->id;
+      target.destination.dataset_id = d->id;
     else if (!d->id.empty())
-      building.destination.project_id = d->id;
+      target.destination.project_id = d->id;
     else
-      building.destination.project_name = d->project_name;
+      target.destination.project_name = d->project_name;
   }
-  for (const auto& setting : daemon_settings()) {
-    std::string value = setting.get(building);
-    if (setting.name.rfind("destination.", 0) == 0 && value.empty()) continue;
-    if (is_secret(setting.name) && !value.empty()) value = std::string(kRedacted);
-    add(std::string(setting.name), std::move(value));
+  // Regroup "section.name" pairs into TOML tables.
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> sections;
+  for (const auto& setting : daemon_settings().entries()) {
+    const settings::Info& info = setting.info;
+    const std::string value = settings::shown_value(info, setting.print(target));
+    if (info.hide_empty && value.empty()) continue;
+    const bool bare = settings::prints_bare(info.type) && !value.empty();
+    std::string text;
+    if (bare) {
+      text = value;
+    } else {
+      text = "\"";
+      for (char c : value) {
+        if (c == '"' || c == '\\') text += '\\';
+        text += c;
+      }
+      text += '"';
+    }
+    const std::size_t dot = info.name.find('.');
+    sections[info.name.substr(0, dot)].emplace_back(info.name.substr(dot + 1), std::move(text));
   }
   std::string out = "# spanlined effective configuration";
   if (!config.config_file.empty()) out += " (file: " + config.config_file + ")";
   out += "\n";
   for (const auto& [section, entries] : sections) {
     out += "\n[" + section + "]\n";
-    for (const auto& [key, value] : entries) {
-      const bool bare = !value.empty() &&
-                        (value == "true" || value == "false" ||
-                         std::all_of(value.begin(), value.end(),
-                                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) &&
-                        !(key == "uds_mode");
-      out += key + " = ";
-      if (bare) {
-        out += value;
-      } else {
-        out += '"';
-        for (char c : value) {
-          if (c == '"' || c == '\\') out += '\\';
-          out += c;
-        }
-        out += '"';
-      }
-      out += "\n";
-    }
+    for (const auto& [key, value] : entries) out += key + " = " + value + "\n";
   }
   return out;
 }
 
-std::string help_text() {
-  std::string out =
-      "Usage: spanlined [--config FILE] [--check-config] [--print-config] [--version] [--help]\n"
-      "                 [--SETTING=VALUE ...]\n"
-      "\n"
-      "spanlined receives trace spans and log rows over a Unix socket (NDJSON), a datagram socket,\n"
-      "loopback TCP (NDJSON) or an HTTP endpoint that speaks the Braintrust insert API, and ships\n"
-      "them to the Braintrust API with batching, compression and retries.\n"
-      "\n"
-      "Options:\n"
-      "  -c, --config FILE   TOML configuration file (also SPANLINE_CONFIG)\n"
-      "  --check-config      validate the configuration and exit (0 when valid)\n"
-      "  --print-config      print the effective configuration (secrets redacted) and exit\n"
-      "  --version           print the version and exit\n"
-      "  -h, --help          print this help and exit\n"
-      "\n"
-      "Every setting below can be given as --name=value, as the environment variable\n"
-      "SPANLINE_NAME (upper case, '.' as '_'), or in the TOML file as [section] key = value.\n"
-      "Precedence: flag > environment > file > default. BRAINTRUST_API_KEY and BRAINTRUST_API_URL\n"
-      "set api.key and api.url.\n"
-      "\n"
-      "Settings:\n";
-  for (std::string_view name : all_setting_names()) {
-    out += "  --";
-    out += name;
-    out += "\n";
+std::vector<std::string> config_warnings(const DaemonConfig& config) {
+  std::vector<std::string> out;
+  if (config.library.api_key.empty()) {
+    out.emplace_back("no API key (BRAINTRUST_API_KEY or api.key): the API will refuse every request");
   }
   return out;
 }

@@ -97,10 +97,12 @@ struct CommandLine {
   bool print_config = false;
   bool version = false;
   bool help = false;
+  std::optional<std::string> settings_reference;              // --print-settings-reference=markdown|man
   std::vector<std::pair<std::string, std::string>> settings;  // --name=value, in order
 };
 
-// Throws ConfigError for an unknown flag or a flag without its value.
+// Parsed with CLI11, one option per registered setting (daemon_settings.hpp). Throws
+// ConfigError for an unknown flag, a stray argument or a flag without its value.
 CommandLine parse_command_line(int argc, const char* const* argv);
 
 // Looks up an environment variable; nullptr when unset. Tests pass a map.
@@ -120,6 +122,15 @@ const std::vector<std::string_view>& daemon_setting_names();
 // The effective configuration as TOML, secrets redacted; it can be read back with --config.
 std::string print_config(const DaemonConfig& config);
 
+// What is valid but probably not meant (no API key): --check-config prints these and still
+// exits 0; the daemon logs them at start.
+std::vector<std::string> config_warnings(const DaemonConfig& config);
+
+// --help: usage, then one line per setting with its default and unit (settings_reference.cpp).
 std::string help_text();
+
+// The settings reference generated from the registry: "markdown" is docs/settings.md, "man"
+// is packaging/spanlined.8. Throws std::invalid_argument for another format.
+std::string settings_reference(std::string_view format);
 
 }  // namespace spanline::agent

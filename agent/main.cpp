@@ -1,4 +1,4 @@
-// spanlined: the sidecar daemon. See `spanlined --help` and packaging/spanlined.toml.
+// spanlined: the sidecar daemon. See `spanlined --help`, spanlined(8) and docs/settings.md.
 //
 // Exit codes: 0 after a clean stop (SIGTERM/SIGINT) or a successful --check-config;
 // 2 for a configuration error; 1 when a listener cannot start; 128+signal when a second
@@ -57,6 +57,10 @@ int run(int argc, char** argv) {
                 << ", commit " << SPANLINE_GIT_COMMIT << ")\n";
       return 0;
     }
+    if (command_line.settings_reference) {
+      std::cout << settings_reference(*command_line.settings_reference);
+      return 0;
+    }
     config = load_config(command_line, process_environment());
   } catch (const ConfigError& e) {
     std::cerr << "spanlined: configuration error: " << e.what() << std::endl;
@@ -67,6 +71,9 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (command_line.check_config) {
+    for (const std::string& warning : config_warnings(config)) {
+      std::cerr << "spanlined: warning: " << warning << std::endl;
+    }
     std::cout << "spanlined: configuration OK"
               << (config.config_file.empty() ? "" : " (" + config.config_file + ")") << std::endl;
     return 0;
@@ -75,9 +82,7 @@ int run(int argc, char** argv) {
 #ifdef SPANLINE_AGENT_JEMALLOC
   set_build_allocator("jemalloc");
 #endif
-  if (config.library.api_key.empty()) {
-    log_warn("daemon", "no API key (BRAINTRUST_API_KEY or api.key): the API will refuse every request");
-  }
+  for (const std::string& warning : config_warnings(config)) log_warn("daemon", warning);
 
   std::unique_ptr<Daemon> daemon;
   try {

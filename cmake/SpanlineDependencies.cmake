@@ -5,6 +5,16 @@ find_package(simdjson REQUIRED)
 find_package(zstd REQUIRED)
 find_package(OpenSSL REQUIRED)
 find_package(ZLIB REQUIRED)
+# The daemon's TOML file and command line (agent/daemon_config.cpp), and the benchmark tools'
+# command lines: found here so that a missing one fails at configure time. Debian 12 ships
+# CMake configs for both (libtomlplusplus-dev: tomlplusplus::tomlplusplus, a shared library;
+# libcli11-dev: CLI11::CLI11, header-only).
+if(SPANLINE_BUILD_AGENT)
+  find_package(tomlplusplus 3 REQUIRED)
+endif()
+if(SPANLINE_BUILD_AGENT OR SPANLINE_BUILD_BENCH)
+  find_package(CLI11 2 REQUIRED)
+endif()
 
 find_path(CONCURRENTQUEUE_INCLUDE_DIR concurrentqueue/concurrentqueue.h REQUIRED)
 

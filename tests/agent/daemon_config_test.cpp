@@ -328,6 +328,90 @@ TEST(ConfigPrint, NeverShowsUrlCredentials) {
   EXPECT_NE(printed.find("https://<redacted>@api.example.com"), std::string::npos) << printed;
 }
 
+// One size, duration and boolean syntax for every setting and every source: the library's
+// and the daemon's settings used to disagree (ingest.max_line_bytes=4k was refused).
+TEST(ConfigUnifiedValues, OneSyntaxForEverySettingAndSource) {
+  TempFile file(R"(
+[ingest]
+max_line_bytes = "4k"
+[queue]
+max_bytes = "128k"
+[batch]
+zstd_level = -3
+[proxy]
+timeout_ms = "2m"
+enabled = "off"
+)");
+  FakeEnv env;
+  env.vars["SPANLINE_INGEST_MAX_BODY_BYTES"] = "2m";
+  env.vars["SPANLINE_SPOOL_OUTAGE_AFTER_MS"] = "15s";
+  const DaemonConfig c = load({"--config", file.path(), "--ingest.max_depth=32", "--http.tls_verify=no"}, env);
+  EXPECT_EQ(c.ingest.max_line_bytes, 4096u);
+  EXPECT_EQ(c.library.max_queue_bytes, std::size_t{128} << 10);
+  EXPECT_EQ(c.library.zstd_level, -3);  // a negative TOML integer reaches its setting
+  EXPECT_EQ(c.ingest.proxy_timeout.count(), 120'000);
+  EXPECT_FALSE(c.ingest.proxy);
+  EXPECT_EQ(c.ingest.max_body_bytes, std::size_t{2} << 20);
+  EXPECT_EQ(c.library.spool_outage_after.count(), 15'000);
+  EXPECT_FALSE(c.library.tls_verify);
+  EXPECT_EQ(load({"--ingest.max_line_bytes=4k"}).ingest.max_line_bytes, 4096u);
+}
+
+TEST(ConfigUnifiedValues, OverflowAndBadUnitsNameSettingAndSource) {
+  const ConfigError overflow = load_error({"--ingest.max_body_bytes=17179869184G"});
+  EXPECT_EQ(overflow.source(), "flag --ingest.max_body_bytes");
+  EXPECT_EQ(overflow.key(), "ingest.max_body_bytes");
+  EXPECT_NE(overflow.reason().find("fits in 64 bits"), std::string::npos) << overflow.what();
+
+  FakeEnv env;
+  env.vars["SPANLINE_SPOOL_MAX_BYTES"] = "1TB";
+  const ConfigError unit = load_error({}, env);
+  EXPECT_EQ(unit.source(), "environment SPANLINE_SPOOL_MAX_BYTES");
+  EXPECT_EQ(unit.key(), "spool.max_bytes");
+  EXPECT_NE(unit.reason().find("unknown unit 'TB'"), std::string::npos) << unit.what();
+
+  TempFile file("[ingest]\nidle_timeout_ms = \"5 days\"\n");
+  const ConfigError duration = load_error({"--config=" + file.path()});
+  EXPECT_EQ(duration.source(), file.path() + ":2");
+  EXPECT_EQ(duration.key(), "ingest.idle_timeout_ms");
+  EXPECT_NE(duration.reason().find("duration"), std::string::npos) << duration.what();
+
+  const ConfigError range = load_error({"--ingest.max_line_bytes=65MiB"});
+  EXPECT_NE(range.reason().find("[64, 64MiB]"), std::string::npos) << range.what();
+}
+
+// The library's validation names its setting itself; the daemon no longer takes the message apart.
+TEST(ConfigUnifiedValues, LibraryValidationKeepsItsKey) {
+  const ConfigError e = load_error({"--retry.base_delay_ms=500", "--retry.max_delay_ms=100"});
+  EXPECT_EQ(e.key(), "retry.max_delay_ms");
+  EXPECT_EQ(e.reason(), "must be >= retry.base_delay_ms, got 100");
+}
+
+TEST(ConfigWarnings, NoApiKeyIsAWarningNotAnError) {
+  const DaemonConfig without_key = load({});
+  ASSERT_EQ(config_warnings(without_key).size(), 1u);
+  EXPECT_NE(config_warnings(without_key).front().find("no API key"), std::string::npos);
+  FakeEnv env;
+  env.vars["BRAINTRUST_API_KEY"] = "sk-present";
+  EXPECT_TRUE(config_warnings(load({}, env)).empty());
+}
+
+TEST(ConfigErrors, UnknownFlagIsNamed) {
+  try {
+    (void)cli({"--queue.max_byts=5"});
+    ADD_FAILURE() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.source(), "flag --queue.max_byts");
+    EXPECT_EQ(e.key(), "queue.max_byts");
+    EXPECT_NE(e.reason().find("unknown flag"), std::string::npos);
+  }
+  // Repeated flags: the last one wins, as with the environment over the file.
+  EXPECT_EQ(load({"--batch.max_rows=5", "--batch.max_rows", "7"}).library.batch_max_rows, 7u);
+  EXPECT_EQ(cli({"--print-settings-reference=man"}).settings_reference, "man");
+  EXPECT_THROW(cli({"--print-settings-reference=html"}), ConfigError);
+  EXPECT_EQ(load({"--batch.zstd_level", "-3"}).library.zstd_level, -3);
+}
+
 TEST(ConfigHelp, ListsEverySetting) {
   const std::string help = help_text();
   for (auto name : option_names()) EXPECT_NE(help.find("--" + std::string(name)), std::string::npos) << name;
