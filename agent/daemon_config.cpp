@@ -218,12 +218,17 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   for (const auto& setting : daemon_settings().entries()) {
     // Repeating a flag is allowed; the last one wins, as before.
     CLI::Option* option = app.add_option("--" + setting.info.name)
+                              ->type_name(std::string(settings::type_name(setting.info.type)))
                               ->type_size(1)
                               ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     setting_options.emplace_back(setting.info.name, option);
   }
   try {
     app.parse(argc, argv);
+  } catch (const CLI::ArgumentMismatch& e) {
+    // CLI11 words it "--queue.max_bytes: 1 required SIZE missing".
+    const std::string what = e.what();
+    throw ConfigError("flag " + what.substr(0, what.find(':')), "", "needs a value");
   } catch (const CLI::ParseError& e) {
     throw ConfigError("command line", "", e.what());
   }

@@ -48,7 +48,9 @@ std::string full_description(const Info& info) {
 }
 
 std::string help_line(const Info& info) {
-  std::string flag = "  --" + info.name + "=" + std::string(type_name(info.type));
+  const std::string value =
+      info.type == Type::choice ? join(info.choices, "|") : std::string(type_name(info.type));
+  std::string flag = "  --" + info.name + "=" + value;
   if (flag.size() < 42) flag.resize(42, ' ');
   std::string bracket = "[" + documented_default(info);
   if (!info.unit.empty()) bracket += ", " + info.unit;

@@ -345,7 +345,8 @@ enabled = "off"
   FakeEnv env;
   env.vars["SPANLINE_INGEST_MAX_BODY_BYTES"] = "2m";
   env.vars["SPANLINE_SPOOL_OUTAGE_AFTER_MS"] = "15s";
-  const DaemonConfig c = load({"--config", file.path(), "--ingest.max_depth=32", "--http.tls_verify=no"}, env);
+  const DaemonConfig c =
+      load({"--config", file.path(), "--ingest.max_depth=32", "--http.tls_verify=no"}, env);
   EXPECT_EQ(c.ingest.max_line_bytes, 4096u);
   EXPECT_EQ(c.library.max_queue_bytes, std::size_t{128} << 10);
   EXPECT_EQ(c.library.zstd_level, -3);  // a negative TOML integer reaches its setting
@@ -404,6 +405,13 @@ TEST(ConfigErrors, UnknownFlagIsNamed) {
     EXPECT_EQ(e.source(), "flag --queue.max_byts");
     EXPECT_EQ(e.key(), "queue.max_byts");
     EXPECT_NE(e.reason().find("unknown flag"), std::string::npos);
+  }
+  try {
+    (void)cli({"--check-config", "--queue.max_bytes"});
+    ADD_FAILURE() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.source(), "flag --queue.max_bytes");
+    EXPECT_EQ(e.reason(), "needs a value");
   }
   // Repeated flags: the last one wins, as with the environment over the file.
   EXPECT_EQ(load({"--batch.max_rows=5", "--batch.max_rows", "7"}).library.batch_max_rows, 7u);
