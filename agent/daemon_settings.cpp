@@ -220,9 +220,11 @@ settings::Registry<T> build() {
            "loopback"),
       [](auto& t) -> auto& { return t.config.admin; }));
   // ---- destination
-  r.add(destination("project_id",
-                    "project id that rows without routing keys go to; set at most one destination.*",
-                    &DestinationSettings::project_id));
+  r.add(destination(
+      "project_id",
+      "project id that rows without routing keys go to; set at most one destination.*, with none such "
+      "rows are refused (no_destination)",
+      &DestinationSettings::project_id));
   r.add(destination("project_name",
                     "project name (created when missing) that rows without routing keys go to",
                     &DestinationSettings::project_name));

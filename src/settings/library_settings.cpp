@@ -77,7 +77,8 @@ Registry<Options> build() {
   r.add(duration_setting<O>(
       info("batch.linger_ms",
            "longest a row waits for its batch to fill while the sender can "
-           "take a batch"),
+           "take a batch; while the API is paused (429) or every request slot is busy the batch keeps "
+           "growing"),
       [](auto& o) -> auto& { return o.linger; }));
   r.add(choice_setting<O>(
       info("batch.compression", "request body compression"), [](auto& o) -> auto& { return o.compression; },
@@ -167,7 +168,8 @@ Registry<Options> build() {
   r.add(duration_setting<O>(
       info("shutdown.timeout_ms",
            "drain deadline at shutdown (the destructor, or SIGTERM for "
-           "spanlined); pending rows are then spooled or counted"),
+           "spanlined: keep it below the unit's TimeoutStopSec); pending rows are then spooled or "
+           "counted"),
       [](auto& o) -> auto& { return o.shutdown_timeout; }));
   return r;
 }
