@@ -1,14 +1,13 @@
+// The Options API over the settings registry (settings/library_settings.cpp), which holds
+// each setting's name, parser and printer; validate() checks what a struct built in code
+// may get wrong.
+
 #include <spanline/options.hpp>
 
 #include "settings/library_settings.hpp"
 #include "transport/url.hpp"
 
-#include <algorithm>
-#include <cctype>
-#include <charconv>
 #include <cstdlib>
-#include <functional>
-#include <limits>
 #include <stdexcept>
 #include <string>
 
