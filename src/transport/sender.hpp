@@ -2,16 +2,9 @@
 // The Sender: the last stage. Delivers encoded batches to the Braintrust API over
 // HTTP/1.1 keep-alive connections (TLS when the base URL is https) from one io
 // thread, with an adaptive (AIMD) limit on requests in flight and the pipeline's one
-// retry layer:
-//   429           pause every request to the host until Retry-After passes (or a backoff)
-//   408, 5xx, transport errors and timeouts
-//                 retry with exponential backoff and full jitter, max_retry_attempts
-//   413           split a batch of two or more events in half; one event: rejected
-//   415 (or a 400 naming the encoding)
-//                 fall back zstd -> gzip -> none for the host, re-encode, resend
-//   other 4xx     rejected at once, reported (rate-limited per status, never the key)
-// Destinations known only by project name are resolved first (POST /v1/project,
-// get-or-create); their batches wait, still budgeted, until then.
+// retry layer (delivery.hpp lists what each answer leads to). Destinations known only
+// by project name are resolved first (POST /v1/project, get-or-create); their batches
+// wait, still budgeted, until then.
 //
 // Every batch handed to submit() ends in exactly one Accounting call (each part of a
 // split batch does). Batches waiting for a slot, a retry or a project id stay counted
@@ -26,10 +19,19 @@
 // limit and only while few live batches wait. A refused append drops the batch
 // (spool_full).
 //
+// The io thread's work is split into parts that talk through small interfaces
+// (upstream.hpp, shipment.hpp), composed in sender.cpp:
+//   delivery.hpp         connection pool, request lifecycle, the one outcome handler
+//   project_resolver.hpp project names to ids
+//   version_probe.hpp    GET /version: the payload limit
+//   spool_bridge.hpp     outage clock, spilling, rows diverted behind spooled ones
+//   replay_feeder.hpp    spool records back to delivery, acknowledged once settled
+//
 // Thread safety: submit(), payload_limit(), encoding(), in_flight() and make_room()
 // may be called from any thread; start() and shutdown() from the owning thread.
 
 #include "batch/batch_sink.hpp"
+#include "transport/version_probe.hpp"  // kDefaultPayloadLimit
 
 #include <spanline/options.hpp>
 
@@ -52,9 +54,6 @@ class SenderCore;
 class Spool;
 class SettledEvents;
 struct ReplayWindow;
-
-// Used when neither Options::max_payload_bytes nor GET /version gives a limit.
-inline constexpr std::size_t kDefaultPayloadLimit = std::size_t{6} << 20;
 
 class Sender : public BatchSink {
  public:

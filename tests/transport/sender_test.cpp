@@ -8,6 +8,8 @@
 #include "fake_api.hpp"
 #include "metrics/counters.hpp"
 #include "queue/memory_budget.hpp"
+#include "spool/spool.hpp"
+#include "spool_support.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/io_context.hpp>
@@ -560,6 +562,55 @@ TEST(SenderTest, FallsBackToTheNextEncodingOn415AndSendsTheExpectedHeaders) {
   }
   EXPECT_EQ(encodings, (std::vector<std::string>{"zstd", "gzip", "gzip"}));
   EXPECT_EQ(p.counters.retries.load(), 1u);
+}
+
+// A spool record goes through the same outcome handler as a live batch: a 415 to the
+// encoding it was written with switches the host to the next one, and the record is
+// re-encoded, sent again and acknowledged.
+TEST(SenderTest, AReplayedRecordRefusedWith415IsReencodedAndDelivered) {
+  ScriptedServer server(
+      [](const ScriptedServer::Request& request) -> std::optional<ScriptedServer::Response> {
+        if (request.target() == "/version") return json_answer(404, "{}");
+        if (request[http::field::content_encoding] == "zstd")
+          return json_answer(415, R"({"message":"no zstd here"})");
+        return json_answer(200, R"({"row_ids":[]})");
+      });
+  spool_test::TempDir dir;
+  SpoolError error;
+  auto spool = Spool::open(SpoolOptions{.directory = dir.path(), .fsync_interval = 10ms}, error);
+  ASSERT_TRUE(spool) << error.message;
+  Pipeline p;
+  const auto dest = p.destinations.add(Destination::project("p-replay-415")).index;
+  Batch record;
+  for (int i = 0; i < 10; ++i)
+    record.events.push_back(BatchEvent{.json = R"({"id":"r-)" + std::to_string(i) + R"("})"});
+  encode(record, Compression::zstd, 1);
+  const std::string key = p.destinations.get(dest).key();
+  ASSERT_TRUE(spool
+                  ->append(SpoolEntry{.destination_key = key,
+                                      .encoding = Compression::zstd,
+                                      .source_rows = 10,
+                                      .raw_bytes = static_cast<std::uint32_t>(record.raw_body_bytes),
+                                      .payload = record.body})
+                  .ok());
+
+  {
+    Sender sender(fast_options(server.base_url()), p.destinations, p.accounting, p.errors, spool.get());
+    sender.start();
+    ASSERT_TRUE(eventually([&] { return p.counters.records_replay_delivered.load() == 1; }));
+    EXPECT_EQ(sender.encoding(), Compression::gzip);
+    sender.shutdown(std::chrono::steady_clock::now() + 5s);
+  }
+  EXPECT_EQ(p.counters.rows_replayed_delivered.load(), 10u);
+  EXPECT_EQ(p.counters.rows_rejected.load(), 0u);
+  EXPECT_EQ(p.counters.retries.load(), 1u);
+  std::vector<std::string> encodings;
+  for (const auto& request : server.seen()) {
+    if (request.target().find("/insert") != std::string_view::npos)
+      encodings.emplace_back(request[http::field::content_encoding]);
+  }
+  EXPECT_EQ(encodings, (std::vector<std::string>{"zstd", "gzip"}));
+  EXPECT_EQ(p.reports_with_status(415).size(), 1u);  // the switch is reported once
 }
 
 std::string http_date(std::chrono::system_clock::time_point when) {

@@ -1,0 +1,368 @@
+#include "transport/replay_feeder.hpp"
+
+#include "batch/batch.hpp"
+#include "codec/codec.hpp"
+#include "core/accounting.hpp"
+#include "core/destination_table.hpp"
+#include "core/error_reporter.hpp"
+#include "metrics/counters.hpp"
+#include "spool/spool.hpp"
+#include "transport/answer_text.hpp"
+#include "transport/job.hpp"
+#include "transport/project_resolver.hpp"
+#include "transport/sender_context.hpp"
+#include "transport/shipment.hpp"
+#include "transport/upstream.hpp"
+#include "transport/version_probe.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+
+#include <algorithm>
+
+namespace spanline::detail {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// How long replay waits before trying a record whose destination is still being resolved.
+constexpr std::chrono::milliseconds kResolveWait{200};
+// How soon replay looks again when every record it holds waits for an older one.
+constexpr std::chrono::milliseconds kBlockedPoll{50};
+
+// A record does not say how many events it holds, and decoding it for every answer
+// would cost more than it saves. decide() is told "two or more" so that a 413 or a
+// 400/422 about rows asks for a split; split_record() then finds out, and a record of
+// one event (which cannot be split) is refused, as a one-event live batch would be.
+constexpr std::size_t kEventsUnknownAssumeSeveral = 2;
+
+}  // namespace
+
+// --- ReplayWindow -------------------------------------------------------------------
+
+bool ReplayWindow::acquire() {
+  std::unique_lock lock(mutex);
+  changed.wait(lock, [&] { return stopping || outstanding < capacity; });
+  if (stopping) return false;
+  ++outstanding;
+  return true;
+}
+
+void ReplayWindow::release() noexcept {
+  {
+    std::lock_guard lock(mutex);
+    if (outstanding > 0) --outstanding;
+  }
+  changed.notify_all();
+}
+
+void ReplayWindow::stop() noexcept {
+  {
+    std::lock_guard lock(mutex);
+    stopping = true;
+  }
+  changed.notify_all();
+}
+
+// --- a record on the wire -------------------------------------------------------------
+
+class ReplayFeeder::Shipment final : public detail::Shipment {
+ public:
+  Shipment(ReplayFeeder& feeder, Item item) : feeder_(feeder), item_(std::move(item)) {}
+
+  bool replayed() const noexcept override { return true; }
+  std::string take_body() override { return std::move(item_.record.payload); }
+  void give_back_body(std::string body) override { item_.record.payload = std::move(body); }
+  Compression encoding() const noexcept override { return item_.record.encoding; }
+  std::size_t events_for_decision() const noexcept override { return kEventsUnknownAssumeSeveral; }
+
+  bool spend_isolation() override {
+    if (!item_.parts) item_.parts = std::make_shared<Parts>();
+    // Rows as logged stand in for events: a record does not say how many it holds.
+    if (!item_.parts->isolation_left)
+      item_.parts->isolation_left = isolation_budget(item_.record.source_rows);
+    if (*item_.parts->isolation_left < kRequestsPerIsolationStep) return false;
+    *item_.parts->isolation_left -= kRequestsPerIsolationStep;
+    return true;
+  }
+  // Replay backs off as a whole: one failing record holds back the ones behind it.
+  std::uint32_t backoff_attempt() override { return feeder_.failures_++; }
+
+  void delivered() override {
+    feeder_.failures_ = 0;
+    const SpoolRecord& record = item_.record;
+    feeder_.context_.accounting.replay_delivered(record.source_rows, record.raw_bytes, record.payload.size());
+    feeder_.finish(item_, false);
+  }
+  void retry(const RetryNote& note) override {
+    feeder_.context_.counters.retries.fetch_add(1, std::memory_order_relaxed);
+    if (!note.host_paused) feeder_.hold_until_ = std::max(feeder_.hold_until_, Clock::now() + note.delay);
+    feeder_.ready_.push_front(std::move(item_));  // keeps its window slot: tried again first
+  }
+  void reencode() override {
+    if (feeder_.transcode(item_.record, feeder_.upstream_.encoding())) {
+      feeder_.ready_.push_front(std::move(item_));
+    } else {
+      feeder_.finish(item_, true);
+    }
+  }
+  // Too large for the host (its limit may be lower than when the record was written),
+  // or some of its rows refused: halves, each sent and split again as needed.
+  bool split() override {
+    auto halves = feeder_.split_record(item_.record, 0);
+    if (!halves) return false;
+    feeder_.send_in_parts(std::move(item_), std::move(*halves));
+    return true;
+  }
+  void rejected() override { feeder_.finish(item_, true); }
+  // The record stays in the spool for the next run.
+  void abandoned(const std::function<void(Batch&)>&) override {}
+
+  std::string_view what() const noexcept override { return " to a spool record"; }
+  std::string_view unit() const noexcept override { return "record"; }
+  std::uint64_t rows() const noexcept override { return item_.record.source_rows; }
+  std::string first_row_id() const override { return feeder_.first_id(item_.record); }
+
+ private:
+  ReplayFeeder& feeder_;
+  Item item_;
+};
+
+// --- ReplayFeeder -----------------------------------------------------------------------
+
+ReplayFeeder::ReplayFeeder(const SenderContext& context, Spool& spool, std::shared_ptr<ReplayWindow> window,
+                           Upstream& upstream, const VersionProbe& probe, ProjectResolver& resolver)
+    : context_(context),
+      spool_(spool),
+      window_(std::move(window)),
+      upstream_(upstream),
+      probe_(probe),
+      resolver_(resolver),
+      hold_timer_(std::make_unique<boost::asio::steady_timer>(context.io)),
+      blocked_timer_(std::make_unique<boost::asio::steady_timer>(context.io)) {}
+
+ReplayFeeder::~ReplayFeeder() = default;
+
+void ReplayFeeder::enqueue(SpoolRecord record) { ready_.push_back(Item{std::move(record), nullptr}); }
+
+bool ReplayFeeder::sendable() const noexcept { return !ready_.empty() && probe_.limit_known(); }
+
+bool ReplayFeeder::start_next() {
+  if (Clock::now() < hold_until_) {
+    arm_hold_timer();
+    return false;
+  }
+  // Oldest first, except that a record waits while an older one that shares row ids
+  // with it is unacknowledged (spool/replay_order.hpp); the ones behind it may go.
+  const ReplayOrder& order = spool_.order();
+  const auto next = std::find_if(ready_.begin(), ready_.end(),
+                                 [&](const Item& item) { return !order.blocked(item.record.id); });
+  if (next == ready_.end()) {
+    // Usually an answer unblocks them (and wakes delivery); the barrier of an earlier
+    // run's backlog can also lift while replay reads, so look again shortly.
+    arm_blocked_timer();
+    return false;
+  }
+  Item item = std::move(*next);
+  ready_.erase(next);
+  start(std::move(item));
+  return true;
+}
+
+void ReplayFeeder::stop() noexcept {
+  ready_.clear();
+  hold_timer_->cancel();
+  blocked_timer_->cancel();
+}
+
+void ReplayFeeder::arm_hold_timer() {
+  if (hold_armed_) return;
+  hold_armed_ = true;
+  hold_timer_->expires_at(hold_until_);
+  hold_timer_->async_wait([self = self()](boost::system::error_code ec) {
+    self->hold_armed_ = false;
+    if (!ec) self->upstream_.wake();
+  });
+}
+
+void ReplayFeeder::arm_blocked_timer() {
+  if (blocked_armed_) return;
+  blocked_armed_ = true;
+  blocked_timer_->expires_after(kBlockedPoll);
+  blocked_timer_->async_wait([self = self()](boost::system::error_code ec) {
+    self->blocked_armed_ = false;
+    if (!ec) self->upstream_.wake();
+  });
+}
+
+void ReplayFeeder::start(Item item) {
+  SpoolRecord& record = item.record;
+  const auto destination = destination_of(record.destination_key);
+  if (!destination) {
+    context_.errors.report("sender", "spool-destination",
+                           "a spool record names an unknown destination \"" +
+                               snippet(record.destination_key, {}) + "\"; " +
+                               std::to_string(record.source_rows) + " rows rejected");
+    return finish(item, true);
+  }
+  const auto path = context_.destinations.insert_path(*destination);
+  if (!path) {
+    // A project known by name: resolve it first, then try this record again.
+    resolver_.resolve_soon(*destination);
+    ready_.push_front(std::move(item));
+    hold_until_ = Clock::now() + kResolveWait;
+    arm_hold_timer();
+    return;
+  }
+  // Written when the host took larger bodies than it says it takes now: send it in parts.
+  const std::size_t limit = probe_.payload_limit();
+  if (record.raw_bytes > limit) {
+    if (auto parts = split_record(record, limit); parts && parts->size() > 1) {
+      return send_in_parts(std::move(item), std::move(*parts));
+    }
+  }
+  // After a 415 fallback the host no longer takes what the record was written with.
+  const Compression wanted = upstream_.encoding();
+  if (wanted != context_.options.compression && record.encoding != wanted && !transcode(record, wanted)) {
+    return finish(item, true);
+  }
+  upstream_.dispatch(std::make_unique<Shipment>(*this, std::move(item)), context_.url.target(*path));
+}
+
+std::optional<std::uint32_t> ReplayFeeder::destination_of(const std::string& key) {
+  if (auto known = destinations_.find(key); known != destinations_.end()) return known->second;
+  auto destination = Destination::from_key(key);
+  if (!destination) return std::nullopt;
+  try {
+    const std::uint32_t index = context_.destinations.add(*destination).index;
+    destinations_.emplace(key, index);
+    return index;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+// The item is settled: delivered, or (`rejected`) refused for good. A part hands over
+// to the next one; the last one (or a whole record) acknowledges the record.
+void ReplayFeeder::finish(Item& item, bool rejected) {
+  if (rejected) context_.accounting.replay_rejected(item.record.source_rows);
+  if (item.parts) {
+    item.parts->rejected = item.parts->rejected || rejected;
+    if (!item.parts->waiting.empty()) {
+      SpoolRecord next = std::move(item.parts->waiting.front());
+      item.parts->waiting.pop_front();
+      ready_.push_front(Item{std::move(next), std::move(item.parts)});  // keeps the slot
+      return;
+    }
+    rejected = item.parts->rejected;
+  }
+  if (rejected) {
+    spool_.ack_rejected(item.record.id);
+  } else {
+    spool_.ack(item.record.id);
+  }
+  window_->release();
+}
+
+// Sends `parts` in place of `item` (itself a whole record or a part), first part next.
+void ReplayFeeder::send_in_parts(Item item, std::deque<SpoolRecord> parts) {
+  std::shared_ptr<Parts> state = std::move(item.parts);
+  if (!state) state = std::make_shared<Parts>();
+  for (auto it = parts.rbegin(); it + 1 != parts.rend(); ++it) state->waiting.push_front(std::move(*it));
+  ready_.push_front(Item{std::move(parts.front()), std::move(state)});
+}
+
+// Splits a record's body: in halves by event count (`max_raw_bytes` 0), or into parts
+// of at most `max_raw_bytes` uncompressed (an event larger than that alone in its
+// part). Each part is encoded as the record was and stands for its share of the
+// record's rows. nullopt when the body cannot be decoded or has too few events.
+std::optional<std::deque<SpoolRecord>> ReplayFeeder::split_record(const SpoolRecord& record,
+                                                                  std::size_t max_raw_bytes) {
+  try {
+    const std::string raw =
+        record.encoding == Compression::none
+            ? record.payload
+            : decompress(record.encoding, record.payload, std::size_t{record.raw_bytes} + 1);
+    std::vector<std::string_view> events;
+    if (!split_events(raw, events) || events.size() < 2) return std::nullopt;
+    std::vector<std::size_t> ends;  // exclusive end of each part, by event index
+    if (max_raw_bytes == 0) {
+      ends = {events.size() / 2, events.size()};
+    } else {
+      std::size_t size = kEnvelopeBytes;
+      std::size_t in_part = 0;
+      for (std::size_t i = 0; i < events.size(); ++i) {
+        if (in_part != 0 && size + 1 + events[i].size() > max_raw_bytes) {
+          ends.push_back(i);
+          size = kEnvelopeBytes;
+          in_part = 0;
+        }
+        size += events[i].size() + (in_part != 0 ? 1 : 0);
+        ++in_part;
+      }
+      ends.push_back(events.size());
+    }
+    std::deque<SpoolRecord> parts;
+    const std::uint64_t rows = record.source_rows;
+    const std::uint64_t count = events.size();
+    std::size_t begin = 0;
+    for (const std::size_t end : ends) {
+      SpoolRecord part;
+      part.id = record.id;
+      part.size = record.size;
+      part.destination_key = record.destination_key;
+      part.written_unix_ms = record.written_unix_ms;
+      // Rows as logged are not known per event: shared out in proportion, exactly.
+      part.source_rows = static_cast<std::uint32_t>(rows * end / count - rows * begin / count);
+      std::string body = "{\"events\":[";
+      for (std::size_t i = begin; i < end; ++i) {
+        if (i != begin) body += ',';
+        body += events[i];
+      }
+      body += "]}";
+      part.raw_bytes = static_cast<std::uint32_t>(body.size());
+      part.encoding = record.encoding;
+      part.payload = record.encoding == Compression::none
+                         ? std::move(body)
+                         : compress(record.encoding, body, context_.options.zstd_level);
+      parts.push_back(std::move(part));
+      begin = end;
+    }
+    return parts;
+  } catch (const std::exception& e) {
+    context_.errors.report("sender", "spool-record", std::string("cannot split a spool record: ") + e.what());
+    return std::nullopt;
+  }
+}
+
+// The first event's id as first_refused_id() puts it, decoding the record's body.
+std::string ReplayFeeder::first_id(const SpoolRecord& record) const {
+  try {
+    const std::string raw =
+        record.encoding == Compression::none
+            ? record.payload
+            : decompress(record.encoding, record.payload, std::size_t{record.raw_bytes} + 1);
+    std::vector<std::string_view> events;
+    if (!split_events(raw, events) || events.empty()) return {};
+    return first_refused_id(events.front());
+  } catch (const std::exception&) {
+    return {};  // the rejection itself is what gets reported
+  }
+}
+
+bool ReplayFeeder::transcode(SpoolRecord& record, Compression to) {
+  try {
+    std::string raw = decompress(record.encoding, record.payload, std::size_t{record.raw_bytes} + 1);
+    record.payload =
+        to == Compression::none ? std::move(raw) : compress(to, raw, context_.options.zstd_level);
+    record.encoding = to;
+    return true;
+  } catch (const std::exception& e) {
+    context_.errors.report("sender", "spool-record",
+                           std::string("cannot re-encode a spool record: ") + e.what() + "; " +
+                               std::to_string(record.source_rows) + " rows rejected");
+    return false;
+  }
+}
+
+}  // namespace spanline::detail
