@@ -2,9 +2,9 @@
 
 #include "batch/settled_events.hpp"
 #include "codec/codec.hpp"
-#include "core/accounting.hpp"
-#include "core/destination_table.hpp"
-#include "core/error_reporter.hpp"
+#include "accounting/accounting.hpp"
+#include "destinations/destination_table.hpp"
+#include "errors/error_reporter.hpp"
 #include "core/thread_name.hpp"
 #include "metrics/counters.hpp"
 #include "spool/row_keys.hpp"
