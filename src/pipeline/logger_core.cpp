@@ -196,7 +196,7 @@ FlushResult LoggerCore::totals(bool complete) const {
 }
 
 DurableResult LoggerCore::write_ahead(std::uint32_t destination, std::vector<PreparedRow> rows,
-                                              std::chrono::milliseconds timeout) {
+                                      std::chrono::milliseconds timeout) {
   using Result = DurableResult;
   if (!spool_) return Result::no_spool;
   if (gate_.closed()) return Result::closed;

@@ -55,7 +55,7 @@ class LoggerCore {
   // sidecar::log_durable: the rows, those sharing an id combined, as one spool record
   // (more when over the payload limit), waited on until an fsync covers them.
   DurableResult write_ahead(std::uint32_t destination, std::vector<PreparedRow> rows,
-                                    std::chrono::milliseconds timeout);
+                            std::chrono::milliseconds timeout);
 
   FlushResult flush(std::chrono::milliseconds timeout);
   FlushResult shutdown(std::chrono::milliseconds timeout);
