@@ -1,12 +1,12 @@
 #pragma once
 // Durable-ack ingest (ingest.ack = "durable"): the rows of one HTTP request or one stream
-// read, grouped by destination for Logger::log_durable, and the counters of what came of
+// read, grouped by destination for sidecar::log_durable, and the counters of what came of
 // them. Header-only: plain data plus lock-free atomics, so /metrics can render a snapshot
 // without knowing the sink.
 
 #include "ingest_counters.hpp"
 
-#include <spanline/logger.hpp>
+#include <spanline/sidecar/logger.hpp>
 
 #include <array>
 #include <atomic>
@@ -18,23 +18,23 @@
 
 namespace spanline::agent {
 
-inline constexpr std::size_t kDurableResultCount = 6;  // Logger::DurableResult values
+inline constexpr std::size_t kDurableResultCount = 6;  // DurableResult values
 
 // Stable names for logs, metrics and the answers clients see. (Not called to_string: the
 // enum lives in spanline::Logger, and ADL would make a same-named overload ambiguous.)
-inline std::string_view durable_result_name(Logger::DurableResult result) {
+inline std::string_view durable_result_name(DurableResult result) {
   switch (result) {
-    case Logger::DurableResult::durable:
+    case DurableResult::durable:
       return "durable";
-    case Logger::DurableResult::no_spool:
+    case DurableResult::no_spool:
       return "no_spool";
-    case Logger::DurableResult::spool_full:
+    case DurableResult::spool_full:
       return "spool_full";
-    case Logger::DurableResult::io_error:
+    case DurableResult::io_error:
       return "io_error";
-    case Logger::DurableResult::timeout:
+    case DurableResult::timeout:
       return "timeout";
-    case Logger::DurableResult::closed:
+    case DurableResult::closed:
       return "closed";
   }
   return "unknown";
@@ -85,7 +85,7 @@ struct DurableIngestSnapshot {
 
 class DurableIngestCounters {
  public:
-  void count(Listener listener, Logger::DurableResult result, std::size_t rows) noexcept {
+  void count(Listener listener, DurableResult result, std::size_t rows) noexcept {
     at(listener).rows[static_cast<std::size_t>(result)].fetch_add(rows, std::memory_order_relaxed);
   }
   void count_commit(Listener listener, std::chrono::nanoseconds spent) noexcept {

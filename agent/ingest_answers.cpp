@@ -51,9 +51,9 @@ HttpResponse queued_answer(const HttpRequest& head, const IngestSink::QueueOutco
   return make_response(head, 200, std::move(row_ids));
 }
 
-HttpResponse durable_answer(const HttpRequest& head, Logger::DurableResult result, std::string row_ids,
+HttpResponse durable_answer(const HttpRequest& head, DurableResult result, std::string row_ids,
                             std::size_t rows, std::string_view noun) {
-  if (result == Logger::DurableResult::durable) return make_response(head, 200, std::move(row_ids));
+  if (result == DurableResult::durable) return make_response(head, 200, std::move(row_ids));
   return retry_later(head, "{\"error\":{\"message\":\"the request's " + std::to_string(rows) + " " +
                                std::string(noun) + " were not made durable; retry the same request\",\"reason\":\"" +
                                std::string(durable_result_name(result)) + "\"}}");
@@ -91,7 +91,7 @@ void commit_and_answer(IngestSink& sink, const HttpRequest& request, DurableBatc
   const std::size_t rows = batch.rows();
   sink.commit_async(Listener::http, std::move(batch), responder.executor,
                     [&sink, head = answer_head(request), row_ids = std::move(row_ids), rows, noun,
-                     respond = responder.respond](Logger::DurableResult result) mutable {
+                     respond = responder.respond](DurableResult result) mutable {
                       HttpResponse response = durable_answer(head, result, std::move(row_ids), rows, noun);
                       sink.counters().count_http_response(response.result_int());
                       respond(std::move(response));

@@ -128,7 +128,7 @@ DestinationHandle IngestSink::handle_for(const Destination& destination) {
 }
 
 LogResult IngestSink::queue(Listener listener, DestinationHandle to, PreparedRow row) {
-  const LogResult result = logger_.log_prepared(to, std::move(row));
+  const LogResult result = sidecar::log_prepared(logger_, to, std::move(row));
   auto& counters = counters_.at(listener);
   if (result == LogResult::queued) {
     counters.events.fetch_add(1, std::memory_order_relaxed);
@@ -140,7 +140,7 @@ LogResult IngestSink::queue(Listener listener, DestinationHandle to, PreparedRow
 }
 
 std::optional<LogResult> IngestSink::try_queue(Listener listener, DestinationHandle to, PreparedRow& row) {
-  const std::optional<LogResult> result = logger_.try_log_prepared(to, row);
+  const std::optional<LogResult> result = sidecar::try_log_prepared(logger_, to, row);
   if (!result) return result;
   auto& counters = counters_.at(listener);
   if (*result == LogResult::queued) {
@@ -175,7 +175,7 @@ void IngestSink::wait_for_room(const boost::asio::any_io_executor& executor, std
   // One pending notice serves every waiter of this sink: a release wakes them all at once
   // instead of the logger holding one callback per parked connection.
   if (arm) {
-    logger_.notify_when_room([link = link_] {
+    sidecar::notify_when_room(logger_, [link = link_] {
       std::lock_guard lock(link->mutex);
       if (link->sink != nullptr) link->sink->on_room();
     });
@@ -323,7 +323,7 @@ struct IngestSink::PendingCommit {
   std::chrono::steady_clock::time_point started;
   boost::asio::any_io_executor executor;
   DurableDone done;
-  Logger::DurableResult result = Logger::DurableResult::durable;
+  DurableResult result = DurableResult::durable;
 };
 
 IngestSink::~IngestSink() {
@@ -334,7 +334,7 @@ IngestSink::~IngestSink() {
 
 void IngestSink::commit_async(Listener listener, DurableBatch batch, boost::asio::any_io_executor executor,
                               DurableDone done) {
-  using Result = Logger::DurableResult;
+  using Result = DurableResult;
   if (batch.empty()) {
     boost::asio::post(executor, [done = std::move(done)] { done(Result::durable); });
     return;
@@ -423,7 +423,7 @@ void IngestSink::run_committer() {
   commit_queue_.clear();
   lock.unlock();
   for (auto& member : left) {
-    member->result = Logger::DurableResult::closed;
+    member->result = DurableResult::closed;
     settle(*member, 0, member->batch.rows());
   }
 }
@@ -445,7 +445,7 @@ IngestSink::Group IngestSink::take_commit_group() {
 }
 
 void IngestSink::write_commit_group(Group& group) {
-  using Result = Logger::DurableResult;
+  using Result = DurableResult;
   struct Target {
     DestinationHandle to;
     std::vector<PreparedRow> rows;
@@ -488,7 +488,7 @@ void IngestSink::write_commit_group(Group& group) {
       continue;
     }
     try {
-      target.result = logger_.log_durable(target.to, std::move(target.rows), left);
+      target.result = sidecar::log_durable(logger_, target.to, std::move(target.rows), left);
     } catch (const std::exception& e) {
       // An invalid handle cannot happen (handle_for registered it); treat anything thrown
       // as a failed write so the rows are refused and counted, never lost quietly.
@@ -522,7 +522,7 @@ void IngestSink::settle(PendingCommit& member, std::size_t durable_rows, std::si
   durable_counters_.count_commit(member.listener, std::chrono::steady_clock::now() - member.started);
   auto& counters = counters_.at(member.listener);
   if (durable_rows > 0) {
-    durable_counters_.count(member.listener, Logger::DurableResult::durable, durable_rows);
+    durable_counters_.count(member.listener, DurableResult::durable, durable_rows);
     counters.events.fetch_add(durable_rows, std::memory_order_relaxed);
   }
   if (failed_rows > 0) {

@@ -22,7 +22,7 @@
 #include "ingest_counters.hpp"
 #include "log.hpp"
 
-#include <spanline/logger.hpp>
+#include <spanline/sidecar/logger.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 
@@ -66,7 +66,7 @@ class IngestSink {
   bool prepare_line(Listener listener, std::string_view line, std::uint64_t stream_offset,
                     std::string_view peer, DurableBatch& batch, std::size_t readable = 0);
   // Runs once, on the executor given to commit_async, with the commit's result.
-  using DurableDone = std::function<void(Logger::DurableResult)>;
+  using DurableDone = std::function<void(DurableResult)>;
   // Queues `batch` for the spool and returns at once. When it is settled, `done` is posted
   // to `executor` (the connection's strand) with durable only when every row is fsynced
   // within ingest.ack_timeout_ms of this call; otherwise the first failure (the client
@@ -75,7 +75,7 @@ class IngestSink {
   // spool.full_policy = "block" waits up to queue.block_timeout_ms first.)
   //
   // Group commit: batches queued while the committers are busy wait, and the next free one
-  // combines all of them (up to batch.max_bytes) into one Logger::log_durable call per
+  // combines all of them (up to batch.max_bytes) into one sidecar::log_durable call per
   // destination. That is one spool record, and one upstream request when it is replayed,
   // for many client requests, and one fsync for all of them. Memory: a connection has at
   // most one batch queued (it reads nothing more until answered), so the queue is bounded
@@ -104,7 +104,7 @@ class IngestSink {
   // block and spill policies: not for I/O threads, which use try_queue.
   LogResult queue(Listener listener, DestinationHandle to, PreparedRow row);
 
-  // ---- admission without waiting (see Logger::try_log_prepared) ----
+  // ---- admission without waiting (see sidecar::try_log_prepared) ----
   // Offers a valid row. Empty when the memory budget has no room now (block and spill
   // policies): `row` is left as it was and nothing is counted; the caller holds it, stops
   // taking input, and offers it again once wait_for_room() resumes it. Otherwise the row
@@ -190,7 +190,7 @@ class IngestSink {
   };
   std::mutex room_mutex_;
   std::vector<RoomWaiter> room_waiters_;
-  bool room_notice_armed_ = false;  // a Logger::notify_when_room for this sink is pending
+  bool room_notice_armed_ = false;  // a sidecar::notify_when_room for this sink is pending
   bool room_closed_ = false;
   std::atomic<bool> stopping_{false};  // stop_waiting() was called
 

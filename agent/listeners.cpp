@@ -324,14 +324,14 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol
     committing_ = true;
     context_.sink.commit_async(
         context_.kind, std::exchange(batch_, DurableBatch{}), socket_.get_executor(),
-        [self = this->shared_from_this(), read_ec, rows, lines](Logger::DurableResult result) {
+        [self = this->shared_from_this(), read_ec, rows, lines](DurableResult result) {
           self->on_committed(result, rows, lines, read_ec);
         });
   }
 
-  void on_committed(Logger::DurableResult result, std::size_t rows, std::size_t lines, error_code read_ec) {
+  void on_committed(DurableResult result, std::size_t rows, std::size_t lines, error_code read_ec) {
     committing_ = false;
-    const bool ok = result == Logger::DurableResult::durable;
+    const bool ok = result == DurableResult::durable;
     if (ok) {
       durable_total_ += rows;
       lines_total_ += lines;

@@ -202,9 +202,9 @@ class OtlpTracesHandler {
     sink_.commit_async(
         Listener::http, std::move(batch), responder.executor,
         [&sink = sink_, head = std::move(head), encoding, rows, rejected, message = std::move(message),
-         respond = responder.respond](Logger::DurableResult result) mutable {
+         respond = responder.respond](DurableResult result) mutable {
           HttpResponse response;
-          if (result == Logger::DurableResult::durable) {
+          if (result == DurableResult::durable) {
             sink.counters().otlp.count_queued(rows);
             response = make_response(head, 200, otlp::export_response(encoding, rejected, message),
                                      otlp::content_type(encoding));

@@ -143,7 +143,7 @@ void render_durable_ingest(const DurableIngestSnapshot& durable, std::string& ou
     for (std::size_t r = 0; r < kDurableResultCount; ++r) {
       sample(out, rows,
              {{"listener", to_string(static_cast<Listener>(i))},
-              {"result", durable_result_name(static_cast<Logger::DurableResult>(r))}},
+              {"result", durable_result_name(static_cast<DurableResult>(r))}},
              durable.listeners[i].rows[r]);
     }
   }

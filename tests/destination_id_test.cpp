@@ -1,6 +1,6 @@
 #include "core/destination_id.hpp"
 
-#include "core/destination_table.hpp"
+#include "destinations/destination_table.hpp"
 #include "ingest/ndjson_parser.hpp"
 
 #include <gtest/gtest.h>

@@ -1,6 +1,6 @@
 // Rows of one log_durable call become spool records with the rows sharing an id
 // combined, as the batcher combines them: the helpers on their own (every Braintrust
-// merge case, replaces, order, replay keys) and Logger::log_durable end to end against
+// merge case, replaces, order, replay keys) and sidecar::log_durable end to end against
 // the fake API, which must receive a span's rows as one event.
 #include "batch/durable_record.hpp"
 
@@ -8,6 +8,8 @@
 #include "merge_cases.hpp"
 #include "spool_support.hpp"
 #include "wait_support.hpp"
+
+#include <spanline/sidecar/logger.hpp>
 
 #include <gtest/gtest.h>
 #include <boost/json/parse.hpp>
@@ -133,7 +135,7 @@ TEST(DurableRecord, LogDurableDeliversASpansRowsAsOneEvent) {
     rows.push_back(prepared(std::string(R"({"id":")") + id + R"(","_is_merge":true,"output":"answer"})"));
     rows.push_back(prepared(std::string(R"({"id":")") + id + R"(","_is_merge":true,"metrics":{"end":12}})"));
   }
-  ASSERT_EQ(logger.log_durable(to, std::move(rows), 5s), Logger::DurableResult::durable);
+  ASSERT_EQ(sidecar::log_durable(logger, to, std::move(rows), 5s), DurableResult::durable);
   ASSERT_TRUE(wait_for([&] { return logger.stats().spool.rows_replayed_delivered == 6; }, 10s))
       << logger.stats().spool.rows_replayed_delivered;
 

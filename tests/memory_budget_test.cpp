@@ -1,4 +1,4 @@
-#include "queue/memory_budget.hpp"
+#include "accounting/memory_budget.hpp"
 
 #include "queue/admission.hpp"
 

@@ -1,5 +1,5 @@
 // Admission for producers that must never wait (the sidecar's I/O threads):
-// MemoryBudget::notify_when_room, Admission::try_admit and Logger::try_log_prepared.
+// MemoryBudget::notify_when_room, Admission::try_admit and sidecar::try_log_prepared.
 
 #include "queue/admission.hpp"
 
@@ -7,6 +7,7 @@
 #include "wait_support.hpp"
 
 #include <spanline/logger.hpp>
+#include <spanline/sidecar/logger.hpp>
 
 #include <gtest/gtest.h>
 
@@ -198,7 +199,7 @@ TEST(TryLogPrepared, FullBudgetReturnsTheRowUntouchedAndAWakeComesWhenRoomIsFree
   const auto started = std::chrono::steady_clock::now();
   for (; queued < 1000; ++queued) {
     row = prepared("row-" + std::to_string(queued), 4000);
-    result = t.logger->try_log_prepared(t.to, row);
+    result = sidecar::try_log_prepared(*t.logger, t.to, row);
     if (!result) break;
     ASSERT_EQ(*result, LogResult::queued);
   }
@@ -213,12 +214,12 @@ TEST(TryLogPrepared, FullBudgetReturnsTheRowUntouchedAndAWakeComesWhenRoomIsFree
 
   std::promise<void> woken;
   std::atomic<bool> once{false};
-  t.logger->notify_when_room([&] {
+  sidecar::notify_when_room(*t.logger, [&] {
     if (!once.exchange(true)) woken.set_value();
   });
   t.api.set_faults({});  // the outage ends; deliveries free the budget
   ASSERT_EQ(woken.get_future().wait_for(30s), std::future_status::ready);
-  ASSERT_TRUE(test_support::wait_for([&] { return t.logger->try_log_prepared(t.to, row).has_value(); }, 30s));
+  ASSERT_TRUE(test_support::wait_for([&] { return sidecar::try_log_prepared(*t.logger, t.to, row).has_value(); }, 30s));
   EXPECT_TRUE(row.json.empty());  // taken
   const FlushResult flushed = t.logger->flush(30s);
   EXPECT_TRUE(flushed.complete);
@@ -229,9 +230,9 @@ TEST(TryLogPrepared, AfterShutdownRowsAreDroppedAndWakesRunAtOnce) {
   OutageLogger t;
   (void)t.logger->shutdown(0ms);
   PreparedRow row = prepared("late", 10);
-  EXPECT_EQ(t.logger->try_log_prepared(t.to, row), LogResult::dropped_shutdown);
+  EXPECT_EQ(sidecar::try_log_prepared(*t.logger, t.to, row), LogResult::dropped_shutdown);
   bool woken = false;
-  t.logger->notify_when_room([&] { woken = true; });
+  sidecar::notify_when_room(*t.logger, [&] { woken = true; });
   EXPECT_TRUE(woken);
 }
 
@@ -249,7 +250,7 @@ TEST(TryLogPrepared, DropNewestRefusesAndCountsAsLogPreparedDoes) {
   std::optional<LogResult> result;
   for (int i = 0; i < 1000; ++i) {
     PreparedRow row = prepared("row-" + std::to_string(i), 4000);
-    result = logger.try_log_prepared(to, row);
+    result = sidecar::try_log_prepared(logger, to, row);
     ASSERT_TRUE(result.has_value());
     if (*result != LogResult::queued) break;
   }

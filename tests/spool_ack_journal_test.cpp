@@ -5,6 +5,7 @@
 #include "spool/ack_journal.hpp"
 
 #include <spanline/logger.hpp>
+#include <spanline/sidecar/logger.hpp>
 
 #include "fake_api.hpp"
 #include "spool/segment_format.hpp"
@@ -494,10 +495,10 @@ PreparedRow prepared(const std::string& id, const std::string& rest) {
     logger.set_error_handler([](const ErrorReport&) {});
     const DestinationHandle to = logger.destination(Destination::project(kProject));
     std::vector<PreparedRow> span{prepared(kSpanId, R"("input":"the question","metrics":{"start":1})")};
-    if (logger.log_durable(to, span, 10s) != Logger::DurableResult::durable) ::_exit(11);
+    if (sidecar::log_durable(logger, to, span, 10s) != DurableResult::durable) ::_exit(11);
     for (int i = 0; i < 8; ++i) {
       std::vector<PreparedRow> other{prepared("other-" + std::to_string(i), R"("input":"x")")};
-      if (logger.log_durable(to, other, 10s) != Logger::DurableResult::durable) ::_exit(12);
+      if (sidecar::log_durable(logger, to, other, 10s) != DurableResult::durable) ::_exit(12);
     }
     const char spooled = 's';
     if (::write(to_parent, &spooled, 1) != 1) ::_exit(13);

@@ -2,6 +2,7 @@
 // Braintrust API on loopback: outage spill, replay on start, shutdown to the spool,
 // corruption on disk, disk trouble and log_durable.
 #include <spanline/logger.hpp>
+#include <spanline/sidecar/logger.hpp>
 
 #include "codec/codec.hpp"
 #include "fake_api.hpp"
@@ -275,7 +276,7 @@ TEST(SpoolLibrary, LogDurableIsOnDiskBeforeItReturnsAndReplayDeliversIt) {
                                .id_size = static_cast<std::uint32_t>(id.size())});
   }
   const auto started = Clock::now();
-  EXPECT_EQ(logger.log_durable(to, rows, 5s), Logger::DurableResult::durable);
+  EXPECT_EQ(sidecar::log_durable(logger, to, rows, 5s), DurableResult::durable);
   // sync_on_wait: about one fsync, not a whole interval per call.
   EXPECT_LT(Clock::now() - started, 2s);
   EXPECT_GE(logger.stats().spool.records_written, 1u);
@@ -285,7 +286,7 @@ TEST(SpoolLibrary, LogDurableIsOnDiskBeforeItReturnsAndReplayDeliversIt) {
   EXPECT_EQ(logger.stats().spool.rows_spilled, 300u);
 
   (void)logger.shutdown(1s);
-  EXPECT_EQ(logger.log_durable(to, rows, 1s), Logger::DurableResult::closed);
+  EXPECT_EQ(sidecar::log_durable(logger, to, rows, 1s), DurableResult::closed);
 }
 
 TEST(SpoolLibrary, LogDurableWithoutASpoolSaysSo) {
@@ -293,7 +294,7 @@ TEST(SpoolLibrary, LogDurableWithoutASpoolSaysSo) {
   Logger logger(Options{.api_key = "test-key", .api_url = api.base_url()});
   const DestinationHandle to = logger.destination(Destination::project(kProject));
   std::vector<PreparedRow> rows{PreparedRow{.json = R"({"id":"x1"})", .id_offset = 7, .id_size = 2}};
-  EXPECT_EQ(logger.log_durable(to, rows, 1s), Logger::DurableResult::no_spool);
+  EXPECT_EQ(sidecar::log_durable(logger, to, rows, 1s), DurableResult::no_spool);
   EXPECT_FALSE(logger.stats().spool.enabled);
 }
 
@@ -334,7 +335,7 @@ TEST(SpoolLibrary, UnwritableSpoolDirectoryIsReportedAndTheLoggerRunsWithoutIt) 
   EXPECT_TRUE(flushed.complete);
   EXPECT_EQ(flushed.delivered, 100u);
   std::vector<PreparedRow> rows{PreparedRow{.json = R"({"id":"x1"})", .id_offset = 7, .id_size = 2}};
-  EXPECT_EQ(logger->log_durable(to, rows, 1s), Logger::DurableResult::no_spool);
+  EXPECT_EQ(sidecar::log_durable(*logger, to, rows, 1s), DurableResult::no_spool);
 
   // Fallback at shutdown: no spool, so what is left is dropped as shutdown.
   api.set_faults(down());

@@ -4,6 +4,7 @@
 // a merge row logged while its full row waits in the spool must not be replaced by it.
 // Also: a 413 to a replayed record splits it, and log_durable rows count as accepted.
 #include <spanline/logger.hpp>
+#include <spanline/sidecar/logger.hpp>
 
 #include "fake_api.hpp"
 #include "spool/replay_order.hpp"
@@ -294,7 +295,7 @@ TEST(SpoolOrderE2E, MergeLoggedAfterLogDurableFollowsTheDurableRow) {
   std::vector<PreparedRow> rows{PreparedRow{.json = R"({"id":")" + id + R"(","input":"durable question"})",
                                             .id_offset = 7,
                                             .id_size = static_cast<std::uint32_t>(id.size())}};
-  ASSERT_EQ(logger.log_durable(to, rows, 5s), Logger::DurableResult::durable);
+  ASSERT_EQ(sidecar::log_durable(logger, to, rows, 5s), DurableResult::durable);
   ASSERT_TRUE(wait_for([&] { return saw_503(logger); }, 5s)) << "replay tried while the API was down";
 
   api.set_faults({});
@@ -431,7 +432,7 @@ TEST(SpoolOrderE2E, LogDurableRowsCountAsAcceptedAndSettled) {
                                .id_offset = 7,
                                .id_size = static_cast<std::uint32_t>(id.size())});
   }
-  ASSERT_EQ(logger.log_durable(to, rows, 5s), Logger::DurableResult::durable);
+  ASSERT_EQ(sidecar::log_durable(logger, to, rows, 5s), DurableResult::durable);
   for (int i = 0; i < 50; ++i) ASSERT_EQ(logger.log(to, Fields{}.string("input", "y"), "live-" + std::to_string(i)), LogResult::queued);
   const auto started = Clock::now();
   const FlushResult flushed = logger.flush(10s);

@@ -6,10 +6,10 @@
 #include "batch/coalescer.hpp"
 #include "batch/encoder.hpp"
 #include "codec/codec.hpp"
-#include "core/accounting.hpp"
-#include "core/error_reporter.hpp"
+#include "accounting/accounting.hpp"
+#include "errors/error_reporter.hpp"
 #include "metrics/counters.hpp"
-#include "queue/memory_budget.hpp"
+#include "accounting/memory_budget.hpp"
 #include "queue/row_queue.hpp"
 
 #include <benchmark/benchmark.h>

@@ -8,9 +8,9 @@
 
 #include <fake_api.hpp>
 
-#include "core/row_builder.hpp"
+#include "produce/row_builder.hpp"
 #include "core/wall_clock.hpp"
-#include "queue/memory_budget.hpp"
+#include "accounting/memory_budget.hpp"
 #include "queue/producer_gate.hpp"
 #include "queue/row_queue.hpp"
 

@@ -28,6 +28,7 @@ namespace spanline {
 
 namespace detail {
 class LoggerCore;
+struct LoggerAccess;
 }
 
 // What happened to one row handed to the logger.
@@ -58,16 +59,6 @@ struct ErrorReport {
   std::uint64_t suppressed = 0;
 };
 using ErrorHandler = std::function<void(const ErrorReport&)>;
-
-// A row already in compact JSON text, e.g. from the sidecar's ingest parsers.
-// `json` is one JSON object with a string "id" member; id_offset/id_size locate the
-// characters of that id's value (between the quotes) inside `json`.
-struct PreparedRow {
-  std::string json;
-  std::uint32_t id_offset = 0;
-  std::uint32_t id_size = 0;
-  bool is_merge = false;
-};
 
 struct SpanArgs {
   std::string_view name;
@@ -152,35 +143,7 @@ class SPANLINE_API Logger {
   LogResult log_merge(DestinationHandle to, std::string_view row_id, const Fields& event);
   // Deletes the row with this id (`_object_delete`).
   LogResult delete_row(DestinationHandle to, std::string_view row_id);
-  // Queues a row prepared elsewhere (the sidecar's ingest); counted like any other.
-  LogResult log_prepared(DestinationHandle to, PreparedRow row);
-  // log_prepared for a caller that must never wait, such as an event loop's thread. Under
-  // drop_newest and drop_oldest it is log_prepared. Under block and spill, when the
-  // memory budget has no room it returns empty at once instead of waiting: nothing is
-  // counted and `row` is left as it was, for the caller to offer again once
-  // notify_when_room() wakes it (spill has asked for batches to be spooled meanwhile).
-  // Otherwise `row` has been taken (queued, or dropped and counted). It does not wait
-  // for a batcher that is behind (Options::block_timeout does not apply).
-  std::optional<LogResult> try_log_prepared(DestinationHandle to, PreparedRow& row);
-  // Runs `wake` once, when room may have been freed in the memory budget (a row settled,
-  // evicted or dropped) or the logger shuts down, on the thread that freed it (outside
-  // the budget's lock; a thread's credit handed back as it exits frees room under the
-  // registry lock of live budgets), at once when already shut down. `wake` must not
-  // block or throw (post to an event loop). Wakes can be spurious; room freed between a refused
-  // try_log_prepared and this call is seen by trying once more after it.
-  void notify_when_room(std::function<void()> wake);
-
   Span start_span(DestinationHandle to, SpanArgs args, const Fields& fields = {});
-
-  // Write-ahead for durable ingest (the daemon's ingest.ack = "durable"): writes the
-  // rows straight to the spool as one record, waits until an fsync covers it, and
-  // returns durable; the spool's replay then delivers them. Rows sharing an id are
-  // combined first, as in a batch (a merge row folds into the row before it), so
-  // upstream receives one event per id. Nothing is written when
-  // the result is not durable, except on timeout (written, not yet known to be on disk).
-  enum class DurableResult { durable, no_spool, spool_full, io_error, timeout, closed };
-  DurableResult log_durable(DestinationHandle to, std::vector<PreparedRow> rows,
-                            std::chrono::milliseconds timeout);
 
   // Sends everything accepted before the call; waits at most `timeout`.
   FlushResult flush(std::chrono::milliseconds timeout);
@@ -196,6 +159,7 @@ class SPANLINE_API Logger {
   const Options& options() const;
 
  private:
+  friend struct detail::LoggerAccess;  // the sidecar's entry points (spanline::sidecar)
   std::shared_ptr<detail::LoggerCore> core_;
 };
 

@@ -1,6 +1,8 @@
 #pragma once
 // A batch: rows for one destination, coalesced, on their way to the sender.
 
+#include "accounting/settled_rows.hpp"
+
 #include <spanline/options.hpp>
 
 #include <chrono>
@@ -18,6 +20,10 @@ struct BatchEvent {
   std::uint32_t source_rows = 1;
   std::uint64_t budget_bytes = 0;
   std::uint64_t id_key = 0;  // row_key() of its id (spool/row_keys.hpp); 0: no id known
+
+  // Implicit on purpose: the stages settle an event as `accounting.dropped_event(event,
+  // reason)`, and Accounting, below them, knows only the counts.
+  operator SettledRows() const noexcept { return {source_rows, 1, budget_bytes}; }
 };
 
 struct Batch {
@@ -34,6 +40,9 @@ struct Batch {
   std::uint64_t budget_bytes() const;
   // Size of the uncompressed body {"events":[...]} for these events.
   std::size_t body_size() const;
+
+  // Implicit on purpose, as BatchEvent's: `accounting.delivered(batch, ...)`.
+  operator SettledRows() const { return {source_rows(), events.size(), budget_bytes()}; }
 };
 
 // Size of {"events":[]} around the events.

@@ -1,13 +1,12 @@
 #pragma once
-// The rows of one Logger::log_durable call turned into spool records: rows sharing an id
+// The rows of one sidecar::log_durable call turned into spool records: rows sharing an id
 // are combined first, exactly as the batcher combines them (coalescer.hpp), so a span's
 // start, log and end rows written together are stored, fsynced and replayed as one event,
 // as best-effort delivery would send them.
 
 #include "batch/batch.hpp"
+#include "core/prepared_row.hpp"
 #include "spool/row_keys.hpp"
-
-#include <spanline/logger.hpp>
 
 #include <cstdint>
 #include <vector>

@@ -13,8 +13,8 @@
 // encoding (after any 415 fallback).
 
 #include "batch/batch_sink.hpp"
-#include "core/accounting.hpp"
-#include "core/error_reporter.hpp"
+#include "accounting/accounting.hpp"
+#include "errors/error_reporter.hpp"
 
 #include <condition_variable>
 #include <cstddef>

@@ -7,8 +7,9 @@
 // Thread safety: an EventParser owns simdjson buffers and must be used by one thread at a
 // time (keep one per thread or per connection). LineFramer is per connection.
 
+#include "core/prepared_row.hpp"
+
 #include <spanline/destination.hpp>
-#include <spanline/logger.hpp>
 #include <spanline/options.hpp>
 
 #include <cstddef>

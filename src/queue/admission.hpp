@@ -3,9 +3,9 @@
 // overflow policy when the memory budget is full. On success the row's room has
 // been taken from the budget; the caller then pushes it onto the queue.
 
-#include "core/accounting.hpp"
+#include "accounting/accounting.hpp"
 #include "queue/backlog.hpp"
-#include "queue/memory_budget.hpp"
+#include "accounting/memory_budget.hpp"
 #include "queue/row_queue.hpp"
 
 #include <spanline/options.hpp>

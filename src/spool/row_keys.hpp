@@ -2,7 +2,7 @@
 // Row keys: a 64-bit hash of a row's id, as the spool's replay order (replay_order.hpp)
 // compares rows. Taken from the id's text as it is written inside the row's JSON (still
 // escaped), the same way Row::id() and PreparedRow::id_offset see it, so the sender and
-// Logger::log_durable agree on a row without decoding it.
+// sidecar::log_durable agree on a row without decoding it.
 
 #include <cstdint>
 #include <optional>

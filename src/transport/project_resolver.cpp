@@ -1,8 +1,8 @@
 #include "transport/project_resolver.hpp"
 
-#include "core/accounting.hpp"
-#include "core/destination_table.hpp"
-#include "core/error_reporter.hpp"
+#include "accounting/accounting.hpp"
+#include "destinations/destination_table.hpp"
+#include "errors/error_reporter.hpp"
 #include "metrics/counters.hpp"
 #include "transport/answer_text.hpp"
 #include "transport/retry_policy.hpp"

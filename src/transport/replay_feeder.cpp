@@ -2,9 +2,9 @@
 
 #include "batch/batch.hpp"
 #include "codec/codec.hpp"
-#include "core/accounting.hpp"
-#include "core/destination_table.hpp"
-#include "core/error_reporter.hpp"
+#include "accounting/accounting.hpp"
+#include "destinations/destination_table.hpp"
+#include "errors/error_reporter.hpp"
 #include "metrics/counters.hpp"
 #include "spool/spool.hpp"
 #include "transport/answer_text.hpp"

@@ -1,7 +1,7 @@
 #include "transport/sender.hpp"
 
-#include "core/accounting.hpp"
-#include "core/error_reporter.hpp"
+#include "accounting/accounting.hpp"
+#include "errors/error_reporter.hpp"
 #include "core/thread_name.hpp"
 #include "metrics/counters.hpp"
 #include "spool/spool.hpp"

@@ -1,8 +1,8 @@
 #include "transport/spool_bridge.hpp"
 
-#include "core/accounting.hpp"
-#include "core/destination_table.hpp"
-#include "core/error_reporter.hpp"
+#include "accounting/accounting.hpp"
+#include "destinations/destination_table.hpp"
+#include "errors/error_reporter.hpp"
 #include "spool/row_keys.hpp"
 #include "spool/spool.hpp"
 #include "transport/sender_context.hpp"

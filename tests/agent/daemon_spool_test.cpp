@@ -304,8 +304,8 @@ TEST(DaemonSpoolMetrics, RendersSpoolAndDurableIngestFamilies) {
   agent::DurableIngestSnapshot durable;
   durable.enabled = true;
   auto& http = durable.listeners[static_cast<std::size_t>(agent::Listener::http)];
-  http.rows[static_cast<std::size_t>(Logger::DurableResult::durable)] = 700;
-  http.rows[static_cast<std::size_t>(Logger::DurableResult::spool_full)] = 5;
+  http.rows[static_cast<std::size_t>(DurableResult::durable)] = 700;
+  http.rows[static_cast<std::size_t>(DurableResult::spool_full)] = 5;
   http.commits = 35;
   http.commit_seconds = 0.25;
   std::string text;

@@ -43,6 +43,16 @@ for symbol in 'spanline::Logger::Logger(spanline::Options)' 'spanline::Span::end
   grep -qF "$symbol" <<<"$exports" || fail "libspanline.so does not export $symbol"
 done
 
+# The daemon's side (spanline::sidecar: prepared rows, durable write-ahead, the NDJSON
+# ingest stage) stays out of the application library and its headers.
+if grep -qE 'log_prepared|log_durable|notify_when_room|PreparedRow|spanline::sidecar::' <<<"$exports"; then
+  fail "libspanline.so exports daemon-only API: $(grep -E 'log_prepared|log_durable|notify_when_room|PreparedRow|spanline::sidecar::' <<<"$exports" | head -3)"
+fi
+if nm -C "$real_lib" | matches 'spanline::detail::EventParser'; then
+  fail "the sidecar's NDJSON ingest stage (src/ingest) is compiled into libspanline.so"
+fi
+[ ! -e "$prefix/include/spanline/sidecar" ] || fail "the daemon's headers (spanline/sidecar) are installed"
+
 config_dir="$(dirname "$(find "$prefix" -name spanlineConfig.cmake -print -quit)")"
 if grep -rq 'spanline_deps\|/usr/include' "$config_dir"; then
   fail "the CMake package exposes internal targets or this machine's paths: $(grep -rn 'spanline_deps\|/usr/include' "$config_dir" | head -3)"

@@ -1,13 +1,13 @@
 #include "transport/sender.hpp"
 
 #include "batch/batch.hpp"
-#include "core/accounting.hpp"
-#include "core/destination_table.hpp"
-#include "core/error_reporter.hpp"
+#include "accounting/accounting.hpp"
+#include "destinations/destination_table.hpp"
+#include "errors/error_reporter.hpp"
 #include "core/row.hpp"
 #include "fake_api.hpp"
 #include "metrics/counters.hpp"
-#include "queue/memory_budget.hpp"
+#include "accounting/memory_budget.hpp"
 #include "spool/spool.hpp"
 #include "spool_support.hpp"
 

@@ -1,4 +1,4 @@
-#include "core/destination_table.hpp"
+#include "destinations/destination_table.hpp"
 
 #include "core/destination_id.hpp"
 

@@ -1,19 +1,21 @@
 #pragma once
-// The shared state behind Logger and Span: the stages, wired front to back.
-// Producers call submit(); the batcher and sender threads do the rest. With
-// Options::spool_dir set, a durable spool sits beside the sender (see sender.hpp).
+// The composition root: the shared state behind Logger and Span (src/logger.cpp) and
+// the sidecar's entry points (sidecar/src), the stages wired front to back. Producers
+// call submit(); the batcher and sender threads do the rest. With Options::spool_dir
+// set, a durable spool sits beside the sender (see sender.hpp).
 
+#include "accounting/accounting.hpp"
+#include "accounting/memory_budget.hpp"
 #include "batch/batcher.hpp"
-#include "batch/settled_events.hpp"
 #include "batch/encoder.hpp"
-#include "core/accounting.hpp"
-#include "core/destination_table.hpp"
-#include "core/error_reporter.hpp"
-#include "core/row_builder.hpp"
+#include "batch/settled_events.hpp"
+#include "core/prepared_row.hpp"
+#include "destinations/destination_table.hpp"
+#include "errors/error_reporter.hpp"
 #include "metrics/counters.hpp"
+#include "produce/row_builder.hpp"
 #include "queue/admission.hpp"
 #include "queue/backlog.hpp"
-#include "queue/memory_budget.hpp"
 #include "queue/producer_gate.hpp"
 #include "queue/row_queue.hpp"
 #include "spool/spool.hpp"
@@ -44,16 +46,16 @@ class LoggerCore {
   // to cold memory; a fence or locked instruction after them would wait for them all).
   // Throws what writing throws (std::bad_alloc), with nothing admitted.
   LogResult submit(const RowDraft& draft);
-  // submit() for a producer that must never wait (Logger::try_log_prepared): empty when
+  // submit() for a producer that must never wait (sidecar::try_log_prepared): empty when
   // the overflow policy would wait for room, with `row` untouched and nothing counted.
   std::optional<LogResult> try_submit(Row& row) noexcept;
-  // Logger::notify_when_room.
+  // sidecar::notify_when_room.
   void notify_when_room(std::function<void()> wake) { budget_.notify_when_room(std::move(wake)); }
 
-  // Logger::log_durable: the rows, those sharing an id combined, as one spool record
+  // sidecar::log_durable: the rows, those sharing an id combined, as one spool record
   // (more when over the payload limit), waited on until an fsync covers them.
-  Logger::DurableResult write_ahead(std::uint32_t destination, std::vector<PreparedRow> rows,
-                                    std::chrono::milliseconds timeout);
+  DurableResult write_ahead(std::uint32_t destination, std::vector<PreparedRow> rows,
+                            std::chrono::milliseconds timeout);
 
   FlushResult flush(std::chrono::milliseconds timeout);
   FlushResult shutdown(std::chrono::milliseconds timeout);
@@ -65,6 +67,8 @@ class LoggerCore {
   ErrorReporter& errors() { return errors_; }
   // Lock-free for every handle seen before (the table's mutex only for a new one).
   bool valid_destination(DestinationHandle handle) const;
+  // valid_destination, or std::invalid_argument naming the handle.
+  void require_destination(DestinationHandle handle) const;
 
  private:
   LogResult refuse(DropReason reason, LogResult result) noexcept;
@@ -102,6 +106,12 @@ class LoggerCore {
   mutable std::atomic<std::uint32_t> destinations_known_{0};
   std::mutex shutdown_mutex_;
   std::optional<FlushResult> shutdown_result_;
+};
+
+// How the sidecar's entry points (spanline::sidecar, sidecar/src) reach the pipeline
+// behind a Logger; Logger names it a friend, so the public header carries no sidecar API.
+struct LoggerAccess {
+  static LoggerCore& core(Logger& logger) { return *logger.core_; }
 };
 
 }  // namespace spanline::detail

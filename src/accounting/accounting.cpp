@@ -1,33 +1,33 @@
-#include "core/accounting.hpp"
+#include "accounting/accounting.hpp"
 
 namespace spanline::detail {
 
-void Accounting::delivered(const Batch& batch, std::uint64_t raw_bytes, std::uint64_t wire_bytes) noexcept {
-  const std::uint64_t rows = batch.source_rows();
+void Accounting::delivered(const SettledRows& batch, std::uint64_t raw_bytes, std::uint64_t wire_bytes) noexcept {
+  const std::uint64_t rows = batch.rows;
   counters_.rows_delivered.fetch_add(rows, std::memory_order_relaxed);
-  counters_.events_sent.fetch_add(batch.events.size(), std::memory_order_relaxed);
+  counters_.events_sent.fetch_add(batch.events, std::memory_order_relaxed);
   counters_.batches_sent.fetch_add(1, std::memory_order_relaxed);
   counters_.bytes_raw.fetch_add(raw_bytes, std::memory_order_relaxed);
   counters_.bytes_compressed.fetch_add(wire_bytes, std::memory_order_relaxed);
-  settle(rows, batch.budget_bytes());
+  settle(rows, batch.budget_bytes);
 }
 
-void Accounting::rejected(const Batch& batch) noexcept {
-  const std::uint64_t rows = batch.source_rows();
+void Accounting::rejected(const SettledRows& batch) noexcept {
+  const std::uint64_t rows = batch.rows;
   counters_.rows_rejected.fetch_add(rows, std::memory_order_relaxed);
-  settle(rows, batch.budget_bytes());
+  settle(rows, batch.budget_bytes);
 }
 
-void Accounting::dropped(const Batch& batch, DropReason reason) noexcept {
-  const std::uint64_t rows = batch.source_rows();
+void Accounting::dropped(const SettledRows& batch, DropReason reason) noexcept {
+  const std::uint64_t rows = batch.rows;
   counters_.add_dropped(reason, rows);
-  settle(rows, batch.budget_bytes());
+  settle(rows, batch.budget_bytes);
 }
 
-void Accounting::spooled(const Batch& batch) noexcept {
-  const std::uint64_t rows = batch.source_rows();
+void Accounting::spooled(const SettledRows& batch) noexcept {
+  const std::uint64_t rows = batch.rows;
   counters_.rows_spilled.fetch_add(rows, std::memory_order_relaxed);
-  settle(rows, batch.budget_bytes());
+  settle(rows, batch.budget_bytes);
 }
 
 void Accounting::replay_delivered(std::uint64_t rows, std::uint64_t raw_bytes, std::uint64_t wire_bytes) noexcept {
@@ -44,9 +44,9 @@ void Accounting::replay_rejected(std::uint64_t rows) noexcept {
   counters_.rows_replayed_rejected.fetch_add(rows, std::memory_order_relaxed);
 }
 
-void Accounting::dropped_event(const BatchEvent& event, DropReason reason) noexcept {
-  counters_.add_dropped(reason, event.source_rows);
-  settle(event.source_rows, event.budget_bytes);
+void Accounting::dropped_event(const SettledRows& event, DropReason reason) noexcept {
+  counters_.add_dropped(reason, event.rows);
+  settle(event.rows, event.budget_bytes);
 }
 
 void Accounting::evicted(std::uint64_t rows, std::uint64_t budget_bytes) noexcept {

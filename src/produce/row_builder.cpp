@@ -1,4 +1,4 @@
-#include "core/row_builder.hpp"
+#include "produce/row_builder.hpp"
 
 #include "core/wall_clock.hpp"
 

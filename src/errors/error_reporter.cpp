@@ -1,4 +1,4 @@
-#include "core/error_reporter.hpp"
+#include "errors/error_reporter.hpp"
 
 #include <cstdio>
 

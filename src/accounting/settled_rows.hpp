@@ -1,0 +1,16 @@
+#pragma once
+// What Accounting needs to know of something that settles: a batch, one event of a
+// batch, or rows evicted from the queue. Counts only, so that Accounting depends on no
+// stage; batch/batch.hpp turns a Batch or a BatchEvent into one.
+
+#include <cstdint>
+
+namespace spanline::detail {
+
+struct SettledRows {
+  std::uint64_t rows = 0;          // logged rows it stands for (coalesced rows included)
+  std::uint64_t events = 0;        // events sent upstream for them
+  std::uint64_t budget_bytes = 0;  // what they hold in the memory budget
+};
+
+}  // namespace spanline::detail
