@@ -39,6 +39,13 @@ HttpResponse make_response(const HttpRequest& request, unsigned status, std::str
 
 namespace {
 
+// A connection's strand as a concrete type rather than any_io_executor: every read and write
+// copies the executor several times, and the type-erased copies were 8% of the daemon's CPU
+// under a /logs3 load (perf), for nothing, since a session's executor is always this strand.
+using SessionExecutor = asio::strand<asio::io_context::executor_type>;
+using SessionSocket = asio::basic_stream_socket<tcp, SessionExecutor>;
+using SessionStream = beast::basic_stream<tcp, SessionExecutor>;
+
 void bump(std::atomic<std::uint64_t>* counter, int delta) {
   if (counter == nullptr) return;
   if (delta > 0)
@@ -49,7 +56,7 @@ void bump(std::atomic<std::uint64_t>* counter, int delta) {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, const std::string& name, const HttpServerLimits& limits,
+  Session(SessionSocket socket, const std::string& name, const HttpServerLimits& limits,
           const std::shared_ptr<const DeferringHttpHandler>& handler, HttpConnectionCounters counters)
       : stream_(std::move(socket)), name_(name), limits_(limits), handler_(handler), counters_(counters) {
     bump(counters_.active, 1);
@@ -283,7 +290,7 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.close();
   }
 
-  beast::tcp_stream stream_;
+  SessionStream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<HttpResponse> response_;
@@ -356,13 +363,13 @@ class Server : public HttpServer, public std::enable_shared_from_this<Server> {
  private:
   void accept() {
     if (stopped_) return;
-    acceptor_.async_accept(asio::make_strand(io_),
-                           [self = shared_from_this()](error_code ec, tcp::socket socket) {
+    acceptor_.async_accept(asio::make_strand(io_.get_executor()),
+                           [self = shared_from_this()](error_code ec, SessionSocket socket) {
                              self->on_accept(ec, std::move(socket));
                            });
   }
 
-  void on_accept(error_code ec, tcp::socket socket) {
+  void on_accept(error_code ec, SessionSocket socket) {
     if (stopped_ || ec == asio::error::operation_aborted) return;
     if (ec) {
       log_warn(name_, "accept failed: " + ec.message());
