@@ -16,6 +16,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/json.hpp>
@@ -287,6 +288,45 @@ TEST(ApiProxy, UnreachableUpstreamIs502JsonAndTheKeyIsNeverLogged) {
   EXPECT_EQ(reason_of(res), "bad_gateway");
   EXPECT_NE(log.find("connect failed"), std::string::npos) << "the failure is logged at debug level: " << log;
   EXPECT_EQ(log.find(kKey), std::string::npos) << log;
+}
+
+TEST(ApiProxy, HeadAnswerKeepsItsLengthAndHasNoBody) {
+  ScriptedUpstream upstream([&](tcp::socket& socket, const http::request<http::string_body>& request) {
+    EXPECT_EQ(request.method(), http::verb::head);
+    asio::write(socket, asio::buffer(std::string("HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nX-Upstream: head\r\n\r\n")));
+  });
+  ProxyUnderTest proxy(settings_for(upstream.port()));
+  asio::io_context io;
+  tcp::socket socket = connect_to(io, proxy.port());
+  send_request(socket, http::verb::head, "/attachment?key=a", "");
+  boost::beast::flat_buffer buffer;
+  http::response_parser<http::empty_body> parser;
+  parser.skip(true);
+  http::read(socket, buffer, parser);
+  EXPECT_EQ(parser.get().result_int(), 200u);
+  EXPECT_EQ(parser.get()[http::field::content_length], "1234");
+  EXPECT_EQ(parser.get()["X-Upstream"], "head");
+  EXPECT_TRUE(test_support::wait_for([&] { return proxy.outcomes("attachment", ProxyOutcome::answered) == 1; }, 10s));
+}
+
+TEST(ApiProxy, UnframedBodyToAnHttp10ClientEndsWithTheConnection) {
+  ScriptedUpstream upstream([&](tcp::socket& socket, const http::request<http::string_body>&) {
+    asio::write(socket, asio::buffer(std::string("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                                 "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")));
+  });
+  ProxyUnderTest proxy(settings_for(upstream.port()));
+  asio::io_context io;
+  tcp::socket socket = connect_to(io, proxy.port());
+  http::request<http::string_body> req{http::verb::get, "/btql", 10};
+  req.set(http::field::authorization, "Bearer " + kKey);
+  http::write(socket, req);
+  boost::beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  http::read(socket, buffer, res);  // no length, not chunked: the body ends at the connection's end
+  EXPECT_EQ(res.version(), 10u);
+  EXPECT_FALSE(res.chunked());
+  EXPECT_FALSE(res.has_content_length());
+  EXPECT_EQ(res.body(), "hello world");
 }
 
 }  // namespace
