@@ -329,5 +329,43 @@ TEST(ApiProxy, UnframedBodyToAnHttp10ClientEndsWithTheConnection) {
   EXPECT_EQ(res.body(), "hello world");
 }
 
+TEST(ApiProxy, BodyOverMaxResponseBytesIs502WhenAnnouncedAndCutWhenStreamed) {
+  const std::string big(4096, 'b');
+  ScriptedUpstream announced([&](tcp::socket& socket, const http::request<http::string_body>&) {
+    http::response<http::string_body> res{http::status::ok, 11};
+    res.body() = big;
+    res.prepare_payload();
+    boost::system::error_code ec;
+    http::write(socket, res, ec);
+  });
+  ProxySettings settings = settings_for(announced.port());
+  settings.max_response_bytes = 1024;
+  {
+    ProxyUnderTest proxy(settings);
+    const auto res = exchange(proxy.port(), http::verb::get, "/v1/prompt/p");
+    EXPECT_EQ(res.result_int(), 502u);
+    EXPECT_EQ(reason_of(res), "response_too_large");
+  }
+
+  ScriptedUpstream streamed([&](tcp::socket& socket, const http::request<http::string_body>&) {
+    std::string text = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (int i = 0; i < 4; ++i) text += "400\r\n" + std::string(1024, 'c') + "\r\n";
+    text += "0\r\n\r\n";
+    boost::system::error_code ec;
+    asio::write(socket, asio::buffer(text), ec);
+  });
+  settings.upstream_url = "http://127.0.0.1:" + std::to_string(streamed.port());
+  ProxyUnderTest proxy(settings);
+  asio::io_context io;
+  tcp::socket socket = connect_to(io, proxy.port());
+  send_request(socket, http::verb::get, "/v1/prompt/p", "");
+  boost::beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  boost::system::error_code ec;
+  http::read(socket, buffer, res, ec);
+  EXPECT_EQ(ec, http::error::partial_message) << "cut once past the limit: " << ec.message();
+  EXPECT_TRUE(test_support::wait_for([&] { return proxy.outcomes("prompt", ProxyOutcome::cut_off) == 1; }, 10s));
+}
+
 }  // namespace
 }  // namespace spanline::agent
