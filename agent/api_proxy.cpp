@@ -260,12 +260,13 @@ class ProxyCall : public StreamedBody, public std::enable_shared_from_this<Proxy
     body.data = piece_.data();
     body.size = piece_.size();
     beast::get_lowest_layer(stream_).expires_after(proxy_->settings.timeout);
-    http::async_read_some(stream_, buffer_, *parser_, [self = this->shared_from_this()](error_code ec, std::size_t) {
-      if (ec == http::error::need_buffer) ec = {};  // piece_ is full
-      const std::size_t got = self->piece_.size() - self->parser_->get().body().size;
-      if (!ec && got == 0 && !self->parser_->is_done()) return self->read_piece();
-      self->deliver(ec, got);
-    });
+    http::async_read_some(stream_, buffer_, *parser_,
+                          [self = this->shared_from_this()](error_code ec, std::size_t) {
+                            if (ec == http::error::need_buffer) ec = {};  // piece_ is full
+                            const std::size_t got = self->piece_.size() - self->parser_->get().body().size;
+                            if (!ec && got == 0 && !self->parser_->is_done()) return self->read_piece();
+                            self->deliver(ec, got);
+                          });
   }
 
   void deliver(error_code ec, std::size_t got) {
@@ -284,19 +285,21 @@ class ProxyCall : public StreamedBody, public std::enable_shared_from_this<Proxy
 
   void fail(error_code ec, std::string_view step) {
     if (ec == beast::error::timeout) {
-      return answer_failure(504,
-                            error_json("the upstream API did not answer within proxy.timeout_ms", "gateway_timeout"),
-                            ProxyOutcome::gateway_timeout);
+      return answer_failure(
+          504, error_json("the upstream API did not answer within proxy.timeout_ms", "gateway_timeout"),
+          ProxyOutcome::gateway_timeout);
     }
     if (ec == http::error::body_limit) {
       return answer_failure(
-          502, error_json("the upstream answer is larger than proxy.max_response_bytes", "response_too_large"),
+          502,
+          error_json("the upstream answer is larger than proxy.max_response_bytes", "response_too_large"),
           ProxyOutcome::bad_gateway);
     }
     // Only the step and the error: never the request, whose headers carry the caller's key.
     log_debug("proxy", std::string(step) + " failed: " + ec.message());
     answer_failure(
-        502, error_json("the upstream API could not be reached (" + std::string(step) + " failed)", "bad_gateway"),
+        502,
+        error_json("the upstream API could not be reached (" + std::string(step) + " failed)", "bad_gateway"),
         ProxyOutcome::bad_gateway);
   }
 

@@ -15,8 +15,8 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/json.hpp>
@@ -41,11 +41,12 @@ class ProxyUnderTest {
  public:
   explicit ProxyUnderTest(ProxySettings settings) : work_(io_.get_executor()) {
     proxy_ = std::make_shared<ApiProxy>(std::move(settings), counters_);
-    server_ = make_http_server(io_, "proxy", ListenAddress{"127.0.0.1", 0}, HttpServerLimits{},
-                               DeferringHttpHandler([proxy = proxy_](HttpRequest& request, const HttpResponder& r) {
-                                 proxy->forward(std::move(request), r);
-                                 return std::optional<HttpResponse>();
-                               }));
+    server_ =
+        make_http_server(io_, "proxy", ListenAddress{"127.0.0.1", 0}, HttpServerLimits{},
+                         DeferringHttpHandler([proxy = proxy_](HttpRequest& request, const HttpResponder& r) {
+                           proxy->forward(std::move(request), r);
+                           return std::optional<HttpResponse>();
+                         }));
     server_->start();
     thread_ = std::thread([this] { io_.run(); });
   }
@@ -58,7 +59,8 @@ class ProxyUnderTest {
   std::uint16_t port() const { return server_->port(); }
   std::uint64_t outcomes(std::string_view route, ProxyOutcome outcome) const {
     for (std::size_t r = 0; r < kProxyRouteNames.size(); ++r) {
-      if (kProxyRouteNames[r] == route) return counters_.snapshot().proxy[r][static_cast<std::size_t>(outcome)];
+      if (kProxyRouteNames[r] == route)
+        return counters_.snapshot().proxy[r][static_cast<std::size_t>(outcome)];
     }
     return 0;
   }
@@ -159,7 +161,8 @@ TEST(ApiProxy, RelaysTheFirstChunkBeforeTheUpstreamSendsTheRest) {
                                                  "d\r\ndata: first\n\n\r\n")));
     released_by_client = first_seen.wait_for(20s) == std::future_status::ready;
     boost::system::error_code ec;
-    asio::write(socket, asio::buffer(std::string("e\r\ndata: second\n\n\r\nd\r\ndata: third\n\n\r\n0\r\n\r\n")), ec);
+    asio::write(socket,
+                asio::buffer(std::string("e\r\ndata: second\n\n\r\nd\r\ndata: third\n\n\r\n0\r\n\r\n")), ec);
   });
   ProxyUnderTest proxy(settings_for(upstream.port()));
 
@@ -183,7 +186,8 @@ TEST(ApiProxy, RelaysTheFirstChunkBeforeTheUpstreamSendsTheRest) {
   EXPECT_EQ(res[http::field::content_type], "text/event-stream");
   EXPECT_TRUE(res.chunked()) << "a body without a length is framed for the client";
   EXPECT_EQ(res.body(), "data: first\n\ndata: second\n\ndata: third\n\n");
-  EXPECT_TRUE(test_support::wait_for([&] { return proxy.outcomes("function", ProxyOutcome::answered) == 1; }, 10s));
+  EXPECT_TRUE(
+      test_support::wait_for([&] { return proxy.outcomes("function", ProxyOutcome::answered) == 1; }, 10s));
 }
 
 TEST(ApiProxy, PassesStatusHeadersQueryBodyAndAuthorizationButNotHopByHop) {
@@ -224,8 +228,10 @@ TEST(ApiProxy, PassesStatusHeadersQueryBodyAndAuthorizationButNotHopByHop) {
   EXPECT_EQ(request[http::field::authorization], "Bearer " + kKey) << "the caller's credential is passed on";
   EXPECT_EQ(request["X-Custom"], "kept");
   EXPECT_EQ(request[http::field::host], "127.0.0.1:" + std::to_string(upstream.port()));
-  for (const char* dropped : {"X-Drop-Me", "TE", "Proxy-Authorization"}) EXPECT_EQ(request.count(dropped), 0u) << dropped;
-  EXPECT_TRUE(test_support::wait_for([&] { return proxy.outcomes("prompt", ProxyOutcome::answered) == 1; }, 10s));
+  for (const char* dropped : {"X-Drop-Me", "TE", "Proxy-Authorization"})
+    EXPECT_EQ(request.count(dropped), 0u) << dropped;
+  EXPECT_TRUE(
+      test_support::wait_for([&] { return proxy.outcomes("prompt", ProxyOutcome::answered) == 1; }, 10s));
 }
 
 TEST(ApiProxy, SilentUpstreamBeforeItsHeadIs504Json) {
@@ -240,7 +246,8 @@ TEST(ApiProxy, SilentUpstreamBeforeItsHeadIs504Json) {
   EXPECT_EQ(res.result_int(), 504u);
   EXPECT_EQ(res[http::field::content_type], "application/json");
   EXPECT_EQ(reason_of(res), "gateway_timeout");
-  EXPECT_TRUE(test_support::wait_for([&] { return proxy.outcomes("btql", ProxyOutcome::gateway_timeout) == 1; }, 10s));
+  EXPECT_TRUE(test_support::wait_for(
+      [&] { return proxy.outcomes("btql", ProxyOutcome::gateway_timeout) == 1; }, 10s));
 }
 
 TEST(ApiProxy, SilentUpstreamAfterItsHeadCutsTheConnection) {
@@ -263,7 +270,8 @@ TEST(ApiProxy, SilentUpstreamAfterItsHeadCutsTheConnection) {
   // The head and the first piece were passed on, then the connection was cut: the client
   // sees a truncated body as an error, never as a complete answer.
   EXPECT_EQ(ec, http::error::partial_message) << ec.message();
-  EXPECT_TRUE(test_support::wait_for([&] { return proxy.outcomes("function", ProxyOutcome::cut_off) == 1; }, 10s));
+  EXPECT_TRUE(
+      test_support::wait_for([&] { return proxy.outcomes("function", ProxyOutcome::cut_off) == 1; }, 10s));
 }
 
 TEST(ApiProxy, UnreachableUpstreamIs502JsonAndTheKeyIsNeverLogged) {
@@ -279,7 +287,8 @@ TEST(ApiProxy, UnreachableUpstreamIs502JsonAndTheKeyIsNeverLogged) {
   {
     ProxyUnderTest proxy(settings_for(closed_port));
     res = exchange(proxy.port(), http::verb::get, "/xact-id");
-    EXPECT_TRUE(test_support::wait_for([&] { return proxy.outcomes("xact_id", ProxyOutcome::bad_gateway) == 1; }, 10s));
+    EXPECT_TRUE(test_support::wait_for(
+        [&] { return proxy.outcomes("xact_id", ProxyOutcome::bad_gateway) == 1; }, 10s));
   }
   const std::string log = ::testing::internal::GetCapturedStderr();
   set_log_level(LogLevel::info);
@@ -293,7 +302,9 @@ TEST(ApiProxy, UnreachableUpstreamIs502JsonAndTheKeyIsNeverLogged) {
 TEST(ApiProxy, HeadAnswerKeepsItsLengthAndHasNoBody) {
   ScriptedUpstream upstream([&](tcp::socket& socket, const http::request<http::string_body>& request) {
     EXPECT_EQ(request.method(), http::verb::head);
-    asio::write(socket, asio::buffer(std::string("HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nX-Upstream: head\r\n\r\n")));
+    asio::write(
+        socket,
+        asio::buffer(std::string("HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nX-Upstream: head\r\n\r\n")));
   });
   ProxyUnderTest proxy(settings_for(upstream.port()));
   asio::io_context io;
@@ -306,7 +317,8 @@ TEST(ApiProxy, HeadAnswerKeepsItsLengthAndHasNoBody) {
   EXPECT_EQ(parser.get().result_int(), 200u);
   EXPECT_EQ(parser.get()[http::field::content_length], "1234");
   EXPECT_EQ(parser.get()["X-Upstream"], "head");
-  EXPECT_TRUE(test_support::wait_for([&] { return proxy.outcomes("attachment", ProxyOutcome::answered) == 1; }, 10s));
+  EXPECT_TRUE(
+      test_support::wait_for([&] { return proxy.outcomes("attachment", ProxyOutcome::answered) == 1; }, 10s));
 }
 
 TEST(ApiProxy, UnframedBodyToAnHttp10ClientEndsWithTheConnection) {
@@ -364,7 +376,8 @@ TEST(ApiProxy, BodyOverMaxResponseBytesIs502WhenAnnouncedAndCutWhenStreamed) {
   boost::system::error_code ec;
   http::read(socket, buffer, res, ec);
   EXPECT_EQ(ec, http::error::partial_message) << "cut once past the limit: " << ec.message();
-  EXPECT_TRUE(test_support::wait_for([&] { return proxy.outcomes("prompt", ProxyOutcome::cut_off) == 1; }, 10s));
+  EXPECT_TRUE(
+      test_support::wait_for([&] { return proxy.outcomes("prompt", ProxyOutcome::cut_off) == 1; }, 10s));
 }
 
 }  // namespace
