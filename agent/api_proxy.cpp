@@ -10,6 +10,7 @@
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -108,9 +109,20 @@ struct ApiProxy::Impl : std::enable_shared_from_this<ApiProxy::Impl> {
 
 namespace {
 
-// One forwarded exchange on its own upstream connection, under one deadline for all of it.
+// The body relay's bounds: one piece in flight to the client at a time, and the raw bytes read
+// from the upstream but not yet parsed (the head must fit too, within its 64 KiB limit).
+constexpr std::size_t kPieceBytes = 64 * 1024;
+constexpr std::size_t kReadBufferBytes = 128 * 1024;
+constexpr std::size_t kHeaderLimit = 64 * 1024;
+
+// One forwarded exchange on its own upstream connection. Until the upstream's head arrives,
+// one deadline (proxy.timeout_ms) covers it all and a failure still has an answer of its own
+// (502/504). From the head on, the answer is the upstream's: its body is relayed piece by piece
+// as the client's connection asks for it (StreamedBody), each read of the upstream under a new
+// proxy.timeout_ms, and a failure can only cut the client's connection.
+// Everything runs on the client connection's strand (the upstream stream uses its executor).
 template <class Stream>
-class ProxyCall : public std::enable_shared_from_this<ProxyCall<Stream>> {
+class ProxyCall : public StreamedBody, public std::enable_shared_from_this<ProxyCall<Stream>> {
  public:
   ProxyCall(std::shared_ptr<ApiProxy::Impl> proxy, Stream stream, HttpRequest request,
             HttpResponder responder)
@@ -118,9 +130,12 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall<Stream>> {
         stream_(std::move(stream)),
         resolver_(responder.executor),
         route_(route_index(proxy_route_class(request.target()))),
-        responder_(std::move(responder)) {
+        responder_(std::move(responder)),
+        buffer_(kReadBufferBytes),
+        piece_(kPieceBytes) {
     head_.version(request.version());
     head_.keep_alive(request.keep_alive());
+    head_request_ = request.method() == http::verb::head;
     build_upstream_request(request);
   }
 
@@ -134,6 +149,16 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall<Stream>> {
                             });
   }
 
+  void next(OnPiece on_piece) override {
+    on_piece_ = std::move(on_piece);
+    read_piece();
+  }
+
+  void cancel() noexcept override {
+    cancelled_ = true;
+    finish_exchange(ProxyOutcome::cut_off, [] {});
+  }
+
  private:
   void build_upstream_request(HttpRequest& request) {
     const auto tokens = connection_tokens(request);
@@ -141,7 +166,12 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall<Stream>> {
     upstream_request_.version(11);
     upstream_request_.target(proxy_->upstream.target(request.target()));
     for (const auto& field : request) {
-      if (field.name() == http::field::host || field.name() == http::field::content_length) continue;
+      // Expect: the body is already read whole, and an interim 100 from the upstream must not
+      // pass for its answer.
+      if (field.name() == http::field::host || field.name() == http::field::content_length ||
+          field.name() == http::field::expect) {
+        continue;
+      }
       if (hop_by_hop(field.name_string(), tokens)) continue;
       upstream_request_.insert(field.name_string(), field.value());
     }
@@ -181,62 +211,118 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall<Stream>> {
     http::async_write(stream_, upstream_request_,
                       [self = this->shared_from_this()](error_code ec, std::size_t) {
                         if (ec) return self->fail(ec, "write");
-                        self->read();
+                        self->upstream_request_ = {};  // its body may be large; no longer needed
+                        self->read_head();
                       });
   }
 
-  void read() {
+  void read_head() {
     parser_.emplace();
+    // Beyond the limit the parser fails: at the head when Content-Length says so (a 502 then),
+    // mid-body otherwise (the connection is cut).
     parser_->body_limit(proxy_->settings.max_response_bytes);
-    parser_->header_limit(64 * 1024);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = this->shared_from_this()](error_code ec, std::size_t) {
-                       if (ec) return self->fail(ec, "read");
-                       self->answer();
-                     });
+    parser_->header_limit(kHeaderLimit);
+    if (head_request_) parser_->skip(true);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = this->shared_from_this()](error_code ec, std::size_t) {
+                              if (ec) return self->fail(ec, "read");
+                              self->pass_head();
+                            });
   }
 
-  void answer() {
-    auto& upstream = parser_->get();
+  void pass_head() {
+    const auto& upstream = parser_->get();
     const auto tokens = connection_tokens(upstream);
-    HttpResponse response{upstream.result(), head_.version()};
+    http::response_header<> head;
+    head.result(upstream.result_int());
+    head.version(head_.version());
+    // Content-Length stays (the body passes unchanged); Transfer-Encoding is hop-by-hop, and
+    // the client's connection frames the body its own way.
     for (const auto& field : upstream) {
-      if (field.name() == http::field::content_length || hop_by_hop(field.name_string(), tokens)) continue;
-      response.insert(field.name_string(), field.value());
+      if (hop_by_hop(field.name_string(), tokens)) continue;
+      head.insert(field.name_string(), field.value());
     }
-    response.keep_alive(head_.keep_alive());
-    response.body() = std::move(upstream.body());
-    response.prepare_payload();
-    finish(std::move(response), ProxyOutcome::answered);
+    proxy_->counters.count_http_response(head.result_int());
+    if (parser_->is_done()) {
+      // No body (HEAD, 204, 304, Content-Length: 0): an ordinary answer, headers as they are.
+      HttpResponse response{std::move(head)};
+      response.keep_alive(head_.keep_alive());
+      return finish_exchange(ProxyOutcome::answered, [&] { responder_.respond(std::move(response)); });
+    }
+    responder_.respond_streamed(StreamedResponse{std::move(head), this->shared_from_this()});
+  }
+
+  // Reads until some body bytes are in piece_ or the body ends: a read may bring only chunk
+  // framing, and an empty piece would make the client's connection ask again for nothing.
+  void read_piece() {
+    if (cancelled_) return deliver(asio::error::operation_aborted, 0);
+    auto& body = parser_->get().body();
+    body.data = piece_.data();
+    body.size = piece_.size();
+    beast::get_lowest_layer(stream_).expires_after(proxy_->settings.timeout);
+    http::async_read_some(stream_, buffer_, *parser_,
+                          [self = this->shared_from_this()](error_code ec, std::size_t) {
+                            if (ec == http::error::need_buffer) ec = {};  // piece_ is full
+                            const std::size_t got = self->piece_.size() - self->parser_->get().body().size;
+                            if (!ec && got == 0 && !self->parser_->is_done()) return self->read_piece();
+                            self->deliver(ec, got);
+                          });
+  }
+
+  void deliver(error_code ec, std::size_t got) {
+    OnPiece on_piece = std::move(on_piece_);
+    on_piece_ = nullptr;
+    if (ec) {
+      if (!cancelled_ && ec != asio::error::operation_aborted) {
+        log_debug("proxy", std::string("relaying the upstream's answer failed: ") + ec.message());
+      }
+      finish_exchange(ProxyOutcome::cut_off, [] {});
+    } else if (parser_->is_done()) {
+      finish_exchange(ProxyOutcome::answered, [] {});
+    }
+    if (on_piece) on_piece(ec, asio::const_buffer(piece_.data(), ec ? 0 : got), !ec && parser_->is_done());
   }
 
   void fail(error_code ec, std::string_view step) {
     if (ec == beast::error::timeout) {
-      return finish(make_response(head_, 504,
-                                  error_json("the upstream API did not answer within proxy.timeout_ms",
-                                             "gateway_timeout")),
-                    ProxyOutcome::gateway_timeout);
+      return answer_failure(
+          504, error_json("the upstream API did not answer within proxy.timeout_ms", "gateway_timeout"),
+          ProxyOutcome::gateway_timeout);
     }
     if (ec == http::error::body_limit) {
-      return finish(make_response(head_, 502,
-                                  error_json("the upstream answer is larger than proxy.max_response_bytes",
-                                             "response_too_large")),
-                    ProxyOutcome::bad_gateway);
+      return answer_failure(
+          502,
+          error_json("the upstream answer is larger than proxy.max_response_bytes", "response_too_large"),
+          ProxyOutcome::bad_gateway);
     }
+    // Only the step and the error: never the request, whose headers carry the caller's key.
     log_debug("proxy", std::string(step) + " failed: " + ec.message());
-    finish(
-        make_response(head_, 502,
-                      error_json("the upstream API could not be reached (" + std::string(step) + " failed)",
-                                 "bad_gateway")),
+    answer_failure(
+        502,
+        error_json("the upstream API could not be reached (" + std::string(step) + " failed)", "bad_gateway"),
         ProxyOutcome::bad_gateway);
   }
 
-  void finish(HttpResponse response, ProxyOutcome outcome) {
-    proxy_->counters.count_proxy(route_, outcome);
+  void answer_failure(unsigned status, std::string body, ProxyOutcome outcome) {
+    HttpResponse response = make_response(head_, status, std::move(body));
     proxy_->counters.count_http_response(response.result_int());
+    finish_exchange(outcome, [&] { responder_.respond(std::move(response)); });
+  }
+
+  // Counts the exchange once, releases the upstream connection, then lets `answer` run.
+  template <class Answer>
+  void finish_exchange(ProxyOutcome outcome, Answer&& answer) {
+    if (!finished_) {
+      finished_ = true;
+      proxy_->counters.count_proxy(route_, outcome);
+      close_upstream();
+    }
+    answer();
+  }
+
+  void close_upstream() noexcept {
     error_code ignored;
     beast::get_lowest_layer(stream_).socket().close(ignored);
-    responder_.respond(std::move(response));
   }
 
   std::shared_ptr<ApiProxy::Impl> proxy_;
@@ -244,10 +330,15 @@ class ProxyCall : public std::enable_shared_from_this<ProxyCall<Stream>> {
   tcp::resolver resolver_;
   std::size_t route_;
   HttpResponder responder_;
-  HttpRequest head_;
+  HttpRequest head_;  // the caller's version and keep-alive
+  bool head_request_ = false;
   http::request<http::string_body> upstream_request_;
   beast::flat_buffer buffer_;
-  std::optional<http::response_parser<http::string_body>> parser_;
+  std::optional<http::response_parser<http::buffer_body>> parser_;
+  std::vector<char> piece_;  // the body bytes handed to the client's connection
+  OnPiece on_piece_;
+  bool cancelled_ = false;
+  bool finished_ = false;
 };
 
 }  // namespace

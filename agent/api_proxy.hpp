@@ -10,14 +10,21 @@
 // Proxy-Authenticate, Proxy-Authorization, TE, Trailer, Transfer-Encoding, Upgrade) are not
 // forwarded in either direction; Host is the upstream's.
 //
-// This first version buffers: the upstream's answer is read whole (up to
-// proxy.max_response_bytes) before it is written to the caller, so a streaming answer arrives
-// all at once at its end. One upstream connection per request, no pooling.
+// The answer streams: its head is passed on as soon as it arrives, then its body piece by piece
+// as the caller's connection takes it (at most 64 KiB held per exchange, plus up to 128 KiB of
+// unparsed upstream bytes), so server-sent events arrive as they are sent and a slow caller
+// slows the upstream instead of filling memory. A body with Content-Length keeps it; any other
+// is re-framed chunked for the caller (HTTP/1.0: closed at its end). One upstream connection per
+// request, no pooling.
 //
-// Failures answer JSON: 502 {"error":{"reason":"bad_gateway"|"response_too_large"}} when the
-// upstream cannot be reached or answers badly, 504 {"error":{"reason":"gateway_timeout"}} when
-// it does not answer within proxy.timeout_ms. Each request is counted by route class and
-// outcome (spanline_proxy_requests_total).
+// Failures before the upstream's head answer JSON: 502 {"error":{"reason":"bad_gateway"|
+// "response_too_large"}} when the upstream cannot be reached, answers badly or announces a body
+// larger than proxy.max_response_bytes; 504 {"error":{"reason":"gateway_timeout"}} when its head
+// does not arrive within proxy.timeout_ms. After the head, the caller's connection is cut (a
+// truncated body must not pass for a whole one) when the upstream is silent for
+// proxy.timeout_ms, its body outgrows proxy.max_response_bytes, or it fails. Each request is
+// counted by route class and outcome (spanline_proxy_requests_total; outcome cut_off for those).
+// The request's headers (the caller's key among them) are never logged.
 //
 // Thread safety: forward() may be called from every I/O thread at once.
 
@@ -37,7 +44,9 @@ namespace spanline::agent {
 
 struct ProxySettings {
   std::string upstream_url;  // api.url
+  // Longest wait for the upstream's head, and then for each piece of its body.
   std::chrono::milliseconds timeout{60'000};
+  // Largest body relayed (memory does not depend on it: the body is never held whole).
   std::size_t max_response_bytes = std::size_t{64} << 20;
   std::string ca_file;  // api.ca_file / tls_verify, as the sender uses them
   bool tls_verify = true;

@@ -207,10 +207,12 @@ settings::Registry<T> build() {
       info("proxy.enabled", Type::boolean, "forward every other HTTP ingest path to api.url (docs/sdk.md)"),
       [](auto& t) -> auto& { return t.config.ingest.proxy; }));
   r.add(settings::duration_setting<T>(
-      info("proxy.timeout_ms", Type::duration, "longest wait for the upstream's answer before 504"),
+      info("proxy.timeout_ms", Type::duration, "longest wait for the upstream's response head (504 beyond), then between two "
+           "pieces of its streamed body (connection cut beyond)"),
       [](auto& t) -> auto& { return t.config.ingest.proxy_timeout; }, Range{1, 3'600'000}));
   r.add(settings::size_setting<T>(
-      info("proxy.max_response_bytes", Type::size, "largest upstream answer passed on (502 beyond)"),
+      info("proxy.max_response_bytes", Type::size, "largest upstream response body relayed (502 when announced, connection cut "
+           "mid-stream); not a memory bound, the body streams"),
       [](auto& t) -> auto& { return t.config.ingest.proxy_max_response_bytes; },
       Range{1024, std::uint64_t{1} << 30}));
   // ---- admin

@@ -102,10 +102,18 @@ class IngestHandler {
   HttpResponder with_cors(const HttpRequest& request, const HttpResponder& responder) const {
     const std::string_view origin = request[http::field::origin];
     if (origin.empty()) return responder;
-    return HttpResponder{responder.executor, [auth = auth_, origin = std::string(origin),
-                                              respond = responder.respond](HttpResponse response) {
+    return HttpResponder{responder.executor,
+                         [auth = auth_, origin = std::string(origin),
+                          respond = responder.respond](HttpResponse response) {
                            auth->add_cors_headers(origin, response);
                            respond(std::move(response));
+                         },
+                         [auth = auth_, origin = std::string(origin),
+                          respond = responder.respond_streamed](StreamedResponse streamed) {
+                           HttpResponse cors;
+                           auth->add_cors_headers(origin, cors);
+                           for (const auto& field : cors) streamed.head.set(field.name_string(), field.value());
+                           respond(std::move(streamed));
                          }};
   }
 

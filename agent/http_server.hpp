@@ -12,9 +12,11 @@
 #include "daemon_config.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/system/error_code.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -29,13 +31,41 @@ using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>
 using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
 using HttpHandler = std::function<HttpResponse(HttpRequest&)>;
 
+// A response body written as it arrives instead of whole (the reverse proxy relays an upstream's
+// stream with it). The connection pulls: it asks for the next piece only once the previous one
+// is written, so a slow client slows the source instead of filling memory. Every call is made
+// on the connection's strand, and the source must call back there too.
+class StreamedBody {
+ public:
+  using OnPiece = std::function<void(boost::system::error_code, boost::asio::const_buffer, bool last)>;
+  virtual ~StreamedBody() = default;
+  // Calls `on_piece` exactly once, later (never from inside next()): with the next bytes (valid
+  // until the following next() or cancel(); may be empty) and `last` on the final piece; or
+  // with an error, after which the connection is cut, since the head is already written and a
+  // truncated body must not pass for a whole one.
+  virtual void next(OnPiece on_piece) = 0;
+  // The connection no longer wants pieces (its client left, the server is stopping). A pending
+  // on_piece may still be called; it is ignored.
+  virtual void cancel() noexcept = 0;
+};
+
+struct StreamedResponse {
+  // Status and headers. With Content-Length the body goes as is; without it the server frames
+  // it chunked for an HTTP/1.1 client and closes the connection after it for HTTP/1.0.
+  boost::beast::http::response_header<> head;
+  std::shared_ptr<StreamedBody> body;
+};
+
 // How a handler answers later. The connection reads nothing more until it is answered.
 struct HttpResponder {
-  // The connection's strand: call `respond` there.
+  // The connection's strand: call `respond` and `respond_streamed` there.
   boost::asio::any_io_executor executor;
   // Writes the answer (at most once; later calls are ignored). Dropping every copy without
   // calling it closes the connection without an answer.
   std::function<void(HttpResponse)> respond;
+  // Or: writes the head at once and then the body piece by piece (same at-most-once rule
+  // shared with `respond`).
+  std::function<void(StreamedResponse)> respond_streamed;
 };
 // Returns the answer now, or nothing after arranging for `responder.respond` to be called.
 using DeferringHttpHandler = std::function<std::optional<HttpResponse>(HttpRequest&, const HttpResponder&)>;

@@ -20,9 +20,11 @@ inline constexpr std::size_t kAuthRefusalSlots = 4;
 // The reverse proxy's requests (api_proxy.hpp), by route class and outcome.
 inline constexpr std::array<std::string_view, 7> kProxyRouteNames = {
     "prompt", "function", "btql", "xact_id", "attachment", "fetch", "other"};
-enum class ProxyOutcome : std::uint8_t { answered, bad_gateway, gateway_timeout };
-inline constexpr std::array<std::string_view, 3> kProxyOutcomeNames = {"answered", "bad_gateway",
-                                                                       "gateway_timeout"};
+// cut_off: the upstream's answer broke off after its head was passed on (idle past
+// proxy.timeout_ms, larger than proxy.max_response_bytes, upstream error, client gone).
+enum class ProxyOutcome : std::uint8_t { answered, bad_gateway, gateway_timeout, cut_off };
+inline constexpr std::array<std::string_view, 4> kProxyOutcomeNames = {"answered", "bad_gateway",
+                                                                       "gateway_timeout", "cut_off"};
 inline constexpr std::size_t kListenerCount = 4;
 std::string_view to_string(Listener listener);
 

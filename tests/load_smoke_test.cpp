@@ -106,6 +106,7 @@ TEST(LoadSmoke, DatagramTargetLosesNothing) { socket_smoke("udp-unix"); }
 TEST(LoadSmoke, TcpTargetLosesNothing) { socket_smoke("tcp"); }
 TEST(LoadSmoke, HttpTargetLosesNothing) { socket_smoke("http"); }
 TEST(LoadSmoke, OtlpTargetLosesNothing) { socket_smoke("otlp"); }
+TEST(LoadSmoke, Logs3TargetLosesNothing) { socket_smoke("logs3"); }
 
 TEST(LoadSmoke, RowsTheSidecarDropsItselfAreCountedAsDroppedNotLost) {
   if (!std::filesystem::exists(agent_binary())) {

@@ -157,7 +157,7 @@ std::string AgentProcess::address_for(const std::string& target) const {
   if (target == "uds") return uds_path_;
   if (target == "udp-unix") return dgram_path_;
   if (target == "tcp") return "127.0.0.1:" + std::to_string(tcp_port_);
-  if (target == "http" || target == "otlp") return "http://127.0.0.1:" + std::to_string(http_port_);
+  if (target == "http" || target == "otlp" || target == "logs3") return "http://127.0.0.1:" + std::to_string(http_port_);
   throw std::invalid_argument("no sidecar address for target '" + target + "'");
 }
 

@@ -17,11 +17,11 @@ int parse_command_line(int argc, char** argv, Command& out) {
   app.set_help_all_flag("--help-all");
 
   std::string target = c.target, mode = "closed", size_dist = "lognormal", store = "ids";
-  app.add_option("--target", target, "inproc | uds | udp-unix | tcp | http | otlp")
-      ->check(CLI::IsMember({"inproc", "uds", "udp-unix", "tcp", "http", "otlp"}))
+  app.add_option("--target", target, "inproc | uds | udp-unix | tcp | http | otlp | logs3")
+      ->check(CLI::IsMember({"inproc", "uds", "udp-unix", "tcp", "http", "otlp", "logs3"}))
       ->capture_default_str();
   app.add_option("--address", c.address,
-                 "sidecar socket path (uds, udp-unix), host:port (tcp) or base URL (http, otlp)");
+                 "sidecar socket path (uds, udp-unix), host:port (tcp) or base URL (http, otlp, logs3)");
   app.add_option("--agent-pid", c.agent_pid, "pid of the sidecar, for its CPU time and peak RSS");
   app.add_option("--spawn-agent", c.spawn_agent,
                  "path to spanlined: start it for this run on private sockets, sending to the API");

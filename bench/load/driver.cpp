@@ -92,6 +92,7 @@ std::optional<SocketKind> socket_kind(const std::string& target) {
   if (target == "tcp") return SocketKind::tcp;
   if (target == "http") return SocketKind::http;
   if (target == "otlp") return SocketKind::otlp;
+  if (target == "logs3") return SocketKind::logs3;
   return std::nullopt;
 }
 
@@ -102,7 +103,8 @@ void validate(const LoadConfig& c) {
     throw std::invalid_argument("need --duration > 0 or --spans > 0");
   if (c.distinct_traces == 0) throw std::invalid_argument("distinct_traces must be >= 1");
   if (c.target != "inproc" && !socket_kind(c.target))
-    throw std::invalid_argument("target must be inproc, uds, udp-unix, tcp or http, got '" + c.target + "'");
+    throw std::invalid_argument("target must be inproc, uds, udp-unix, tcp, http, otlp or logs3, got '" +
+                                c.target + "'");
   if (c.target != "inproc" && c.address.empty() && c.spawn_agent.empty())
     throw std::invalid_argument("target " + c.target +
                                 " needs --address (the sidecar's socket or URL) or --spawn-agent");
@@ -202,6 +204,7 @@ void producer_loop(const LoadConfig& cfg, Target& target, const std::vector<Trac
       if (measured) shared.spans_measured.fetch_add(plan.span_count(), std::memory_order_relaxed);
       shared.spans_sent.fetch_add(plan.span_count(), std::memory_order_release);
     }
+    totals.refused += producer->finish(nullptr);  // a batching producer's last partial batch
   } catch (const std::exception& e) {
     totals.error = e.what();
   }
@@ -313,7 +316,7 @@ RunResult run_load(const LoadConfig& cfg, std::FILE* progress_out) {
     }
   }
   // The HTTP listener answers its refusals (insert and OTLP routes alike).
-  const bool client_counts_refusals = cfg.target == "http" || cfg.target == "otlp";
+  const bool client_counts_refusals = cfg.target == "http" || cfg.target == "otlp" || cfg.target == "logs3";
 
   // --- the target ---------------------------------------------------------------------
   const std::set<pid_t> threads_before = current_threads();

@@ -302,6 +302,58 @@ class OtlpProducer final : public Producer {
   std::string body_;
 };
 
+// The official SDKs' logging request: rows are collected across traces, as the SDK's
+// background logger collects them across calls, and sent kLogs3RowsPerRequest at a time.
+// Each row names its project the way the SDK does (project_id and log_id "g"). The rows of a
+// refused request count as refused, as a lost SDK batch would.
+class Logs3Producer final : public Producer {
+ public:
+  Logs3Producer(const std::string& base_url, const std::string& api_key, std::string project_id,
+                std::uint64_t nonce, unsigned index)
+      : client_(parse_http_url(base_url), api_key), rows_(nonce, index, std::move(project_id)) {}
+
+  std::uint64_t send(const TracePlan& plan, LatencyHistogram* calls) override {
+    const TraceTemplate& rows = rows_.next(plan);
+    for (std::size_t row = 0; row < rows.row_count(); ++row) {
+      if (!pending_ends_.empty()) pending_ += ',';
+      rows.append_row(pending_, row, rows_.ids());
+      pending_.back() = ',';  // the row's closing brace, reopened for the SDK's routing key
+      pending_ += R"("log_id":"g"})";
+      pending_ends_.push_back(pending_.size());
+    }
+    std::uint64_t refused = 0;
+    while (pending_ends_.size() >= kLogs3RowsPerRequest) refused += post(kLogs3RowsPerRequest, calls);
+    return refused;
+  }
+
+  std::uint64_t finish(LatencyHistogram* calls) override {
+    return pending_ends_.empty() ? 0 : post(pending_ends_.size(), calls);
+  }
+
+ private:
+  // Sends the first `count` pending rows and forgets them.
+  std::uint64_t post(std::size_t count, LatencyHistogram* calls) {
+    const std::size_t end = pending_ends_[count - 1];
+    body_ = R"({"rows":[)";
+    body_.append(pending_, 0, end);
+    body_ += R"(],"api_version":2})";
+    // The next row starts after the comma that followed the last one sent.
+    pending_.erase(0, std::min(pending_.size(), end + 1));
+    pending_ends_.erase(pending_ends_.begin(), pending_ends_.begin() + static_cast<std::ptrdiff_t>(count));
+    for (std::size_t& e : pending_ends_) e -= end + 1;
+    const std::uint64_t t0 = now_ns();
+    const HttpResponse res = client_.request("POST", "/logs3", body_, std::chrono::seconds(30));
+    if (calls != nullptr) calls->record(now_ns() - t0);
+    return res.status >= 200 && res.status < 300 ? 0 : count;
+  }
+
+  HttpClient client_;
+  TraceRenderer rows_;
+  std::string pending_;                   // rows not sent yet, comma-separated
+  std::vector<std::size_t> pending_ends_;  // where each pending row ends in pending_
+  std::string body_;
+};
+
 class SocketTarget final : public Target {
  public:
   SocketTarget(SocketKind kind, std::string address, std::string project_id, std::uint64_t nonce,
@@ -311,7 +363,7 @@ class SocketTarget final : public Target {
         project_id_(std::move(project_id)),
         nonce_(nonce),
         api_key_(std::move(api_key)) {
-    if (kind_ == SocketKind::http || kind_ == SocketKind::otlp) {
+    if (kind_ == SocketKind::http || kind_ == SocketKind::otlp || kind_ == SocketKind::logs3) {
       (void)parse_http_url(address_);  // throws early on a bad URL
     } else if (!connect_to(kind_, address_)) {
       throw std::runtime_error("cannot connect to the sidecar at '" + address_ +
@@ -330,6 +382,8 @@ class SocketTarget final : public Target {
         return std::make_unique<HttpProducer>(address_, api_key_, project_id_, nonce_, index);
       case SocketKind::otlp:
         return std::make_unique<OtlpProducer>(address_, api_key_, nonce_, index);
+      case SocketKind::logs3:
+        return std::make_unique<Logs3Producer>(address_, api_key_, project_id_, nonce_, index);
     }
     return nullptr;
   }

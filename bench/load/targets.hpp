@@ -28,6 +28,9 @@ class Producer {
   // Replays one trace. Each call's latency (ns) goes to `calls` when not null.
   // Returns how many rows the target refused or could not be handed over.
   virtual std::uint64_t send(const TracePlan& plan, LatencyHistogram* calls) = 0;
+  // After the last send: hands over whatever the producer still holds (a partial batch).
+  // Returns how many of those rows the target refused.
+  virtual std::uint64_t finish(LatencyHistogram*) { return 0; }
 };
 
 class Target {
@@ -47,8 +50,11 @@ class Target {
 std::unique_ptr<Target> make_inproc_target(Options options, std::string project_id);
 
 // otlp: OTLP/HTTP protobuf exports to the HTTP ingest's /v1/traces, one span per row.
-enum class SocketKind { uds, udp_unix, tcp, http, otlp };
-// `address`: a socket path (uds, udp-unix), "host:port" (tcp) or a base URL (http, otlp).
+// logs3: the official SDKs' POST /logs3 {"rows":[...],"api_version":2}, kLogs3RowsPerRequest
+// rows per request; each producer thread is one connection, so --threads requests in flight.
+enum class SocketKind { uds, udp_unix, tcp, http, otlp, logs3 };
+inline constexpr std::size_t kLogs3RowsPerRequest = 100;
+// `address`: a socket path (uds, udp-unix), "host:port" (tcp) or a base URL (http, otlp, logs3).
 // Rows carry ids derived from `nonce`, so different runs never share ids.
 // `api_key`: the bearer token the HTTP ingest requires (the sidecar's own key).
 std::unique_ptr<Target> make_socket_target(SocketKind kind, std::string address, std::string project_id,

@@ -184,6 +184,18 @@ TEST(DaemonProxy, UpstreamTimeoutIs504AndUnreachableIs502) {
   EXPECT_EQ(down.process->wait_exit(60s), 0);
 }
 
+TEST(DaemonProxy, StreamedAnswerToAnAllowedOriginCarriesTheCorsHeaders) {
+  Upstream upstream;
+  RunningDaemon d = start(upstream.url(), {"--ingest.allowed_origins=http://app.test"});
+  const auto answer = request(d.http, http::verb::get, "/v1/function/f", "",
+                              {{"Authorization", "Bearer " + kApiKey}, {"Origin", "http://app.test"}});
+  ASSERT_EQ(answer.status, 201) << answer.body;
+  EXPECT_EQ(answer.headers.at("access-control-allow-origin"), "http://app.test");
+  EXPECT_EQ(answer.headers.at("x-upstream"), "yes");
+  d.process->signal(SIGTERM);
+  EXPECT_EQ(d.process->wait_exit(60s), 0);
+}
+
 TEST(DaemonProxy, FakeApiRoutesWorkThroughTheSidecar) {
   fakeapi::ServerConfig config;
   config.api_key = kApiKey;
