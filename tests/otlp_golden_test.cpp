@@ -9,12 +9,14 @@
 #include "ingest/ndjson_parser.hpp"
 #include "otlp/otlp_decode.hpp"
 #include "proto/otlp_trace.pb.h"
+#include "support/openapi_schema.hpp"
 
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <vector>
 
 namespace spanline::otlp {
 namespace {
@@ -382,6 +384,37 @@ TEST(OtlpGolden, EveryRowIsOneTheIngestParserTakesAsItIs) {
     EXPECT_EQ(parsed.id_offset, row.id_offset);
     EXPECT_EQ(parsed.id_size, row.id_size);
     EXPECT_EQ(parsed.is_merge, row.is_merge);
+  }
+}
+
+// Every mapped row meets the repository's insert-event contract (tests/data), as rows the
+// library builds do, with one known exception: a token count sent as a double (span 0's
+// gen_ai.usage.total_tokens = 250.0) is kept as a double, and the contract wants an
+// integer. That is the mapping's behaviour as recorded above, left as it is by the
+// rewrite; a fix would change this expectation and the recorded rows.
+TEST(OtlpGolden, EveryRowConformsToTheInsertContract) {
+  const auto contract = testing::OpenApiSpec::load(testing::contract_path());
+  ASSERT_TRUE(contract) << "missing " << testing::contract_path();
+  Traces traces;
+  ASSERT_FALSE(decode_otlp_request(rich_request(), Encoding::protobuf, traces));
+  detail::EventParser parser;
+  MappedSpans mapped;
+  map_spans(traces, parser, mapped);
+  ASSERT_FALSE(mapped.rows.empty());
+  boost::json::parse_options as_deep_as_ingest;
+  as_deep_as_ingest.max_depth = parser.limits().max_depth;
+  for (const std::string_view schema_name : {"ProjectLogsEvent", "ExperimentEvent"}) {
+    const auto& schema = contract->schema(schema_name);
+    for (std::size_t i = 0; i < mapped.rows.size(); ++i) {
+      const PreparedRow& row = mapped.rows[i];
+      const auto problems = contract->validate(boost::json::parse(row.json, {}, as_deep_as_ingest), schema);
+      if (mapped.row_spans[i] == 0) {
+        EXPECT_EQ(problems, std::vector<std::string>{"$.metrics.tokens: expected integer"}) << row.json;
+        continue;
+      }
+      EXPECT_TRUE(problems.empty()) << schema_name << ": " << row.json
+                                    << "\n first problem: " << (problems.empty() ? "" : problems.front());
+    }
   }
 }
 
