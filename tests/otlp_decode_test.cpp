@@ -141,6 +141,35 @@ TEST(OtlpDecode, ProtobufAndJsonOfTheSameTraceGiveIdenticalRows) {
   EXPECT_NE(from_protobuf[2].find(R"("span_parents":["b7ad6b7169203331"])"), std::string::npos);
 }
 
+// The protobuf decoder reuses its parsed message from request to request on a thread (and
+// parses large bodies apart): what one request left behind never shows in the next.
+TEST(OtlpDecode, ProtobufRequestsInARowDecodeAsEachAlone) {
+  const std::string first = protobuf_request();
+  pb::ExportTraceServiceRequest other;
+  pb::Span* span = other.add_resource_spans()->add_scope_spans()->add_spans();
+  span->set_trace_id(std::string(16, '\x07'));
+  span->set_span_id(std::string(8, '\x09'));
+  span->set_start_time_unix_nano(1);
+  for (int i = 0; i < 20; ++i) add_string(span->mutable_attributes(), "key." + std::to_string(i), "value");
+  span->add_events()->set_name("gen_ai.user.message");
+  span->mutable_status()->set_code(2);
+  pb::ExportTraceServiceRequest large = other;  // over the size parsed into the reused message
+  pb::KeyValue* big = large.mutable_resource_spans(0)->mutable_scope_spans(0)->mutable_spans(0)->add_attributes();
+  big->set_key("big");
+  big->mutable_value()->set_string_value(std::string(300 * 1024, 'x'));
+
+  const auto alone = rows_of(first, Encoding::protobuf);
+  const auto other_alone = rows_of(other.SerializeAsString(), Encoding::protobuf);
+  EXPECT_EQ(rows_of(large.SerializeAsString(), Encoding::protobuf).size(), 1u);
+  EXPECT_EQ(rows_of(first, Encoding::protobuf), alone);
+  EXPECT_EQ(rows_of(other.SerializeAsString(), Encoding::protobuf), other_alone);
+  EXPECT_EQ(rows_of(first, Encoding::protobuf), alone);
+  Traces traces;
+  ASSERT_FALSE(decode_protobuf(first, traces));
+  ASSERT_FALSE(decode_protobuf(std::string_view(), traces));  // empty: no spans, nothing left over
+  EXPECT_TRUE(traces.spans.empty());
+}
+
 TEST(OtlpDecode, ProtobufDecodesTheFieldsSpanlineReads) {
   Traces traces;
   ASSERT_FALSE(decode_protobuf(protobuf_request(), traces));

@@ -1,7 +1,8 @@
 // The OTLP trace receiver's CPU work on one core: decoding an ExportTraceServiceRequest
 // (protobuf through libprotobuf, or OTLP/JSON) and mapping its spans to validated Braintrust
-// rows (the mapping table, then the ingest's EventParser), for spans of about 1 KB with
-// GenAI attributes, 100 spans per request as the SDKs' batch processors send them.
+// rows (the mapping table writing each row's text, checked against the ingest limits), for
+// spans of about 1 KB with GenAI attributes, 100 spans per request as the SDKs' batch
+// processors send them.
 // Target: >= 300,000 spans/s decode + map for protobuf.
 
 #include "ingest/ndjson_parser.hpp"

@@ -73,17 +73,20 @@ void convert(const pb::AnyValue& in, AnyValue& out) {
 
 std::optional<DecodeError> decode_protobuf(std::string_view body, Traces& out) {
   if (body.size() > static_cast<std::size_t>(INT_MAX)) return DecodeError{"protobuf body larger than 2 GiB"};
-  // One arena per request: the parsed messages are freed at once, not node by node. Its
-  // first block is this thread's, reused by every request: a typical export (100 spans,
-  // ~100 KB) parses without a malloc.
-  thread_local std::vector<char> first_block(256 * 1024);
-  google::protobuf::ArenaOptions options;
-  options.initial_block = first_block.data();
-  options.initial_block_size = first_block.size();
-  options.start_block_size = 64 * 1024;
-  options.max_block_size = 1024 * 1024;
-  google::protobuf::Arena arena(options);
-  auto* request = google::protobuf::Arena::CreateMessage<pb::ExportTraceServiceRequest>(&arena);
+  // A typical export (100 spans, ~100 KB) is parsed into this thread's own message, kept
+  // from request to request: protobuf's Clear() keeps the sub-messages and the strings'
+  // capacity, so parsing one export after another allocates almost nothing. (An arena
+  // does not give that: each string field longer than 15 bytes is still a heap
+  // allocation, freed with the arena.) A larger body is parsed into an arena of its own,
+  // so what a thread keeps is bounded by what one 256 KiB body parses into.
+  constexpr std::size_t kReusedBodyBytes = 256 * 1024;
+  thread_local pb::ExportTraceServiceRequest reused;
+  std::optional<google::protobuf::Arena> arena;
+  pb::ExportTraceServiceRequest* request = &reused;
+  if (body.size() > kReusedBodyBytes) {
+    arena.emplace();
+    request = google::protobuf::Arena::CreateMessage<pb::ExportTraceServiceRequest>(&*arena);
+  }
   if (!request->ParseFromArray(body.data(), static_cast<int>(body.size())))
     return DecodeError{"body is not a valid protobuf ExportTraceServiceRequest"};
 

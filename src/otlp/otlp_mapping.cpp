@@ -8,12 +8,17 @@
 #include <boost/json/serializer.hpp>
 #include <boost/json/value.hpp>
 
+#include "otlp/otlp_json_text.hpp"
+
 #include <algorithm>
 #include <array>
 #include <charconv>
 #include <chrono>
 #include <cmath>
-#include <span>
+#include <cstring>
+#include <optional>
+#include <unordered_map>
+#include <vector>
 
 namespace spanline::otlp {
 
@@ -291,13 +296,6 @@ json::value structured_or_as_is(const AnyValue& any, const json::storage_ptr& sp
   return to_json(any, sp);
 }
 
-std::optional<json::value> as_number(const AnyValue& any, const json::storage_ptr& sp) {
-  if (any.type == AnyValue::Type::integer) return json::value(any.integer, sp);
-  if (any.type == AnyValue::Type::floating && std::isfinite(any.floating))
-    return json::value(any.floating, sp);
-  return std::nullopt;
-}
-
 // Objects whose keys are all 0..n-1 (what a flattened path like input.0.role builds)
 // become arrays, recursively.
 void arrays_from_indices(json::value& value) {
@@ -349,38 +347,287 @@ void merge_into(json::object& target, json::object& source) {
 
 // ---- the row being built ----------------------------------------------------------------
 
+// A value the row will carry, kept as a reference to where it already lives (the span's
+// attribute, the span's name, a fixed string, a tree in the row's arena) until the row is
+// written: most values are copied once, from the decoded span into the row's text, with no
+// JSON tree in between. Only what has to be restructured (flattened paths, braintrust.*
+// objects, span events, parsed _json values) is built as a boost::json tree.
+struct Value {
+  enum class Kind : std::uint8_t { attribute, text, integer, floating, raw, tree };
+  Kind kind = Kind::text;
+  const AnyValue* attribute = nullptr;  // attribute: written as to_json converts it
+  std::string_view text;                // text: a string's content; raw: valid JSON text
+  std::int64_t integer = 0;
+  double floating = 0;
+  const json::value* tree = nullptr;
+
+  static Value of(const AnyValue& any) { return {.kind = Kind::attribute, .attribute = &any}; }
+  static Value of_text(std::string_view text) { return {.kind = Kind::text, .text = text}; }
+  static Value of_raw(std::string_view json) { return {.kind = Kind::raw, .text = json}; }
+  static Value of_tree(const json::value& tree) { return {.kind = Kind::tree, .tree = &tree}; }
+  static Value of_seconds(std::uint64_t nanos) {
+    // Whole seconds and the fraction apart: one division of the full count would lose
+    // the sub-microsecond digits a double can still hold for the fraction.
+    return {.kind = Kind::floating,
+            .floating = static_cast<double>(nanos / 1'000'000'000u) +
+                        static_cast<double>(nanos % 1'000'000'000u) / 1e9};
+  }
+  // A number becomes a metric; anything else is not one.
+  static std::optional<Value> number(const AnyValue& any) {
+    if (any.type == AnyValue::Type::integer) return Value{.kind = Kind::integer, .integer = any.integer};
+    if (any.type == AnyValue::Type::floating && std::isfinite(any.floating))
+      return Value{.kind = Kind::floating, .floating = any.floating};
+    return std::nullopt;
+  }
+};
+
+// An object's members in insertion order, with json::object's insert_or_assign semantics
+// (a key set again keeps its place and takes the new value), so rows keep the member order
+// the boost::json tree gave them.
+class Members {
+ public:
+  struct Member {
+    std::string_view key;
+    Value value;
+  };
+
+  void clear() {
+    members_.clear();
+    if (!index_.empty()) index_ = {};  // clear() would zero every bucket of a past large span
+  }
+  bool empty() const { return members_.empty(); }
+  const std::vector<Member>& members() const { return members_; }
+
+  void insert_or_assign(std::string_view key, const Value& value) {
+    if (Member* existing = find(key)) {
+      existing->value = value;
+      return;
+    }
+    members_.push_back({key, value});
+    if (!index_.empty()) {
+      index_.emplace(key, members_.size() - 1);
+    } else if (members_.size() > kScanned) {
+      for (std::size_t i = 0; i < members_.size(); ++i) index_.emplace(members_[i].key, i);
+    }
+  }
+
+ private:
+  // A span has a few dozen attributes at most in practice; past that a hash index keeps a
+  // span with many thousands from costing a quadratic scan.
+  static constexpr std::size_t kScanned = 32;
+
+  Member* find(std::string_view key) {
+    if (!index_.empty()) {
+      const auto it = index_.find(key);
+      return it == index_.end() ? nullptr : &members_[it->second];
+    }
+    for (Member& member : members_) {
+      if (member.key == key) return &member;
+    }
+    return nullptr;
+  }
+
+  std::vector<Member> members_;
+  std::unordered_map<std::string_view, std::size_t> index_;
+};
+
+// The row's text and the deepest nesting it may reach, for ingest's depth limit. The event
+// object is level 1, a field's object or array level 2, and so on.
+struct RowText {
+  std::string& out;
+  std::size_t depth_bound = 1;
+
+  void reach(std::size_t level) { depth_bound = std::max(depth_bound, level); }
+};
+
+// Deepest container level inside `value`, which sits at `level`.
+std::size_t tree_depth(const json::value& value, std::size_t level) {
+  std::size_t deepest = level - 1;
+  if (value.is_array()) {
+    deepest = level;
+    for (const json::value& item : value.get_array())
+      deepest = std::max(deepest, tree_depth(item, level + 1));
+  } else if (value.is_object()) {
+    deepest = level;
+    for (const auto& member : value.get_object())
+      deepest = std::max(deepest, tree_depth(member.value(), level + 1));
+  }
+  return deepest;
+}
+
+// Serializes straight into `out`: no intermediate string.
+void append_tree(std::string& out, const json::value& value) {
+  thread_local json::serializer serializer;  // keeps its working stack between rows
+  serializer.reset(&value);
+  while (!serializer.done()) {
+    const std::size_t at = out.size();
+    out.resize(at + 4096);
+    const std::size_t written = serializer.read(out.data() + at, 4096).size();
+    out.resize(at + written);
+  }
+}
+
+// A kvlist with this many entries or fewer is checked for duplicate keys by comparing
+// pairs; a longer one goes through a json::object, whose index does that.
+constexpr std::size_t kKvlistScanned = 16;
+
+// Writes `any` as to_json(any) would serialize, without building it. `level`: where a
+// container value would sit.
+void write_attribute(RowText& row, const AnyValue& any, std::size_t level) {
+  std::string& out = row.out;
+  switch (any.type) {
+    case AnyValue::Type::empty:
+      out += "null";
+      return;
+    case AnyValue::Type::string:
+      return append_json_string(out, any.text);
+    case AnyValue::Type::boolean:
+      out += any.boolean ? "true" : "false";
+      return;
+    case AnyValue::Type::integer:
+      return append_json_integer(out, any.integer);
+    case AnyValue::Type::floating:
+      // JSON has no NaN or infinity: they are kept as the strings OTLP/JSON spells them.
+      if (std::isnan(any.floating)) {
+        out += R"("NaN")";
+      } else if (std::isinf(any.floating)) {
+        out += any.floating > 0 ? R"("Infinity")" : R"("-Infinity")";
+      } else {
+        append_json_double(out, any.floating);
+      }
+      return;
+    case AnyValue::Type::bytes:
+      out += '"';
+      append_base64(out, any.text);  // nothing in base64 needs escaping
+      out += '"';
+      return;
+    case AnyValue::Type::array: {
+      row.reach(level);
+      out += '[';
+      for (std::size_t i = 0; i < any.array.size(); ++i) {
+        if (i > 0) out += ',';
+        write_attribute(row, any.array[i], level + 1);
+      }
+      out += ']';
+      return;
+    }
+    case AnyValue::Type::kvlist: {
+      const std::vector<KeyValue>& entries = any.kvlist;
+      if (entries.size() > kKvlistScanned) {
+        json::monotonic_resource arena;  // on the heap: this function recurses
+        const json::value tree = to_json(any, json::storage_ptr(&arena));
+        row.reach(tree_depth(tree, level));
+        return append_tree(out, tree);
+      }
+      // A key sent twice keeps its first place and takes its last value, as in json::object.
+      row.reach(level);
+      out += '{';
+      bool first = true;
+      for (std::size_t i = 0; i < entries.size(); ++i) {
+        const std::string_view key = entries[i].key;
+        bool seen = false;
+        for (std::size_t j = 0; j < i && !seen; ++j) seen = entries[j].key == key;
+        if (seen) continue;
+        std::size_t last = i;
+        for (std::size_t j = i + 1; j < entries.size(); ++j) {
+          if (entries[j].key == key) last = j;
+        }
+        if (!first) out += ',';
+        first = false;
+        append_json_string(out, key);
+        out += ':';
+        write_attribute(row, entries[last].value, level + 1);
+      }
+      out += '}';
+      return;
+    }
+  }
+  out += "null";
+}
+
+// The deepest a string that is_json() accepted can nest (its parser's depth limit).
+constexpr std::size_t kRawJsonDepth = 33;
+
+void write_value(RowText& row, const Value& value, std::size_t level) {
+  switch (value.kind) {
+    case Value::Kind::attribute:
+      return write_attribute(row, *value.attribute, level);
+    case Value::Kind::text:
+      return append_json_string(row.out, value.text);
+    case Value::Kind::integer:
+      return append_json_integer(row.out, value.integer);
+    case Value::Kind::floating:
+      return append_json_double(row.out, value.floating);
+    case Value::Kind::raw:
+      row.reach(level + kRawJsonDepth);
+      row.out += value.text;
+      return;
+    case Value::Kind::tree:
+      row.reach(tree_depth(*value.tree, level));
+      return append_tree(row.out, *value.tree);
+  }
+}
+
+void write_members(RowText& row, const Members& members, std::size_t level) {
+  row.reach(level);
+  row.out += '{';
+  bool first = true;
+  for (const Members::Member& member : members.members()) {
+    if (!first) row.out += ',';
+    first = false;
+    append_json_string(row.out, member.key);
+    row.out += ':';
+    write_value(row, member.value, level + 1);
+  }
+  row.out += '}';
+}
+
+// Buffers one thread reuses from row to row.
+struct RowScratch {
+  std::array<Members, kFieldCount> conventional;
+
+  void clear() {
+    for (Members& members : conventional) members.clear();
+  }
+};
+
 class RowBuilder {
  public:
-  explicit RowBuilder(const json::storage_ptr& sp)
-      : sp_(sp), slots_{Slot(sp), Slot(sp), Slot(sp), Slot(sp), Slot(sp), Slot(sp), Slot(sp), Slot(sp)} {}
+  RowBuilder(const json::storage_ptr& sp, RowScratch& scratch)
+      : sp_(sp), slots_{Slot(sp, scratch.conventional[0]), Slot(sp, scratch.conventional[1]),
+                        Slot(sp, scratch.conventional[2]), Slot(sp, scratch.conventional[3]),
+                        Slot(sp, scratch.conventional[4]), Slot(sp, scratch.conventional[5]),
+                        Slot(sp, scratch.conventional[6]), Slot(sp, scratch.conventional[7])} {
+    scratch.clear();
+  }
 
   void attribute(const KeyValue& kv, std::string_view provider) {
     const Rule* rule = find_rule(kv.key);
-    if (rule == nullptr) return metadata(kv.key, to_json(kv.value, sp_));
+    if (rule == nullptr) return metadata(kv.key, Value::of(kv.value));
     switch (rule->action) {
       case Action::value:
-        return offer(rule->field, rule->priority, to_json(kv.value, sp_));
+        return offer(rule->field, rule->priority, Value::of(kv.value));
       case Action::messages:
         // A string holding JSON goes into the row as it is (validated, not rebuilt).
         if (kv.value.type == AnyValue::Type::string && !kv.value.text.empty() &&
             (kv.value.text[0] == '{' || kv.value.text[0] == '[') && is_json(kv.value.text))
-          return offer_raw(rule->field, rule->priority, kv.value.text);
-        return offer(rule->field, rule->priority, to_json(kv.value, sp_));
+          return offer(rule->field, rule->priority, Value::of_raw(kv.value.text));
+        return offer(rule->field, rule->priority, Value::of(kv.value));
       case Action::json_text:
         return json_text(rule->field, rule->priority, kv);
       case Action::flattened:
         return offer_flat(rule->field, rule->priority, std::string_view(kv.key).substr(rule->key.size()),
                           to_json(kv.value, sp_));
       case Action::metric:
-        if (auto number = as_number(kv.value, sp_)) {
-          slot(Field::metrics).conventional.insert_or_assign(rule->name, std::move(*number));
+        if (const auto number = Value::number(kv.value)) {
+          slot(Field::metrics).conventional.insert_or_assign(rule->name, *number);
           return;
         }
-        return metadata(kv.key, to_json(kv.value, sp_));
+        return metadata(kv.key, Value::of(kv.value));
       case Action::model:
         return model(kv, provider);
       case Action::request_param:
-        return metadata(std::string_view(kv.key).substr(rule->key.size()), to_json(kv.value, sp_));
+        return metadata(std::string_view(kv.key).substr(rule->key.size()), Value::of(kv.value));
       case Action::span_type:
         return span_type(kv);
       case Action::braintrust:
@@ -389,9 +636,12 @@ class RowBuilder {
   }
 
   void resource_attribute(const KeyValue& kv) {
-    std::string key(kResourcePrefix);
-    key += kv.key;
-    metadata(key, to_json(kv.value, sp_));
+    // The prefixed key lives in the row's arena, as long as the row's values.
+    const std::size_t size = kResourcePrefix.size() + kv.key.size();
+    char* key = static_cast<char*>(sp_->allocate(size, 1));
+    std::memcpy(key, kResourcePrefix.data(), kResourcePrefix.size());
+    std::memcpy(key + kResourcePrefix.size(), kv.key.data(), kv.key.size());
+    metadata(std::string_view(key, size), Value::of(kv.value));
   }
 
   void events(const std::vector<SpanEvent>& events) {
@@ -401,10 +651,10 @@ class RowBuilder {
       if (rule == std::end(kEventRules)) continue;
       Slot& target = slot(rule->field);
       if (target.priority > 0) continue;  // an attribute gave the field
-      if (target.priority < 0 || !target.whole.is_array()) {
+      if (target.priority < 0 || target.whole.kind != Value::Kind::tree || !target.tree.is_array()) {
         target.priority = 0;
-        target.whole = json::array(sp_);
-        target.raw = {};
+        target.tree = json::array(sp_);
+        target.whole = Value::of_tree(target.tree);
       }
       json::object message(sp_);
       if (!rule->role.empty()) message["role"] = rule->role;
@@ -412,19 +662,42 @@ class RowBuilder {
         if (kv.key == "gen_ai.system" || kv.key == "gen_ai.provider.name") continue;
         message.insert_or_assign(kv.key, structured_or_as_is(kv.value, sp_));
       }
-      target.whole.get_array().push_back(std::move(message));
+      target.tree.get_array().push_back(std::move(message));
     }
   }
 
-  // Writes the event. Fields that ended up empty are left out.
-  // Writes the row's members one by one: the ids, times and fixed keys directly, each
-  // field's value from its JSON tree or, for JSON an attribute carried, as that text.
-  void write(const Span& span, std::string& out) {
+  void error(const Span& span) {
+    if (span.status_code != static_cast<std::int32_t>(StatusCode::error)) return;
+    if (!span.status_message.empty()) {
+      error_ = Value::of_text(span.status_message);
+      return;
+    }
+    // No message in the status: the exception event describes it.
+    for (const SpanEvent& event : span.events) {
+      if (event.name != "exception") continue;
+      std::string text;
+      for (const KeyValue& kv : event.attributes) {
+        if (kv.value.type != AnyValue::Type::string) continue;
+        if (kv.key == "exception.type") text = kv.value.text + (text.empty() ? "" : ": " + text);
+        if (kv.key == "exception.message") text += (text.empty() ? "" : ": ") + kv.value.text;
+      }
+      if (!text.empty()) {
+        error_text_ = std::move(text);
+        error_ = Value::of_text(error_text_);
+        return;
+      }
+    }
+    error_ = Value::of_text("error");
+  }
+
+  // Writes the event: the ids, times and fixed keys directly, then each field that is not
+  // empty. Returns how deep the event may nest.
+  std::size_t write(const Span& span, std::string& out) {
     char id[49];
     write_hex(id, span.trace_id);
     id[32] = '-';
     write_hex(id + 33, span.span_id);
-    out += R"({"id":")";
+    out += R"({"id":")";  // kRowIdOffset
     out.append(id, 49);
     out += R"(","span_id":")";
     out.append(id + 33, 16);
@@ -441,14 +714,16 @@ class RowBuilder {
     out += R"(,"created":")";
     append_iso8601(out, span.start_time_unix_nano);
     out += '"';
+    RowText row{out};
+    if (!span.parent_span_id.empty()) row.reach(2);  // span_parents, when written
 
     Slot& attributes = slot(Field::span_attributes);
-    attributes.conventional.insert_or_assign("name", json::string_view(span.name));
-    if (!type_.empty()) attributes.conventional.insert_or_assign("type", type_);
+    attributes.conventional.insert_or_assign("name", Value::of_text(span.name));
+    if (!type_.empty()) attributes.conventional.insert_or_assign("type", Value::of_text(type_));
     Slot& metrics = slot(Field::metrics);
-    metrics.conventional.insert_or_assign("start", seconds(span.start_time_unix_nano));
+    metrics.conventional.insert_or_assign("start", Value::of_seconds(span.start_time_unix_nano));
     if (span.end_time_unix_nano != 0)
-      metrics.conventional.insert_or_assign("end", seconds(span.end_time_unix_nano));
+      metrics.conventional.insert_or_assign("end", Value::of_seconds(span.end_time_unix_nano));
 
     static constexpr std::pair<Field, std::string_view> kOrder[] = {
         {Field::span_attributes, "span_attributes"},
@@ -462,97 +737,54 @@ class RowBuilder {
     };
     for (const auto& [field, name] : kOrder) {
       Slot& target = slot(field);
-      const bool raw = target.priority >= target.flat_priority && target.priority >= 0 && !target.raw.empty();
-      std::optional<json::value> value;
-      if (!raw) {
-        value = finish(target);
-        if (!value) continue;
-      }
+      const Content content = finish(target);
+      if (content == Content::none) continue;
       out += ",\"";
       out += name;
       out += "\":";
-      if (raw)
-        out += target.raw;
+      if (content == Content::members)
+        write_members(row, target.conventional, 2);
       else
-        append_json(out, *value);
+        write_value(row, target.whole, 2);
     }
     if (error_) {
       out += R"(,"error":)";
-      append_json(out, *error_);
+      write_value(row, *error_, 2);
     }
     out += '}';
-  }
-
-  // Serializes straight into `out`: no intermediate string.
-  static void append_json(std::string& out, const json::value& value) {
-    thread_local json::serializer serializer;  // keeps its working stack between rows
-    serializer.reset(&value);
-    while (!serializer.done()) {
-      const std::size_t at = out.size();
-      out.resize(at + 4096);
-      const std::size_t written = serializer.read(out.data() + at, 4096).size();
-      out.resize(at + written);
-    }
-  }
-
-  void error(const Span& span) {
-    if (span.status_code != static_cast<std::int32_t>(StatusCode::error)) return;
-    if (!span.status_message.empty()) {
-      error_ = json::value(json::string_view(span.status_message), sp_);
-      return;
-    }
-    // No message in the status: the exception event (semantic conventions) describes it.
-    for (const SpanEvent& event : span.events) {
-      if (event.name != "exception") continue;
-      std::string text;
-      for (const KeyValue& kv : event.attributes) {
-        if (kv.value.type != AnyValue::Type::string) continue;
-        if (kv.key == "exception.type") text = kv.value.text + (text.empty() ? "" : ": " + text);
-        if (kv.key == "exception.message") text += (text.empty() ? "" : ": ") + kv.value.text;
-      }
-      if (!text.empty()) {
-        error_ = json::value(json::string_view(text), sp_);
-        return;
-      }
-    }
-    error_ = json::value("error", sp_);
+    return row.depth_bound;
   }
 
  private:
-  // Every member allocates from the row's arena (a json container keeps the storage it
+  // Every json member allocates from the row's arena (a json container keeps the storage it
   // was built with, whatever is assigned to it later).
   struct Slot {
-    explicit Slot(const json::storage_ptr& sp) : whole(sp), flat(sp), conventional(sp), braintrust(sp) {}
-    int priority = -1;  // of `whole` (or `raw`); -1: nothing offered
-    json::value whole;
-    std::string_view raw;  // valid JSON text standing for `whole` when not empty
+    Slot(const json::storage_ptr& sp, Members& members)
+        : tree(sp), flat(sp), conventional(members), braintrust(sp) {}
+    int priority = -1;  // of `whole`; -1: nothing offered
+    Value whole;
+    json::value tree;  // what `whole` points at when it is a tree the builder made
     int flat_priority = -1;
-    json::value flat;           // built from flattened attributes
-    json::object conventional;  // object fields: what the conventions set
-    json::object braintrust;    // object fields: what braintrust.* set (wins over conventional)
+    json::value flat;         // built from flattened attributes
+    Members& conventional;    // object fields: what the conventions set
+    json::object braintrust;  // object fields: what braintrust.* set (wins over conventional)
   };
 
   Slot& slot(Field field) { return slots_[static_cast<std::size_t>(field)]; }
 
-  static bool is_object_field(Field field) {
-    return field == Field::metadata || field == Field::metrics || field == Field::scores ||
-           field == Field::span_attributes;
-  }
-
-  void offer(Field field, int priority, json::value value) {
+  void offer(Field field, int priority, const Value& value) {
     Slot& target = slot(field);
     if (priority <= target.priority) return;
     target.priority = priority;
-    target.whole = std::move(value);
-    target.raw = {};
+    target.whole = value;
   }
 
-  // `text` is valid JSON and outlives the builder (it is the span's attribute).
-  void offer_raw(Field field, int priority, std::string_view text) {
+  void offer_tree(Field field, int priority, json::value value) {
     Slot& target = slot(field);
     if (priority <= target.priority) return;
     target.priority = priority;
-    target.raw = text;
+    target.tree = std::move(value);
+    target.whole = Value::of_tree(target.tree);
   }
 
   void offer_flat(Field field, int priority, std::string_view path, json::value value) {
@@ -563,26 +795,25 @@ class RowBuilder {
     set_path(target.flat, path, std::move(value));
   }
 
-  void metadata(std::string_view key, json::value value) {
-    slot(Field::metadata).conventional.insert_or_assign(key, std::move(value));
+  void metadata(std::string_view key, const Value& value) {
+    slot(Field::metadata).conventional.insert_or_assign(key, value);
   }
 
   void json_text(Field field, int priority, const KeyValue& kv) {
     if (kv.value.type == AnyValue::Type::string && is_json(kv.value.text))
-      return offer_raw(field, priority, kv.value.text);
+      return offer(field, priority, Value::of_raw(kv.value.text));
     // As Braintrust does: a _json value that is not JSON is kept, in metadata.
-    metadata(kv.key, to_json(kv.value, sp_));
+    metadata(kv.key, Value::of(kv.value));
   }
 
   void model(const KeyValue& kv, std::string_view provider) {
-    json::value value = to_json(kv.value, sp_);
     if (kv.value.type == AnyValue::Type::string && !provider.empty()) {
       const std::string_view model = kv.value.text;
       if (model.size() > provider.size() + 1 && model.substr(0, provider.size()) == provider &&
           model[provider.size()] == '/')
-        value = json::value(json::string_view(model.substr(provider.size() + 1)), sp_);
+        return metadata("model", Value::of_text(model.substr(provider.size() + 1)));
     }
-    metadata("model", std::move(value));
+    metadata("model", Value::of(kv.value));
   }
 
   void span_type(const KeyValue& kv) {
@@ -594,7 +825,7 @@ class RowBuilder {
         }
       }
     }
-    metadata(kv.key, to_json(kv.value, sp_));  // an operation without a type stays visible
+    metadata(kv.key, Value::of(kv.value));  // an operation without a type stays visible
   }
 
   // `rest` is what follows "braintrust.": "<field>", "<field>_json" or "<field>.<path>".
@@ -616,7 +847,7 @@ class RowBuilder {
         }
         if (!known.object) {
           if (known.field == Field::tags && !value.is_array()) break;
-          return offer(known.field, 3, std::move(value));
+          return offer_tree(known.field, 3, std::move(value));
         }
         if (!value.is_object()) break;
         merge_into(target.braintrust, value.get_object());
@@ -633,25 +864,23 @@ class RowBuilder {
         return offer_flat(known.field, 3, path, to_json(kv.value, sp_));
       }
     }
-    metadata(kv.key, to_json(kv.value, sp_));
+    metadata(kv.key, Value::of(kv.value));
   }
 
-  std::optional<json::value> finish(Slot& target) {
+  // What the field holds once every attribute is in: nothing (the field is left out), one
+  // value (`whole`) or an object of members (`conventional`, braintrust.* merged in).
+  enum class Content : std::uint8_t { none, whole, members };
+  Content finish(Slot& target) {
     if (target.flat_priority > target.priority) {
       arrays_from_indices(target.flat);
-      return std::move(target.flat);
+      target.whole = Value::of_tree(target.flat);
+      return Content::whole;
     }
-    if (target.priority >= 0) return std::move(target.whole);
-    if (target.conventional.empty() && target.braintrust.empty()) return std::nullopt;
-    merge_into(target.conventional, target.braintrust);
-    return json::value(std::move(target.conventional));
-  }
-
-  json::value seconds(std::uint64_t nanos) const {
-    // Whole seconds and the fraction apart: one division of the full count would lose
-    // the sub-microsecond digits a double can still hold for the fraction.
-    return json::value(
-        static_cast<double>(nanos / 1'000'000'000u) + static_cast<double>(nanos % 1'000'000'000u) / 1e9, sp_);
+    if (target.priority >= 0) return Content::whole;
+    if (target.conventional.empty() && target.braintrust.empty()) return Content::none;
+    for (const auto& member : target.braintrust)
+      target.conventional.insert_or_assign(member.key(), Value::of_tree(member.value()));
+    return Content::members;
   }
 
   // "2023-11-14T22:13:20.123456Z". Digits written by hand: snprintf's format parsing
@@ -686,7 +915,8 @@ class RowBuilder {
   json::storage_ptr sp_;
   std::array<Slot, kFieldCount> slots_;
   std::string_view type_;
-  std::optional<json::value> error_;
+  std::optional<Value> error_;
+  std::string error_text_;
 };
 
 std::string_view provider_of(const Span& span) {
@@ -700,12 +930,13 @@ std::string_view provider_of(const Span& span) {
 
 }  // namespace
 
-void map_span(const Traces& traces, const Span& span, std::string& out) {
-  // Every value of one row comes from one arena, released at once when the row is written.
-  alignas(16) std::array<unsigned char, 16384> buffer;
+MappedEvent map_span(const Traces& traces, const Span& span, std::string& out) {
+  // Values that need a tree come from one arena, released at once when the row is written.
+  alignas(16) std::array<unsigned char, 4096> buffer;
   json::monotonic_resource arena(buffer.data(), buffer.size());
   const json::storage_ptr sp(&arena);
-  RowBuilder builder(sp);
+  thread_local RowScratch scratch;
+  RowBuilder builder(sp, scratch);
   if (span.resource_index < traces.resources.size()) {
     for (const KeyValue& kv : traces.resources[span.resource_index].attributes)
       builder.resource_attribute(kv);
@@ -714,7 +945,7 @@ void map_span(const Traces& traces, const Span& span, std::string& out) {
   for (const KeyValue& kv : span.attributes) builder.attribute(kv, provider);
   builder.events(span.events);
   builder.error(span);
-  builder.write(span, out);
+  return MappedEvent{.depth_bound = builder.write(span, out)};
 }
 
 AnyValue AnyValue::of_string(std::string value) {

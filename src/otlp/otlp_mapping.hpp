@@ -43,9 +43,23 @@ std::optional<SpanRejection> validate_span(const Span& span);
 // "<32 hex trace id>-<16 hex span id>": the same span always gets the same row id.
 std::string row_id(const Span& span);
 
-// Appends the event for `span` (which must pass validate_span) to `out`. `traces` gives
-// the span's resource. Never throws for any attribute content; std::bad_alloc may escape.
-void map_span(const Traces& traces, const Span& span, std::string& out);
+// What map_span tells about the event it wrote.
+struct MappedEvent {
+  // No object or array in the event is nested deeper than this (the event itself is level
+  // 1, as ingest's IngestLimits::max_depth counts). An upper bound: JSON text an attribute
+  // carried is counted at the deepest its validation allowed.
+  std::size_t depth_bound = 1;
+};
+
+// Every event starts {"id":"<49 characters>": where the row id's characters lie.
+inline constexpr std::size_t kRowIdOffset = 7;
+inline constexpr std::size_t kRowIdSize = 49;
+
+// Appends the event for `span` (which must pass validate_span) to `out`: one JSON object,
+// well-formed whatever the attributes hold (strings are escaped; bytes that are not UTF-8
+// are kept as they are, for ingest's UTF-8 check to refuse). `traces` gives the span's
+// resource. Never throws for any attribute content; std::bad_alloc may escape.
+MappedEvent map_span(const Traces& traces, const Span& span, std::string& out);
 
 // Lower-case hex of raw bytes.
 void append_hex(std::string& out, std::string_view bytes);

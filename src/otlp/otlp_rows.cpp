@@ -1,5 +1,7 @@
 #include "otlp/otlp_rows.hpp"
 
+#include <simdjson.h>
+
 #include <array>
 
 namespace spanline::otlp {
@@ -19,6 +21,13 @@ SpanRejection rejection_for(detail::IngestError error) {
   }
 }
 
+// Whether the ingest's EventParser is sure to accept `text` as it is. Its other checks
+// (well-formed JSON, an "id" string, nothing to route) hold for every event map_span writes.
+bool within_limits(std::string_view text, const MappedEvent& event, const detail::IngestLimits& limits) {
+  return text.size() <= limits.max_event_bytes && event.depth_bound <= limits.max_depth &&
+         simdjson::validate_utf8(text.data(), text.size());
+}
+
 }  // namespace
 
 void map_spans(const Traces& traces, detail::EventParser& parser, MappedSpans& out) {
@@ -32,7 +41,16 @@ void map_spans(const Traces& traces, detail::EventParser& parser, MappedSpans& o
       continue;
     }
     text.clear();
-    map_span(traces, span, text);
+    const MappedEvent event = map_span(traces, span, text);
+    if (within_limits(text, event, parser.limits())) {
+      // What the parser would make of it: the text as it is, the id where map_span put it.
+      PreparedRow& accepted = out.rows.emplace_back();
+      accepted.json.assign(text);  // sized exactly, as the parser sizes rows
+      accepted.id_offset = static_cast<std::uint32_t>(kRowIdOffset);
+      accepted.id_size = static_cast<std::uint32_t>(kRowIdSize);
+      out.row_spans.push_back(i);
+      continue;
+    }
     // Room after the text lets the parser read it in place instead of copying it into a
     // padded buffer. Routing keys are kept as data: an OTLP row's destination comes from
     // the request.

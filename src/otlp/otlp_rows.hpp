@@ -1,8 +1,11 @@
 #pragma once
 // The OTLP ingest stage: decoded spans -> validated Braintrust rows. Each span is checked
-// (ids, times), mapped (otlp_mapping.hpp) and its event run through the ingest's
-// EventParser, so an OTLP row meets the same limits (size, depth, UTF-8) as any other
-// ingested event. A span that fails is refused alone, with its reason.
+// (ids, times) and mapped (otlp_mapping.hpp), and its event meets the same limits (size,
+// depth, UTF-8) as any other ingested event. The mapping writes well-formed JSON by
+// construction, so an event that is within the size limit, whose depth bound is within the
+// depth limit and that is valid UTF-8 is taken as it is; any other goes through the
+// ingest's EventParser, which gives the refusal its reason. A span that fails is refused
+// alone, with its reason.
 //
 // Thread safety: `parser` is used by one thread at a time (see EventParser).
 
