@@ -2,7 +2,7 @@
 // How the fake API applies a merge row to the row it stores, written apart from the
 // library's batch/merge.cpp on purpose: the fake API is the oracle that end-to-end tests
 // check the library against, and an oracle sharing the code it checks would agree with
-// that code's bugs. Both are held to the same case table (tests/merge_cases.hpp).
+// that code's bugs. Both are held to the same case table (tests/support/merge_cases.hpp).
 
 #include <boost/json/object.hpp>
 

@@ -5,7 +5,7 @@
 #include "api_proxy.hpp"
 
 #include "log.hpp"
-#include "wait_support.hpp"
+#include "support/wait_support.hpp"
 
 #include <gtest/gtest.h>
 

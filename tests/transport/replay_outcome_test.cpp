@@ -5,8 +5,8 @@
 #include <spanline/logger.hpp>
 
 #include "fake_api.hpp"
-#include "spool_support.hpp"
-#include "wait_support.hpp"
+#include "support/spool_support.hpp"
+#include "support/wait_support.hpp"
 
 #include <gtest/gtest.h>
 

@@ -9,7 +9,7 @@
 #include "metrics/counters.hpp"
 #include "accounting/memory_budget.hpp"
 #include "spool/spool.hpp"
-#include "spool_support.hpp"
+#include "support/spool_support.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/io_context.hpp>

@@ -8,8 +8,8 @@
 #include "fake_api.hpp"
 #include "spool/segment_format.hpp"
 #include "spool/spool.hpp"
-#include "spool_support.hpp"
-#include "wait_support.hpp"
+#include "support/spool_support.hpp"
+#include "support/wait_support.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>

@@ -11,8 +11,8 @@
 #include "spool/segment_format.hpp"
 #include "spool/segment_scanner.hpp"
 #include "spool/spool.hpp"
-#include "spool_support.hpp"
-#include "wait_support.hpp"
+#include "support/spool_support.hpp"
+#include "support/wait_support.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/json/serialize.hpp>

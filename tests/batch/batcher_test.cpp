@@ -3,8 +3,8 @@
 
 #include "batch/merge.hpp"
 #include "codec/codec.hpp"
-#include "merge_cases.hpp"
-#include "row_support.hpp"
+#include "support/merge_cases.hpp"
+#include "support/row_support.hpp"
 
 #include <gtest/gtest.h>
 

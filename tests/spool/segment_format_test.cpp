@@ -6,7 +6,7 @@
 
 #include <fstream>
 
-#include "spool_support.hpp"
+#include "support/spool_support.hpp"
 
 namespace spanline::detail {
 namespace {

@@ -4,7 +4,7 @@
 #include "queue/admission.hpp"
 
 #include "fake_api.hpp"
-#include "wait_support.hpp"
+#include "support/wait_support.hpp"
 
 #include <spanline/logger.hpp>
 #include <spanline/sidecar/logger.hpp>

@@ -1,6 +1,6 @@
 #include "batch/coalescer.hpp"
 
-#include "row_support.hpp"
+#include "support/row_support.hpp"
 #include "spool/row_keys.hpp"
 
 #include <gtest/gtest.h>

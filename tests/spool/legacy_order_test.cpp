@@ -5,7 +5,7 @@
 
 #include "codec/codec.hpp"
 #include "spool/replay_order.hpp"
-#include "spool_support.hpp"
+#include "support/spool_support.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 #include "batch/merge.hpp"
 #include "batch/text_merge.hpp"
 
-#include "merge_cases.hpp"
+#include "support/merge_cases.hpp"
 
 #include <gtest/gtest.h>
 

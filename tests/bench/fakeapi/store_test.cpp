@@ -1,7 +1,7 @@
 #include "store.hpp"
 
 #include "faults.hpp"
-#include "merge_cases.hpp"
+#include "support/merge_cases.hpp"
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>

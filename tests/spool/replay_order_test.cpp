@@ -11,8 +11,8 @@
 #include "spool/row_keys.hpp"
 #include "spool/segment_format.hpp"
 #include "spool/spool.hpp"
-#include "spool_support.hpp"
-#include "wait_support.hpp"
+#include "support/spool_support.hpp"
+#include "support/wait_support.hpp"
 
 #include <boost/json/serialize.hpp>
 #include <gtest/gtest.h>

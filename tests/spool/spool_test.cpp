@@ -19,7 +19,7 @@
 #include <set>
 #include <thread>
 
-#include "spool_support.hpp"
+#include "support/spool_support.hpp"
 
 namespace spanline::detail {
 namespace {

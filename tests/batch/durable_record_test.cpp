@@ -5,9 +5,9 @@
 #include "batch/durable_record.hpp"
 
 #include "fake_api.hpp"
-#include "merge_cases.hpp"
-#include "spool_support.hpp"
-#include "wait_support.hpp"
+#include "support/merge_cases.hpp"
+#include "support/spool_support.hpp"
+#include "support/wait_support.hpp"
 
 #include <spanline/sidecar/logger.hpp>
 
