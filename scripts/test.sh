@@ -52,5 +52,10 @@ else
   echo "test.sh: time namespaces are unavailable here (unshare --time); skipped the just-booted pass" >&2
 fi
 
-# CI also runs every fuzz target briefly (tests/fuzz, scripts/fuzz.sh).
-if [ "${CI:-}" = "true" ]; then scripts/fuzz.sh 30; fi
+# CI also runs every fuzz target briefly (tests/fuzz, scripts/fuzz.sh), then the whole
+# suite under ASan+UBSan (scripts/sanitize.sh; why the whole suite fits and TSan is left
+# out: docs/fuzzing-and-sanitizers.md). A sanitizer report fails CI and is printed.
+if [ "${CI:-}" = "true" ]; then
+  scripts/fuzz.sh 30
+  scripts/sanitize.sh address,undefined
+fi
