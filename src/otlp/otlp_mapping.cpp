@@ -112,7 +112,7 @@ enum class Action : std::uint8_t {
   json_text,      // a string holding JSON, parsed; not JSON: metadata[key] keeps the string
   messages,       // parsed when the string is JSON, else the string itself
   flattened,      // "<rule key><path>": the value lands at that path inside the field
-  metric,         // a number becomes metrics[name]; anything else stays in metadata
+  count,          // a whole number becomes metrics[name]; anything else stays in metadata
   model,          // metadata.model, without a provider prefix ("openai/gpt-4o" -> "gpt-4o")
   request_param,  // gen_ai.request.<x> -> metadata.<x>
   span_type,      // gen_ai.operation.name -> span_attributes.type through kOperationTypes
@@ -139,11 +139,11 @@ constexpr Rule kRules[] = {
     {"gen_ai.completion_json", false, Action::json_text, Field::output, 1},
     {"gen_ai.completion", false, Action::value, Field::output, 1},
     {"gen_ai.completion.", true, Action::flattened, Field::output, 1},
-    {"gen_ai.usage.input_tokens", false, Action::metric, Field::metrics, 0, "prompt_tokens"},
-    {"gen_ai.usage.prompt_tokens", false, Action::metric, Field::metrics, 0, "prompt_tokens"},
-    {"gen_ai.usage.output_tokens", false, Action::metric, Field::metrics, 0, "completion_tokens"},
-    {"gen_ai.usage.completion_tokens", false, Action::metric, Field::metrics, 0, "completion_tokens"},
-    {"gen_ai.usage.total_tokens", false, Action::metric, Field::metrics, 0, "tokens"},
+    {"gen_ai.usage.input_tokens", false, Action::count, Field::metrics, 0, "prompt_tokens"},
+    {"gen_ai.usage.prompt_tokens", false, Action::count, Field::metrics, 0, "prompt_tokens"},
+    {"gen_ai.usage.output_tokens", false, Action::count, Field::metrics, 0, "completion_tokens"},
+    {"gen_ai.usage.completion_tokens", false, Action::count, Field::metrics, 0, "completion_tokens"},
+    {"gen_ai.usage.total_tokens", false, Action::count, Field::metrics, 0, "tokens"},
     {"gen_ai.request.model", false, Action::model, Field::metadata},
     {"gen_ai.request.", true, Action::request_param, Field::metadata},
     {"gen_ai.operation.name", false, Action::span_type, Field::span_attributes},
@@ -372,11 +372,14 @@ struct Value {
             .floating = static_cast<double>(nanos / 1'000'000'000u) +
                         static_cast<double>(nanos % 1'000'000'000u) / 1e9};
   }
-  // A number becomes a metric; anything else is not one.
-  static std::optional<Value> number(const AnyValue& any) {
+  // Token counts are integers in the insert API, and some SDKs send them as doubles:
+  // 250.0 is the count 250, while 2.5 (or a value beyond int64) is not a count at all.
+  static std::optional<Value> whole_number(const AnyValue& any) {
     if (any.type == AnyValue::Type::integer) return Value{.kind = Kind::integer, .integer = any.integer};
-    if (any.type == AnyValue::Type::floating && std::isfinite(any.floating))
-      return Value{.kind = Kind::floating, .floating = any.floating};
+    constexpr double kInt64Bound = 9223372036854775808.0;  // 2^63
+    if (any.type == AnyValue::Type::floating && std::trunc(any.floating) == any.floating &&
+        any.floating >= -kInt64Bound && any.floating < kInt64Bound)
+      return Value{.kind = Kind::integer, .integer = static_cast<std::int64_t>(any.floating)};
     return std::nullopt;
   }
 };
@@ -618,9 +621,9 @@ class RowBuilder {
       case Action::flattened:
         return offer_flat(rule->field, rule->priority, std::string_view(kv.key).substr(rule->key.size()),
                           to_json(kv.value, sp_));
-      case Action::metric:
-        if (const auto number = Value::number(kv.value)) {
-          slot(Field::metrics).conventional.insert_or_assign(rule->name, *number);
+      case Action::count:
+        if (const auto count = Value::whole_number(kv.value)) {
+          slot(Field::metrics).conventional.insert_or_assign(rule->name, *count);
           return;
         }
         return metadata(kv.key, Value::of(kv.value));

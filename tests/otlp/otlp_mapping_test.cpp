@@ -5,6 +5,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include <limits>
 #include <string>
 
 namespace spanline::otlp {
@@ -181,6 +182,28 @@ TEST(OtlpMapping, UsageBecomesMetrics) {
   const json::object row = map(text);
   EXPECT_TRUE(at(row, "metrics", "prompt_tokens").is_null());
   EXPECT_EQ(at(row, "metadata", "gen_ai.usage.input_tokens"), "many");
+}
+
+// The insert API's token metrics are integers: a double without a fraction is written as
+// the integer it is; one with a fraction, or beyond int64, is not a count and stays in
+// metadata under its own key.
+TEST(OtlpMapping, TokenCountsSentAsDoublesAreIntegersOrStayInMetadata) {
+  Span whole = base_span();
+  whole.attributes.push_back(attr("gen_ai.usage.total_tokens", AnyValue::of_double(250.0)));
+  whole.attributes.push_back(attr("gen_ai.usage.input_tokens", AnyValue::of_double(-0.0)));
+  const json::object row = map(whole);
+  ASSERT_TRUE(at(row, "metrics", "tokens").is_int64()) << json::serialize(row);
+  EXPECT_EQ(at(row, "metrics", "tokens"), 250);
+  EXPECT_EQ(at(row, "metrics", "prompt_tokens"), 0);
+  EXPECT_FALSE(row.contains("metadata"));
+
+  for (const double not_a_count : {2.5, 1e19, -1e19, std::numeric_limits<double>::infinity()}) {
+    Span span = base_span();
+    span.attributes.push_back(attr("gen_ai.usage.output_tokens", AnyValue::of_double(not_a_count)));
+    const json::object mapped = map(span);
+    EXPECT_TRUE(at(mapped, "metrics", "completion_tokens").is_null()) << not_a_count;
+    EXPECT_FALSE(at(mapped, "metadata", "gen_ai.usage.output_tokens").is_null()) << not_a_count;
+  }
 }
 
 TEST(OtlpMapping, RequestParametersGoToMetadataAndModelLosesItsProviderPrefix) {
