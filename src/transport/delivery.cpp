@@ -125,9 +125,16 @@ void Delivery::enqueue(Batch batch) {
   Job job{std::move(batch), 0, nullptr, nullptr};
   job.order = live_order_.hold(job.batch);
   // During an outage new batches go straight to disk, except one kept as a probe when
-  // nothing else is on the wire to find out that the upstream is back.
+  // nothing else is on the wire, or waiting to go (a replayed record), to find out that
+  // the upstream is back.
   const bool replay_waiting = peers_.feeder != nullptr && peers_.feeder->has_waiting();
-  if (in_outage() && (!active_.empty() || replay_waiting)) return spill(std::move(job));
+  if (in_outage() && (!active_.empty() || replay_waiting)) {
+    spill(std::move(job));
+    // A waiting record probes in this batch's place only if it starts: pump rather than
+    // trust that the last pump left nothing startable behind.
+    pump();
+    return;
+  }
   if (!context_.destinations.insert_path(job.batch.destination)) return peers_.resolver->park(std::move(job));
   ready_.push_back(std::move(job));
   pump();
@@ -156,6 +163,11 @@ void Delivery::spill_waiting(const std::function<bool()>& more) {
     ready_.pop_front();
     spill(std::move(job));
   }
+  // What was spilled held things back that no answer or timer will wake: replayed
+  // records get no share while live batches wait, and a batch waits for an earlier one
+  // that shares its rows. Without this pump both wait for an event that may never come
+  // (in an outage new batches are spilled too, and nothing is on the wire).
+  pump();
 }
 
 void Delivery::drain(std::shared_ptr<std::promise<void>> idle) {
@@ -475,7 +487,7 @@ void Delivery::wait_then_retry(Job job, std::chrono::milliseconds delay) {
     if (node.empty()) return;
     if (self->in_outage()) {
       self->spill(std::move(node.mapped().job));
-      self->check_idle();
+      self->pump();  // a batch that waited for this one's rows may go now
       return;
     }
     self->ready_.push_front(std::move(node.mapped().job));

@@ -83,7 +83,8 @@ class Delivery final : public Upstream, public Anchored<Delivery> {
   // Batches whose project id is now known.
   void requeue(std::deque<Job> jobs);
   // Spills waiting batches, oldest first (backing-off retries by age, then the ready
-  // queue front to back), while `more()` says so. Only with a spool.
+  // queue front to back), while `more()` says so, then starts whatever may go now
+  // (pump). Only with a spool.
   void spill_waiting(const std::function<bool()>& more);
   // `idle` is set once no live batch is ready, on the wire, backing off or parked.
   void drain(std::shared_ptr<std::promise<void>> idle);

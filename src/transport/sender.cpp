@@ -55,12 +55,11 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
                }),
         resolver_(
             context_, delivery_, [this](ProjectResolver::Jobs jobs) { delivery_.requeue(std::move(jobs)); },
-            [this] { delivery_.check_idle(); }) {
+            // Settled batches let go of their rows: a batch waiting for them may go.
+            [this] { delivery_.wake(); }) {
     if (spool_ != nullptr) {
-      bridge_.emplace(context_, *spool_, delivery_, probe_, [this] {
-        delivery_.spill_waiting([] { return true; });
-        delivery_.check_idle();
-      });
+      bridge_.emplace(context_, *spool_, delivery_, probe_,
+                      [this] { delivery_.spill_waiting([] { return true; }); });
       feeder_.emplace(context_, *spool_, replay_window_, delivery_, probe_, resolver_);
     }
     delivery_.connect(Delivery::Peers{.probe = &probe_,
@@ -125,7 +124,6 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
     MemoryBudget& budget = context_.accounting.budget();
     const std::uint64_t target = budget.max_bytes() / 2;
     delivery_.spill_waiting([&] { return budget.bytes_in_use() > target; });
-    delivery_.check_idle();
   }
 
   void begin_drain(std::shared_ptr<std::promise<void>> idle) { delivery_.drain(std::move(idle)); }

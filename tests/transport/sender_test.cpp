@@ -8,6 +8,7 @@
 #include "fake_api.hpp"
 #include "metrics/counters.hpp"
 #include "accounting/memory_budget.hpp"
+#include "spool/row_keys.hpp"
 #include "spool/spool.hpp"
 #include "support/spool_support.hpp"
 
@@ -611,6 +612,77 @@ TEST(SenderTest, AReplayedRecordRefusedWith415IsReencodedAndDelivered) {
   }
   EXPECT_EQ(encodings, (std::vector<std::string>{"zstd", "gzip"}));
   EXPECT_EQ(p.reports_with_status(415).size(), 1u);  // the switch is reported once
+}
+
+// Replayed records get no share of a single request slot while a live batch waits in
+// line, and a live batch may wait in line for an earlier one that shares its row ids
+// and is backing off. When the outage clock then spills both batches, nothing is on the
+// wire and no timer is armed: unless spilling starts what may go now, the records (and
+// the two batches, now in the spool too) are never sent, even once the host is back.
+TEST(SenderTest, SpillingAtTheOutageClockStartsTheReplayItHeldBack) {
+  std::atomic<bool> up{false};
+  ScriptedServer server([&](const ScriptedServer::Request& request) -> std::optional<ScriptedServer::Response> {
+    if (request.target() == "/version") return json_answer(200, "{}");
+    if (!up.load()) return json_answer(503, R"({"message":"down"})");
+    return json_answer(200, R"({"row_ids":[]})");
+  });
+  spool_test::TempDir dir;
+  SpoolError error;
+  auto spool = Spool::open(SpoolOptions{.directory = dir.path(), .fsync_interval = 10ms}, error);
+  ASSERT_TRUE(spool) << error.message;
+  Pipeline p;
+  const auto live = p.destinations.add(Destination::project("p-live")).index;
+  const auto replayed = p.destinations.add(Destination::project("p-replayed")).index;
+  // Two batches of the same span ids: the second waits in line for the first.
+  const auto span_batch = [&] {
+    Batch batch = p.batch(live, "span-", 5);
+    for (std::size_t i = 0; i < batch.events.size(); ++i)
+      batch.events[i].id_key = row_key("span-" + std::to_string(i));
+    return batch;
+  };
+
+  Options options = fast_options(server.base_url());
+  options.initial_in_flight = 1;
+  options.max_in_flight = 1;  // replay's share is none while a live batch waits
+  // The first batch backs off far longer than the test runs (a uniform draw up to an
+  // hour) while the outage clock runs out.
+  options.retry_base_delay = std::chrono::hours(1);
+  options.retry_max_delay = std::chrono::hours(1);
+  options.spool_outage_after = 2s;
+  Sender sender(options, p.destinations, p.accounting, p.errors, spool.get());
+  sender.start();
+
+  p.submit(sender, span_batch());
+  ASSERT_TRUE(eventually([&] { return p.counters.retries.load() == 1; }));  // failed once, backing off
+  up = true;  // nothing reaches the host again until the outage spill, unless something is wrong
+  p.submit(sender, span_batch());
+  // Exactly the replay window's two slots: the replay thread then waits for an
+  // acknowledgement and cannot wake delivery either.
+  const std::string key = p.destinations.get(replayed).key();
+  for (int r = 0; r < 2; ++r) {
+    Batch record;
+    for (int i = 0; i < 3; ++i)
+      record.events.push_back(
+          BatchEvent{.json = R"({"id":"rec-)" + std::to_string(r) + "-" + std::to_string(i) + R"("})"});
+    encode(record, Compression::zstd, 1);
+    ASSERT_TRUE(spool
+                    ->append(SpoolEntry{.destination_key = key,
+                                        .encoding = Compression::zstd,
+                                        .source_rows = 3,
+                                        .raw_bytes = static_cast<std::uint32_t>(record.raw_body_bytes),
+                                        .payload = record.body,
+                                        .rows = RecordRows{.destination = replayed, .keys = {}}})
+                    .ok());
+  }
+
+  // The records, and both batches (by way of the spool, spilled at the outage clock).
+  EXPECT_TRUE(eventually([&] { return p.counters.rows_delivered.load() == 6 + 10; }))
+      << p.counters.rows_delivered.load() << " rows delivered, " << p.counters.rows_replayed_delivered.load()
+      << " of them replayed, " << p.counters.rows_spilled.load() << " spilled";
+  EXPECT_EQ(p.counters.rows_replayed_delivered.load(), 6 + p.counters.rows_spilled.load());
+  EXPECT_TRUE(p.settled());
+  sender.shutdown(std::chrono::steady_clock::now() + 5s);
+  EXPECT_EQ(p.dropped(DropReason::shutdown), 0u);
 }
 
 std::string http_date(std::chrono::system_clock::time_point when) {
