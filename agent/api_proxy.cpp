@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <array>
 #include <optional>
+#include <utility>
 #include <vector>
 
 namespace spanline::agent {
@@ -249,7 +250,10 @@ class ProxyCall : public StreamedBody, public std::enable_shared_from_this<Proxy
       response.keep_alive(head_.keep_alive());
       return finish_exchange(ProxyOutcome::answered, [&] { responder_.respond(std::move(response)); });
     }
-    responder_.respond_streamed(StreamedResponse{std::move(head), this->shared_from_this()});
+    // A responder answers once. Not keeping it breaks the cycle connection -> this body ->
+    // responder -> connection, which would outlive an io_context stopped mid-write.
+    const HttpResponder responder = std::exchange(responder_, HttpResponder{});
+    responder.respond_streamed(StreamedResponse{std::move(head), this->shared_from_this()});
   }
 
   // Reads until some body bytes are in piece_ or the body ends: a read may bring only chunk

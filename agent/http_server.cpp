@@ -182,9 +182,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void pull_piece() {
     if (!streamed_body_) return;
     stream_.expires_never();
-    streamed_body_->next([self = shared_from_this(), body = streamed_body_](error_code ec, asio::const_buffer piece,
-                                                                           bool last) {
-      if (self->streamed_body_ != body) return;  // cut meanwhile
+    // The body keeps this callback until it calls it: a weak reference back to the body, so
+    // that the body does not keep itself alive.
+    std::weak_ptr<StreamedBody> body = streamed_body_;
+    streamed_body_->next([self = shared_from_this(), body = std::move(body)](error_code ec, asio::const_buffer piece,
+                                                                            bool last) {
+      if (self->streamed_body_ != body.lock()) return;  // cut meanwhile
       self->on_piece(ec, piece, last);
     });
   }
