@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
 #include <cstdlib>
 
 namespace spanline::load {
@@ -122,6 +123,17 @@ int parse_command_line(int argc, char** argv, Command& out) {
   other->add_option("--report-preamble", out.report_preamble,
                     "markdown file placed under the report's title");
 
+  auto* history = app.add_option_group("history (bench/run)");
+  auto* append = history->add_option(
+      "--append-history", out.history_dir,
+      "append the headline figures of DIR's results (as --render-report reads them) to DIR/history.jsonl");
+  history->add_option("--commit", out.history_commit, "the commit measured, for --append-history")
+      ->needs(append);
+  history->add_flag("--local-changes", out.history_local_changes,
+                    "the work tree measured differed from --commit")
+      ->needs(append);
+  history->add_flag("--quick", out.history_quick, "a quick-mode run (shortened scenarios)")->needs(append);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -140,8 +152,14 @@ int parse_command_line(int argc, char** argv, Command& out) {
     }
     c.logger_options.emplace_back(opt.substr(0, eq), opt.substr(eq + 1));
   }
+  if (!out.history_dir.empty() && out.history_commit.empty()) {
+    std::fprintf(stderr, "--append-history needs --commit\n");
+    return kExitError;
+  }
   if (reference)
     out.action = Command::Action::reference;
+  else if (!out.history_dir.empty())
+    out.action = Command::Action::append_history;
   else if (!out.report_dir.empty())
     out.action = Command::Action::render_report;
   return -1;

@@ -8,13 +8,18 @@
 namespace spanline::load {
 
 struct Command {
-  enum class Action { run, reference, render_report } action = Action::run;
+  enum class Action { run, reference, render_report, append_history } action = Action::run;
   LoadConfig config;
   bool json = false;
   bool expect_no_loss = false;
   double reference_seconds = 3;
   std::string report_dir;
   std::string report_preamble;
+  // --append-history DIR: the run's identity (the date and machine are read when appending)
+  std::string history_dir;
+  std::string history_commit;
+  bool history_local_changes = false;
+  bool history_quick = false;
 };
 
 // Exit codes.

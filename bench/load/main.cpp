@@ -2,6 +2,7 @@
 
 #include "cli.hpp"
 #include "driver.hpp"
+#include "history.hpp"
 #include "reference.hpp"
 #include "report.hpp"
 #include "report_md.hpp"
@@ -28,6 +29,14 @@ int main(int argc, char** argv) {
         write_report(cmd.report_dir, cmd.report_preamble);
         std::fprintf(stderr, "wrote %s/REPORT.md\n", cmd.report_dir.c_str());
         return kExitOk;
+      case Command::Action::append_history: {
+        const HistoryRun run{cmd.history_commit, cmd.history_local_changes, utc_now_iso8601(), cmd.history_quick,
+                             this_machine()};
+        const std::string file = cmd.history_dir + "/history.jsonl";
+        const std::size_t n = append_history(cmd.history_dir, file, run);
+        std::fprintf(stderr, "appended %zu figures to %s\n", n, file.c_str());
+        return kExitOk;
+      }
       case Command::Action::run:
         break;
     }

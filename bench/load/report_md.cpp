@@ -1,5 +1,6 @@
 #include "report_md.hpp"
 
+#include "caller_cost.hpp"
 #include "report.hpp"
 #include "svg.hpp"
 
@@ -316,6 +317,9 @@ RenderedReport render_report(const ReportInputs& in) {
     }
   }
 
+  caller_cost_section(md, caller_costs(in.micro_fresh ? &*in.micro_fresh : nullptr, in.micro ? &*in.micro : nullptr));
+  history_section(md, in.history);
+
   // --- micro-benchmarks ------------------------------------------------------------------
   md += "## Micro-benchmarks\n\n";
   if (in.micro)
@@ -348,7 +352,7 @@ RenderedReport render_report(const ReportInputs& in) {
   return out;
 }
 
-void write_report(const std::string& dir, const std::string& preamble_file) {
+ReportInputs read_report_inputs(const std::string& dir) {
   namespace fs = std::filesystem;
   ReportInputs in;
   std::vector<fs::path> loads;
@@ -363,6 +367,19 @@ void write_report(const std::string& dir, const std::string& preamble_file) {
   if (fs::exists(fs::path(dir) / "micro.json")) in.micro = parse_file(fs::path(dir) / "micro.json");
   if (fs::exists(fs::path(dir) / "micro-fresh.json"))
     in.micro_fresh = parse_file(fs::path(dir) / "micro-fresh.json");
+  if (fs::exists(fs::path(dir) / "history.jsonl")) {
+    try {
+      in.history = parse_history(read_file(fs::path(dir) / "history.jsonl"));
+    } catch (const std::runtime_error& e) {
+      throw std::runtime_error((fs::path(dir) / "history.jsonl").string() + ": " + e.what());
+    }
+  }
+  return in;
+}
+
+void write_report(const std::string& dir, const std::string& preamble_file) {
+  namespace fs = std::filesystem;
+  ReportInputs in = read_report_inputs(dir);
   if (!preamble_file.empty() && fs::exists(preamble_file)) in.preamble = read_file(preamble_file);
 
   const RenderedReport report = render_report(in);

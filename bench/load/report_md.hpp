@@ -3,6 +3,7 @@
 // throughput as a fraction of the physical reference, the micro-benchmarks, and
 // SVG plots (throughput over time per scenario, latency percentiles).
 
+#include "history.hpp"
 #include "reference.hpp"
 #include "result.hpp"
 
@@ -22,6 +23,7 @@ struct ReportInputs {
   // The caller-cost benchmarks again, each family run in a process of its own: the full
   // run measures them after earlier benchmarks have churned the heap (see README).
   std::optional<boost::json::value> micro_fresh;
+  std::vector<HistoryRecord> history;  // earlier runs' headline figures (history.jsonl), oldest first
   std::string title = "spanline benchmark report";
   std::string preamble;  // free markdown placed under the title (machine, date, command)
 };
@@ -34,9 +36,13 @@ struct RenderedReport {
 
 RenderedReport render_report(const ReportInputs& inputs);
 
-// Reads DIR/*.load.json (sorted by name), DIR/reference.json, DIR/micro.json and
-// DIR/micro-fresh.json when present, writes DIR/REPORT.md and the SVGs. `preamble_file`, when it exists, is
-// copied under the title. Throws std::runtime_error on unreadable input.
+// Reads DIR/*.load.json (sorted by name), DIR/reference.json, DIR/micro.json,
+// DIR/micro-fresh.json and DIR/history.jsonl when present. Throws std::runtime_error on
+// unreadable input.
+ReportInputs read_report_inputs(const std::string& dir);
+
+// read_report_inputs(DIR), then writes DIR/REPORT.md and the SVGs. `preamble_file`, when it
+// exists, is copied under the title. Throws std::runtime_error on unreadable input.
 void write_report(const std::string& dir, const std::string& preamble_file = {});
 
 // File-name-safe form of a scenario name.

@@ -94,7 +94,9 @@ std::string render_line_chart(const ChartSpec& spec, const std::vector<ChartSeri
     xmax = static_cast<double>(spec.x_categories.size() - 1);
   }
   if (!std::isfinite(xmin)) xmin = 0, xmax = 1;
-  if (!std::isfinite(ymin)) ymin = 0, ymax = 1;
+  // No point to show (e.g. no run recorded a latency): an empty frame. On a log axis the
+  // range must stay positive, or its decades would run from log10(0) = -inf.
+  if (!std::isfinite(ymin)) ymin = spec.log_y ? 1 : 0, ymax = spec.log_y ? 10 : 1;
   if (xmax <= xmin) xmax = xmin + 1;
 
   std::vector<double> yticks;

@@ -258,5 +258,15 @@ TEST(LoadReport, SvgChartSkipsNonPositiveValuesOnLogAxis) {
   EXPECT_NE(svg.find(">1000<"), std::string::npos);
 }
 
+TEST(LoadReport, SvgChartWithoutPointsOnLogAxisIsAnEmptyFrame) {
+  ChartSpec spec;
+  spec.log_y = true;
+  spec.title = "t";
+  const std::string svg = render_line_chart(spec, {{"s", {{0, 0}}}});
+  EXPECT_EQ(svg.rfind("<svg", 0), 0u);
+  EXPECT_NE(svg.find("</svg>"), std::string::npos);
+  EXPECT_EQ(svg.find("inf"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace spanline::load
