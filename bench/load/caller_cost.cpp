@@ -79,7 +79,8 @@ std::map<long, Floor> floors(const json::value* output) {
     if (n.family != "BM_LogCallFloor" || n.arg < 0 || out.contains(n.arg)) continue;
     Floor f;
     // The floor reports its median without the timer subtracted: net it like the logger's.
-    if (const auto p50 = counter(*b, "rest_p50_ns")) f.p50_net_ns = *p50 - counter(*b, "timer_ns").value_or(0);
+    if (const auto p50 = counter(*b, "rest_p50_ns"))
+      f.p50_net_ns = *p50 - counter(*b, "timer_ns").value_or(0);
     f.p99_ns = counter(*b, "rest_p99_ns");
     f.first_p50_ns = counter(*b, "first_p50_ns");
     out.emplace(n.arg, f);
@@ -94,7 +95,8 @@ void add_rows(std::vector<CallerCost>& out, const json::value* output, const cha
     if (n.family != "BM_LogCallLatency") continue;
     CallerCost c;
     c.source = source;
-    c.benchmark = n.family + (n.arg >= 0 ? "/" + std::to_string(n.arg) : "") + "/threads:" + std::to_string(n.threads);
+    c.benchmark =
+        n.family + (n.arg >= 0 ? "/" + std::to_string(n.arg) : "") + "/threads:" + std::to_string(n.threads);
     c.rate = n.arg;
     c.threads = n.threads;
     c.p50_net_ns = counter(*b, "p50_net_ns");

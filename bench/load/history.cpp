@@ -66,7 +66,8 @@ std::string format_value(double v, const std::string& unit) {
 
 std::string format_ratio(const HistoryFigure& fig) {
   if (!fig.ratio) return "";
-  return fig.unit == "spans/s" ? " (" + f("%.1f %%", *fig.ratio * 100) + ")" : " (" + f("%.2fx", *fig.ratio) + ")";
+  return fig.unit == "spans/s" ? " (" + f("%.1f %%", *fig.ratio * 100) + ")"
+                               : " (" + f("%.2fx", *fig.ratio) + ")";
 }
 
 // The newest value against the one before: "+3.2 %", bold and marked when worse by more
@@ -82,21 +83,24 @@ std::string change(double before, double now, const std::string& unit) {
 
 const json::value& field(const json::object& o, std::string_view key, std::size_t line) {
   const json::value* v = o.if_contains(key);
-  if (v == nullptr) throw std::runtime_error("history line " + std::to_string(line) + ": no \"" + std::string(key) + "\"");
+  if (v == nullptr)
+    throw std::runtime_error("history line " + std::to_string(line) + ": no \"" + std::string(key) + "\"");
   return *v;
 }
 
 std::string text_field(const json::object& o, std::string_view key, std::size_t line) {
   const json::value& v = field(o, key, line);
   if (!v.is_string())
-    throw std::runtime_error("history line " + std::to_string(line) + ": \"" + std::string(key) + "\" is not a string");
+    throw std::runtime_error("history line " + std::to_string(line) + ": \"" + std::string(key) +
+                             "\" is not a string");
   return std::string(v.as_string());
 }
 
 double number_field(const json::object& o, std::string_view key, std::size_t line) {
   const json::value& v = field(o, key, line);
   if (!v.is_number())
-    throw std::runtime_error("history line " + std::to_string(line) + ": \"" + std::string(key) + "\" is not a number");
+    throw std::runtime_error("history line " + std::to_string(line) + ": \"" + std::string(key) +
+                             "\" is not a number");
   return v.to_number<double>();
 }
 
@@ -122,7 +126,8 @@ MachineInfo machine_from_cpuinfo(std::string_view cpuinfo, unsigned nproc) {
     if (colon == std::string_view::npos) continue;
     std::string_view name = line.substr(colon + 1);
     while (!name.empty() && (name.front() == ' ' || name.front() == '\t')) name.remove_prefix(1);
-    while (!name.empty() && (name.back() == ' ' || name.back() == '\t' || name.back() == '\r')) name.remove_suffix(1);
+    while (!name.empty() && (name.back() == ' ' || name.back() == '\t' || name.back() == '\r'))
+      name.remove_suffix(1);
     if (!name.empty()) m.cpu = std::string(name);
     break;
   }
@@ -153,7 +158,8 @@ std::vector<HistoryFigure> headline_figures(const std::vector<RunResult>& runs,
       out.push_back(figure(s + "lost", static_cast<double>(r.lost), "ids"));
     }
     out.push_back(figure(s + "dropped",
-                         static_cast<double>(r.dropped_local + r.rejected + r.dropped_sidecar_unanswered), "rows"));
+                         static_cast<double>(r.dropped_local + r.rejected + r.dropped_sidecar_unanswered),
+                         "rows"));
     if (r.sent > 0 && r.cpu_seconds > 0) {
       out.push_back(figure(s + "cpu_per_span", r.cpu_seconds * 1e6 / static_cast<double>(r.sent), "us/span",
                            zstd_us, kZstdCost));
@@ -212,7 +218,8 @@ std::vector<HistoryRecord> parse_history(std::string_view text) {
     HistoryRecord r;
     r.run.commit = text_field(o, "commit", line_no);
     r.run.date = text_field(o, "date", line_no);
-    if (const auto* lc = o.if_contains("local_changes"); lc != nullptr && lc->is_bool()) r.run.local_changes = lc->as_bool();
+    if (const auto* lc = o.if_contains("local_changes"); lc != nullptr && lc->is_bool())
+      r.run.local_changes = lc->as_bool();
     if (const auto* q = o.if_contains("quick"); q != nullptr && q->is_bool()) r.run.quick = q->as_bool();
     if (const auto* m = o.if_contains("machine"); m != nullptr && m->is_object()) {
       const auto& mo = m->as_object();
@@ -251,7 +258,8 @@ void history_section(std::string& md, const std::vector<HistoryRecord>& records,
   // Runs in file order (appended, so oldest first), then those of the newest run's kind.
   std::vector<HistoryRun> runs;
   for (const HistoryRecord& r : records) {
-    const bool known = std::any_of(runs.begin(), runs.end(), [&](const HistoryRun& x) { return same_run(x, r.run); });
+    const bool known =
+        std::any_of(runs.begin(), runs.end(), [&](const HistoryRun& x) { return same_run(x, r.run); });
     if (!known) runs.push_back(r.run);
   }
   const bool quick = runs.back().quick;
@@ -263,7 +271,8 @@ void history_section(std::string& md, const std::vector<HistoryRecord>& records,
   for (auto run = runs.rbegin(); run != runs.rend(); ++run) {
     for (const HistoryRecord& r : records) {
       if (!same_run(r.run, *run)) continue;
-      const bool known = std::any_of(names.begin(), names.end(), [&](const auto& n) { return n.first == r.figure.name; });
+      const bool known =
+          std::any_of(names.begin(), names.end(), [&](const auto& n) { return n.first == r.figure.name; });
       if (!known) names.emplace_back(r.figure.name, r.figure.unit);
     }
   }
@@ -283,11 +292,13 @@ void history_section(std::string& md, const std::vector<HistoryRecord>& records,
   md += "| run | commit | date (UTC) | machine |\n|---|---|---|---|\n";
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const HistoryRun& r = runs[i];
-    md += "| " + std::to_string(i + 1) + " | `" + r.commit + "`" + (r.local_changes ? " (with local changes)" : "") +
-          " | " + short_date(r.date) + " | " + std::to_string(r.machine.nproc) + " × " + r.machine.cpu + " |\n";
+    md += "| " + std::to_string(i + 1) + " | `" + r.commit + "`" +
+          (r.local_changes ? " (with local changes)" : "") + " | " + short_date(r.date) + " | " +
+          std::to_string(r.machine.nproc) + " × " + r.machine.cpu + " |\n";
   }
   md += "\n| figure |";
-  for (std::size_t i = 0; i < runs.size(); ++i) md += " run " + std::to_string(i + 1) + " `" + runs[i].commit + "` |";
+  for (std::size_t i = 0; i < runs.size(); ++i)
+    md += " run " + std::to_string(i + 1) + " `" + runs[i].commit + "` |";
   md += " newest vs the run before |\n|---|";
   for (std::size_t i = 0; i < runs.size(); ++i) md += "---|";
   md += "---|\n";
@@ -295,11 +306,15 @@ void history_section(std::string& md, const std::vector<HistoryRecord>& records,
     md += "| " + name + " |";
     for (const HistoryRun& run : runs) {
       const HistoryFigure* fig = find(run, name);
-      md += " " + (fig != nullptr ? format_value(fig->value, fig->unit) + format_ratio(*fig) : std::string("–")) + " |";
+      md += " " +
+            (fig != nullptr ? format_value(fig->value, fig->unit) + format_ratio(*fig) : std::string("–")) +
+            " |";
     }
     const HistoryFigure* now = find(runs.back(), name);
     const HistoryFigure* before = runs.size() >= 2 ? find(runs[runs.size() - 2], name) : nullptr;
-    md += " " + (now != nullptr && before != nullptr ? change(before->value, now->value, unit) : std::string("–")) + " |\n";
+    md += " " +
+          (now != nullptr && before != nullptr ? change(before->value, now->value, unit) : std::string("–")) +
+          " |\n";
   }
   md += "\n";
 }

@@ -41,9 +41,9 @@ struct HistoryRun {
 struct HistoryFigure {
   std::string name;  // "<scenario>/accepted", "caller/BM_LogCallLatency/20000/threads:1/p99"
   double value = 0;
-  std::string unit;                // spans/s, ids, rows, us/span, MiB, ns
-  std::optional<double> ratio;     // value / the physical reference's figure, when it has one
-  std::string reference;           // what ratio divides by
+  std::string unit;             // spans/s, ids, rows, us/span, MiB, ns
+  std::optional<double> ratio;  // value / the physical reference's figure, when it has one
+  std::string reference;        // what ratio divides by
 };
 
 struct HistoryRecord {
@@ -58,7 +58,8 @@ struct HistoryRecord {
 // may be null.
 std::vector<HistoryFigure> headline_figures(const std::vector<RunResult>& runs,
                                             const std::optional<Reference>& reference,
-                                            const boost::json::value* micro, const boost::json::value* micro_fresh);
+                                            const boost::json::value* micro,
+                                            const boost::json::value* micro_fresh);
 
 // One line per figure, each ending in '\n'.
 std::string history_lines(const HistoryRun& run, const std::vector<HistoryFigure>& figures);

@@ -78,9 +78,10 @@ TEST(CallerCost, SectionShowsLoggerAndFloorSideBySide) {
   std::string md;
   caller_cost_section(md, caller_costs(&fresh, &full));
   EXPECT_NE(md.find("## Caller cost of one log() call"), std::string::npos);
-  EXPECT_NE(md.find("| `BM_LogCallLatency/20000/threads:1` | fresh process | 130 ns | 1800 ns | 2600 ns | 75 ns | "
-                    "640 ns | 410 ns |"),
-            std::string::npos)
+  EXPECT_NE(
+      md.find("| `BM_LogCallLatency/20000/threads:1` | fresh process | 130 ns | 1800 ns | 2600 ns | 75 ns | "
+              "640 ns | 410 ns |"),
+      std::string::npos)
       << md;
   EXPECT_NE(md.find("| `BM_LogCallLatency/50000/threads:2` | fresh process | 140 ns | 3500 ns | 3100 ns |"),
             std::string::npos)

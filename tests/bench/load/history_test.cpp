@@ -72,8 +72,8 @@ TEST(LoadHistory, HeadlineFiguresCarryValuesUnitsAndReferenceRatios) {
   const auto* cpu = find(figures, "01-closed/cpu_per_span");
   ASSERT_NE(cpu, nullptr);
   EXPECT_EQ(cpu->unit, "us/span");
-  EXPECT_DOUBLE_EQ(cpu->value, 10);      // 20 s over 2M spans
-  EXPECT_DOUBLE_EQ(*cpu->ratio, 2.5);    // zstd-1 needs 4 µs for a span's 2,000 B
+  EXPECT_DOUBLE_EQ(cpu->value, 10);    // 20 s over 2M spans
+  EXPECT_DOUBLE_EQ(*cpu->ratio, 2.5);  // zstd-1 needs 4 µs for a span's 2,000 B
 
   EXPECT_DOUBLE_EQ(find(figures, "01-closed/lost")->value, 5);
   EXPECT_FALSE(find(figures, "01-closed/lost")->ratio.has_value());
@@ -122,12 +122,14 @@ TEST(LoadHistory, LinesRoundTripOneObjectPerFigure) {
     parse_history(text + "not json\n");
     FAIL() << "a bad line was accepted";
   } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("line " + std::to_string(figures.size() + 1)), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("line " + std::to_string(figures.size() + 1)), std::string::npos)
+        << e.what();
   }
 }
 
 TEST(LoadHistory, MachineComesFromCpuinfo) {
-  const auto m = machine_from_cpuinfo("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13  \n", 2);
+  const auto m =
+      machine_from_cpuinfo("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13  \n", 2);
   EXPECT_EQ(m.cpu, "AMD EPYC 7B13");
   EXPECT_EQ(m.nproc, 2u);
   EXPECT_EQ(machine_from_cpuinfo("processor : 0\n", 4).cpu, "unknown");
@@ -169,13 +171,16 @@ TEST(LoadHistory, SectionShowsTheLastRunsOfTheNewestKindAndFlagsRegressions) {
   EXPECT_EQ(md.find("`c3`"), std::string::npos) << md;  // quick runs are not compared with full runs
   EXPECT_NE(md.find("| 1 | `c2` | 2026-12-08 03:02 | 2 × AMD EPYC |"), std::string::npos) << md;
   // accepted: 110k .. 100k, each with its fraction of the 250k ceiling; 140k -> 100k is a regression
-  EXPECT_NE(md.find("| 01-closed/accepted | 110.0k (44.0 %) | 120.0k (48.0 %) | 130.0k (52.0 %) | 140.0k (56.0 %) | "
-                    "100.0k (40.0 %) | **-28.6 % worse** |"),
-            std::string::npos)
+  EXPECT_NE(
+      md.find(
+          "| 01-closed/accepted | 110.0k (44.0 %) | 120.0k (48.0 %) | 130.0k (52.0 %) | 140.0k (56.0 %) | "
+          "100.0k (40.0 %) | **-28.6 % worse** |"),
+      std::string::npos)
       << md;
   // CPU per span fell with more spans for the same 20 s: better, not flagged.
   EXPECT_NE(md.find("| 01-closed/cpu_per_span | 18.18 µs (4.55x) |"), std::string::npos) << md;
-  EXPECT_NE(md.find("| 01-closed/lost | 5 ids | 5 ids | 5 ids | 5 ids | 5 ids | = |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 01-closed/lost | 5 ids | 5 ids | 5 ids | 5 ids | 5 ids | = |"), std::string::npos)
+      << md;
 
   // A quick run last: only quick runs are shown.
   auto with_quick = records;
@@ -229,14 +234,16 @@ TEST(LoadHistory, AppendsToTheFileAndTheReportShowsIt) {
   std::ifstream report(dir / "REPORT.md");
   const std::string md((std::istreambuf_iterator<char>(report)), std::istreambuf_iterator<char>());
   EXPECT_NE(md.find("## History: the last 2 runs"), std::string::npos) << md;
-  EXPECT_NE(md.find("| caller/BM_LogCallLatency/20000/threads:1/first | 2600 ns | 2600 ns | = |"), std::string::npos)
+  EXPECT_NE(md.find("| caller/BM_LogCallLatency/20000/threads:1/first | 2600 ns | 2600 ns | = |"),
+            std::string::npos)
       << md;
   EXPECT_NE(md.find("## Caller cost of one log() call"), std::string::npos);
 
   // An empty results directory has nothing to append; a damaged history stops the report.
   const auto empty = dir / "empty";
   fs::create_directories(empty);
-  EXPECT_THROW(append_history(empty.string(), (empty / "history.jsonl").string(), run_at(3)), std::runtime_error);
+  EXPECT_THROW(append_history(empty.string(), (empty / "history.jsonl").string(), run_at(3)),
+               std::runtime_error);
   EXPECT_FALSE(fs::exists(empty / "history.jsonl"));
   std::ofstream(file, std::ios::app) << "{broken\n";
   EXPECT_THROW(write_report(dir.string()), std::runtime_error);
