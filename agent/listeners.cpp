@@ -214,13 +214,9 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol
     IngestSink& sink = context_.sink;
     const Listener kind = context_.kind;
     while (!unread_.empty()) {
-      // One line per feed, so that the rest stays unread when its row has to wait.
-      const std::size_t newline = unread_.find('\n');
-      const std::size_t take = newline == std::string_view::npos ? unread_.size() : newline + 1;
-      const std::string_view piece = unread_.substr(0, take);
-      unread_.remove_prefix(take);
-      framer_.feed(
-          piece,
+      // One line at a time, so that the rest stays unread when its row has to wait.
+      const std::size_t taken = framer_.feed_one(
+          unread_,
           [&](std::string_view line, std::uint64_t offset) {
             HeldRow row;
             if (sink.parse_line(kind, line, offset, peer_, readable_in(buffer_, line), row.row, row.to))
@@ -229,6 +225,7 @@ class StreamSession : public std::enable_shared_from_this<StreamSession<Protocol
           [&](std::uint64_t offset) {
             sink.report_invalid(kind, detail::IngestError::too_long, offset, peer_);
           });
+      unread_.remove_prefix(taken);
       if (held_ && !offer_held()) return closing_ ? finish(asio::error::operation_aborted) : void();
     }
     note_partial_line();

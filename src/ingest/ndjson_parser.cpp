@@ -306,6 +306,20 @@ struct EventParser::Impl {
     bool removed = false;
   };
   std::vector<Member> members;
+  // The last routing value found valid, and for which key: a client sends a connection's
+  // events to one place, so most lines need not check it again.
+  RouteKind valid_route_kind = RouteKind::none;
+  std::string valid_route_value;
+
+  bool valid_route(RouteKind kind, std::string_view value) {
+    if (kind == valid_route_kind && value == valid_route_value) return true;
+    const bool ok = kind == RouteKind::project_name ? valid_project_name(value) : valid_destination_id(value);
+    if (ok) {
+      valid_route_kind = kind;
+      valid_route_value.assign(value);
+    }
+    return ok;
+  }
 
   // Copies `text` into `target` with simdjson's padding and returns the capacity.
   static std::size_t pad_copy(std::string& target, std::string_view text) {
@@ -441,9 +455,7 @@ std::optional<IngestFailure> EventParser::parse_object(std::string_view text, st
         if (value.get_string().get(target) != simdjson::SUCCESS) {
           return fail(IngestError::bad_routing_key, value_offset);
         }
-        const bool ok =
-            which == RouteKind::project_name ? valid_project_name(target) : valid_destination_id(target);
-        if (!ok) return fail(IngestError::bad_routing_key, value_offset);
+        if (!impl.valid_route(which, target)) return fail(IngestError::bad_routing_key, value_offset);
         if (route.kind != RouteKind::none && (route.kind != which || route.value != target)) {
           return fail(IngestError::bad_routing_key, member_start);  // two different destinations
         }

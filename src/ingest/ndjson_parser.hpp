@@ -140,6 +140,12 @@ class LineFramer {
   template <class OnLine, class OnTooLong>
   void feed(std::string_view data, OnLine&& on_line, OnTooLong&& on_too_long);
 
+  // Feeds `data` up to and including its first newline (all of it when it has none), so at
+  // most one line is passed on; returns the bytes consumed. For a caller that must be able
+  // to stop after any line (a row that waits for room) without looking for its newline twice.
+  template <class OnLine, class OnTooLong>
+  std::size_t feed_one(std::string_view data, OnLine&& on_line, OnTooLong&& on_too_long);
+
   // True when bytes of an unfinished line are pending (a disconnect now loses them).
   bool has_partial() const { return !carry_.empty() || skipping_; }
   std::uint64_t partial_offset() const { return line_start_; }
@@ -155,37 +161,40 @@ class LineFramer {
 
 template <class OnLine, class OnTooLong>
 void LineFramer::feed(std::string_view data, OnLine&& on_line, OnTooLong&& on_too_long) {
-  std::size_t pos = 0;
-  while (pos < data.size()) {
-    const std::size_t nl = data.find('\n', pos);
-    const std::size_t end = nl == std::string_view::npos ? data.size() : nl;
-    const std::string_view piece = data.substr(pos, end - pos);
-    if (skipping_) {
-      // rest of an overlong line: dropped
-    } else if (!carry_.empty() || nl == std::string_view::npos) {
-      if (carry_.size() + piece.size() > max_line_) {
-        carry_.clear();
-        skipping_ = true;
-        on_too_long(line_start_);
-      } else {
-        carry_.append(piece);
-        if (nl != std::string_view::npos) {
-          on_line(std::string_view(carry_), line_start_);
-          carry_.clear();
-        }
-      }
-    } else if (piece.size() > max_line_) {
+  while (!data.empty()) data.remove_prefix(feed_one(data, on_line, on_too_long));
+}
+
+template <class OnLine, class OnTooLong>
+std::size_t LineFramer::feed_one(std::string_view data, OnLine&& on_line, OnTooLong&& on_too_long) {
+  if (data.empty()) return 0;
+  const std::size_t nl = data.find('\n');
+  const std::size_t end = nl == std::string_view::npos ? data.size() : nl;
+  const std::string_view piece = data.substr(0, end);
+  if (skipping_) {
+    // rest of an overlong line: dropped
+  } else if (!carry_.empty() || nl == std::string_view::npos) {
+    if (carry_.size() + piece.size() > max_line_) {
+      carry_.clear();
+      skipping_ = true;
       on_too_long(line_start_);
     } else {
-      on_line(piece, line_start_);
+      carry_.append(piece);
+      if (nl != std::string_view::npos) {
+        on_line(std::string_view(carry_), line_start_);
+        carry_.clear();
+      }
     }
-    offset_ += end - pos;
-    if (nl == std::string_view::npos) break;
-    ++offset_;  // the newline
-    skipping_ = false;
-    line_start_ = offset_;
-    pos = nl + 1;
+  } else if (piece.size() > max_line_) {
+    on_too_long(line_start_);
+  } else {
+    on_line(piece, line_start_);
   }
+  offset_ += end;
+  if (nl == std::string_view::npos) return data.size();
+  ++offset_;  // the newline
+  skipping_ = false;
+  line_start_ = offset_;
+  return nl + 1;
 }
 
 // Where a Braintrust insert body ({"events":[...]}) went wrong. `index` is the event's

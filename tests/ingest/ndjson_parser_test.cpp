@@ -373,6 +373,23 @@ TEST(IngestParser, DepthLimitIsInclusive) {
   EXPECT_EQ(r.failure->reason, IngestError::too_deep);
 }
 
+// The parser remembers the last routing value it found valid; a value valid for one key
+// is still checked for another, and a refused one is never remembered.
+TEST(IngestParser, RoutingValuesAreCheckedForTheirOwnKey) {
+  EventParser parser;
+  IngestEvent event;
+  ASSERT_FALSE(parser.parse(R"({"project_name":"my project"})", Routing::strip, event));
+  ASSERT_FALSE(parser.parse(R"({"project_name":"my project"})", Routing::strip, event));
+  const auto as_id = parser.parse(R"({"project_id":"my project"})", Routing::strip, event);
+  ASSERT_TRUE(as_id.has_value());
+  EXPECT_EQ(as_id->reason, IngestError::bad_routing_key);
+  ASSERT_TRUE(parser.parse(R"({"dataset_id":"../x"})", Routing::strip, event));
+  ASSERT_TRUE(parser.parse(R"({"dataset_id":"../x"})", Routing::strip, event));
+  ASSERT_FALSE(parser.parse(R"({"dataset_id":"d1"})", Routing::strip, event));
+  ASSERT_TRUE(event.destination.has_value());
+  EXPECT_EQ(event.destination->id, "d1");
+}
+
 TEST(IngestParser, ParserIsReusableAfterFailures) {
   EventParser parser;
   IngestEvent event;
@@ -433,6 +450,40 @@ TEST(IngestFramer, SkipsOverlongLinesAndKeepsGoing) {
   EXPECT_EQ(out.lines[1].first, "fine");
   EXPECT_EQ(out.lines[2].first, "end");
   EXPECT_EQ(out.lines[2].second, 33u);
+}
+
+// feed_one hands on at most one line per call and says how much it took, so a caller can
+// stop after any line; fed piece by piece, it frames a stream as feed() does.
+TEST(IngestFramer, FeedOneStopsAfterEachLine) {
+  LineFramer framer(4);
+  Framed out;
+  auto one = [&](std::string_view data) {
+    return framer.feed_one(
+        data,
+        [&](std::string_view line, std::uint64_t offset) { out.lines.emplace_back(std::string(line), offset); },
+        [&](std::uint64_t offset) { out.too_long.push_back(offset); });
+  };
+  std::string_view data = "ab\n\ncd\n012345\nx";
+  EXPECT_EQ(one(data), 3u);  // "ab\n"
+  ASSERT_EQ(out.lines.size(), 1u);
+  data.remove_prefix(3);
+  EXPECT_EQ(one(data), 1u);  // the blank line
+  data.remove_prefix(1);
+  EXPECT_EQ(one(data), 3u);
+  data.remove_prefix(3);
+  EXPECT_EQ(one(data), 7u);  // too long: reported, skipped through its newline
+  data.remove_prefix(7);
+  EXPECT_EQ(one(data), 1u);  // "x": no newline yet, carried
+  EXPECT_TRUE(framer.has_partial());
+  EXPECT_EQ(one(""), 0u);
+  EXPECT_EQ(one("y\nz\n"), 2u);
+  ASSERT_EQ(out.lines.size(), 4u);
+  EXPECT_EQ(out.lines[1], (std::pair<std::string, std::uint64_t>{"", 3}));
+  EXPECT_EQ(out.lines[2], (std::pair<std::string, std::uint64_t>{"cd", 4}));
+  EXPECT_EQ(out.lines[3], (std::pair<std::string, std::uint64_t>{"xy", 14}));
+  ASSERT_EQ(out.too_long.size(), 1u);
+  EXPECT_EQ(out.too_long[0], 7u);
+  EXPECT_EQ(framer.bytes_seen(), 17u);
 }
 
 // ---- insert bodies ----------------------------------------------------------------
