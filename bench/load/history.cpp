@@ -104,7 +104,11 @@ double number_field(const json::object& o, std::string_view key, std::size_t lin
   return v.to_number<double>();
 }
 
-bool same_run(const HistoryRun& a, const HistoryRun& b) { return a.date == b.date && a.commit == b.commit; }
+// Dates are to the second: a quick run and a full one of the same commit started in the same
+// second (as in a script that runs both) are still two runs.
+bool same_run(const HistoryRun& a, const HistoryRun& b) {
+  return a.date == b.date && a.commit == b.commit && a.quick == b.quick && a.local_changes == b.local_changes;
+}
 
 std::string short_date(const std::string& iso) {
   // "2026-12-08T03:10:00Z" -> "2026-12-08 03:10"

@@ -29,7 +29,7 @@ struct MachineInfo {
 MachineInfo machine_from_cpuinfo(std::string_view cpuinfo, unsigned nproc);
 MachineInfo this_machine();
 
-// Which run a figure belongs to. Runs are told apart by (date, commit).
+// Which run a figure belongs to. Runs are told apart by all of these but the machine.
 struct HistoryRun {
   std::string commit;
   bool local_changes = false;  // the work tree differed from the commit

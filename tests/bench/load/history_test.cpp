@@ -192,6 +192,22 @@ TEST(LoadHistory, SectionShowsTheLastRunsOfTheNewestKindAndFlagsRegressions) {
   EXPECT_NE(quick_md.find("`c3`"), std::string::npos);
   EXPECT_EQ(quick_md.find("`c7`"), std::string::npos);
 
+  // A full run in the same second as the quick one (a script running both) is a run of its own.
+  HistoryRun same_second = run_at(8, true);
+  same_second.quick = false;
+  auto full_last = with_quick;
+  const auto full = history_of({{same_second, 150'000}});
+  full_last.insert(full_last.end(), full.begin(), full.end());
+  std::string full_md;
+  history_section(full_md, full_last);
+  EXPECT_NE(full_md.find("## History: the last 5 runs"), std::string::npos) << full_md;
+  EXPECT_NE(
+      full_md.find(
+          "| 01-closed/accepted | 120.0k (48.0 %) | 130.0k (52.0 %) | 140.0k (56.0 %) | 100.0k (40.0 %) | "
+          "150.0k (60.0 %) | +50.0 % |"),
+      std::string::npos)
+      << full_md;
+
   std::string empty;
   history_section(empty, {});
   EXPECT_TRUE(empty.empty());
