@@ -286,8 +286,10 @@ void history_section(std::string& md, const std::vector<HistoryRecord>& records,
     return nullptr;
   };
 
-  md += "## History: the last " + std::to_string(runs.size()) + (quick ? " quick-mode" : "") +
-        " runs (bench/results/history.jsonl)\n\n";
+  const std::string what = runs.size() == 1
+                               ? std::string(quick ? "quick-mode run" : "run")
+                               : std::to_string(runs.size()) + (quick ? " quick-mode runs" : " runs");
+  md += "## History: the last " + what + " (history.jsonl)\n\n";
   md += quick ? "Quick-mode runs (shortened scenarios) are compared only with each other.\n\n"
               : "Full runs only (quick-mode runs are recorded but not compared with them). Ratios in "
                 "parentheses are to the physical reference of the same run: the zstd-1 ceiling for spans/s, "

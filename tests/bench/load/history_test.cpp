@@ -223,6 +223,10 @@ TEST(LoadHistory, LossAppearingIsFlagged) {
   std::string md;
   history_section(md, parse_history(text));
   EXPECT_NE(md.find("| s/lost | 0 ids | 7 ids | **worse (was 0)** |"), std::string::npos) << md;
+  std::string first_only;
+  history_section(first_only, parse_history(history_lines(run_at(1), {{"s/lost", 0, "ids", {}, {}}})));
+  EXPECT_NE(first_only.find("## History: the last run (history.jsonl)"), std::string::npos) << first_only;
+  EXPECT_NE(first_only.find("| s/lost | 0 ids | – |"), std::string::npos) << first_only;
 }
 
 TEST(LoadHistory, AppendsToTheFileAndTheReportShowsIt) {
