@@ -317,7 +317,8 @@ RenderedReport render_report(const ReportInputs& in) {
     }
   }
 
-  caller_cost_section(md, caller_costs(in.micro_fresh ? &*in.micro_fresh : nullptr, in.micro ? &*in.micro : nullptr));
+  caller_cost_section(md,
+                      caller_costs(in.micro_fresh ? &*in.micro_fresh : nullptr, in.micro ? &*in.micro : nullptr));
   history_section(md, in.history);
 
   // --- micro-benchmarks ------------------------------------------------------------------
