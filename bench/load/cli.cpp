@@ -129,8 +129,9 @@ int parse_command_line(int argc, char** argv, Command& out) {
       "append the headline figures of DIR's results (as --render-report reads them) to DIR/history.jsonl");
   history->add_option("--commit", out.history_commit, "the commit measured, for --append-history")
       ->needs(append);
-  history->add_flag("--local-changes", out.history_local_changes,
-                    "the work tree measured differed from --commit")
+  history
+      ->add_flag("--local-changes", out.history_local_changes,
+                 "the work tree measured differed from --commit")
       ->needs(append);
   history->add_flag("--quick", out.history_quick, "a quick-mode run (shortened scenarios)")->needs(append);
 

@@ -30,8 +30,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "wrote %s/REPORT.md\n", cmd.report_dir.c_str());
         return kExitOk;
       case Command::Action::append_history: {
-        const HistoryRun run{cmd.history_commit, cmd.history_local_changes, utc_now_iso8601(), cmd.history_quick,
-                             this_machine()};
+        const HistoryRun run{cmd.history_commit, cmd.history_local_changes, utc_now_iso8601(),
+                             cmd.history_quick, this_machine()};
         const std::string file = cmd.history_dir + "/history.jsonl";
         const std::size_t n = append_history(cmd.history_dir, file, run);
         std::fprintf(stderr, "appended %zu figures to %s\n", n, file.c_str());
