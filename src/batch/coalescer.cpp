@@ -136,7 +136,7 @@ void Coalescer::add(Row&& row, std::chrono::steady_clock::time_point now, Pipeli
     return;
   }
   combine(static_cast<std::size_t>(found), std::move(row));
-  counters.rows_coalesced.fetch_add(1, std::memory_order_relaxed);
+  ++coalesced_;
 }
 
 void Coalescer::append(Row&& row, std::uint32_t hash, std::size_t slot) {
@@ -245,7 +245,7 @@ void Coalescer::fold_one_by_one(std::size_t event, std::vector<PendingMerge>& ro
     own.source_rows = 1;
     own.budget_bytes = row.budget_bytes;
     own.id_key = batch_.events[event].id_key;
-    if (counters_ != nullptr) counters_->rows_coalesced.fetch_sub(1, std::memory_order_relaxed);
+    --coalesced_;
   }
 }
 
@@ -279,6 +279,9 @@ bool Coalescer::merge_trees(const std::string& earlier_text, const std::string& 
 
 Batch Coalescer::take() {
   fold_pending();
+  if (counters_ != nullptr && coalesced_ != 0)
+    counters_->rows_coalesced.fetch_add(coalesced_, std::memory_order_relaxed);
+  coalesced_ = 0;
   Batch out = std::move(batch_);
   last_count_ = out.events.size();
   batch_ = Batch{};

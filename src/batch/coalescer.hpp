@@ -28,8 +28,10 @@ class Coalescer {
   Coalescer& operator=(Coalescer&&) noexcept;
 
   // Adds `row` (non-empty JSON) to the batch, opening it at `now` when empty.
-  // A row whose id is already in the batch is combined into that event
-  // (counters.rows_coalesced counts it); its source_rows and budget bytes add up.
+  // A row whose id is already in the batch is combined into that event; its
+  // source_rows and budget bytes add up. counters.rows_coalesced counts such rows when
+  // the batch is taken (`counters` must outlive that take()), net of rows that turned
+  // out not to combine.
   // If the rows turn out not to combine (one fails to parse), the row becomes an
   // event of its own after it: the server then applies both in order, which is what
   // combining would have meant.
@@ -96,8 +98,11 @@ class Coalescer {
   std::size_t merges_used_ = 0;
   std::vector<std::string_view> fold_views_;  // scratch for fold_rows_text()
   std::vector<std::size_t> to_fold_;          // scratch: events with pending merge rows
-  PipelineCounters* counters_ = nullptr;      // from add(), to correct rows_coalesced
-  std::vector<Slot> slots_;                   // open addressing, linear probing, size a power of two
+  PipelineCounters* counters_ = nullptr;      // from add(), told rows_coalesced at take()
+  // Rows combined into an earlier event of this batch, not yet added to counters_:
+  // one atomic add per batch rather than a locked instruction per combined row.
+  std::uint64_t coalesced_ = 0;
+  std::vector<Slot> slots_;  // open addressing, linear probing, size a power of two
   std::size_t indexed_ = 0;
   std::size_t last_count_ = 0;  // size of the previous batch, to reserve the next
 };

@@ -86,15 +86,34 @@ constexpr int kMaxDepth = 16;
 struct Members {
   std::array<Member, kMaxMembers> items;  // only the first `size` are set
   std::size_t size = 0;
+  // One bit per key held, picked from a hash of the key: find() answers "not here"
+  // from this word for most keys, instead of comparing against every member. A fold
+  // asks each row for every key of the others (and for _is_merge, _object_delete,
+  // _merge_paths), and most are absent. Two keys may share a bit; find() then compares.
+  std::uint64_t key_bits = 0;
 
+  static std::uint64_t bit_of(const Key& key) {
+    constexpr std::uint64_t kMultiplier = 0x9E3779B97F4A7C15ull;
+    return std::uint64_t{1} << (((key.prefix ^ key.size) * kMultiplier) >> 58);
+  }
   const Member* find(const Key& key) const {
+    if ((key_bits & bit_of(key)) == 0) return nullptr;
     for (std::size_t i = 0; i < size; ++i)
       if (items[i].key == key) return &items[i];
     return nullptr;
   }
+  void clear() {
+    size = 0;
+    key_bits = 0;
+  }
+  void add(const Member& member) {
+    items[size++] = member;
+    key_bits |= bit_of(member.key);
+  }
   void assign(const Members& other) {
     std::copy_n(other.items.begin(), other.size, items.begin());
     size = other.size;
+    key_bits = other.key_bits;
   }
 };
 
@@ -129,7 +148,10 @@ std::size_t find_quote(std::string_view s, std::size_t from) {
 }
 
 // `i` at an opening quote; on success `i` is just past the closing quote.
-bool skip_string(std::string_view s, std::size_t& i) {
+// Always inlined, like skip_value(): a row is a few dozen strings, and as a call each one
+// would pass the position through memory (it is an out-parameter) and spill the caller's
+// registers; inlined, the position stays in a register throughout split_object().
+[[gnu::always_inline]] inline bool skip_string(std::string_view s, std::size_t& i) {
   const std::size_t open = i;
   std::size_t from = i + 1;
   while (true) {
@@ -146,7 +168,7 @@ bool skip_string(std::string_view s, std::size_t& i) {
 }
 
 // `i` at the first character of a value; on success `i` is just past it.
-bool skip_value(std::string_view s, std::size_t& i) {
+[[gnu::always_inline]] inline bool skip_value(std::string_view s, std::size_t& i) {
   if (i >= s.size()) return false;
   const char first = s[i];
   if (first == '"') return skip_string(s, i);
@@ -175,11 +197,21 @@ bool skip_value(std::string_view s, std::size_t& i) {
   return i > start;
 }
 
+// Keys are a few bytes long: a loop here costs less than the call into memchr that
+// would otherwise run for every member of every row a fold reads.
+bool has_backslash(const char* data, std::size_t size) {
+  constexpr std::size_t kShort = 24;
+  if (size > kShort) return std::memchr(data, '\\', size) != nullptr;
+  for (std::size_t i = 0; i < size; ++i)
+    if (data[i] == '\\') return true;
+  return false;
+}
+
 // Splits the object `text` (trimmed, braces included) into its members. False when
 // it is not an object this path can handle: malformed, escaped or duplicate keys
 // (their equality needs decoding), or too many members.
 bool split_object(std::string_view text, Members& out) {
-  out.size = 0;
+  out.clear();
   if (text.size() < 2 || text.front() != '{' || text.back() != '}') return false;
   std::size_t i = 1;
   skip_space(text, i);
@@ -189,7 +221,7 @@ bool split_object(std::string_view text, Members& out) {
     const std::size_t key_start = i + 1;
     if (!skip_string(text, i)) return false;
     const std::size_t key_size = i - 1 - key_start;
-    if (std::memchr(text.data() + key_start, '\\', key_size) != nullptr) return false;
+    if (has_backslash(text.data() + key_start, key_size)) return false;
     const Key key = key_at(text.data() + key_start, key_size, text.size() - key_start);
     skip_space(text, i);
     if (i >= text.size() || text[i] != ':') return false;
@@ -198,7 +230,7 @@ bool split_object(std::string_view text, Members& out) {
     const std::size_t value_start = i;
     if (!skip_value(text, i)) return false;
     if (out.size == kMaxMembers || out.find(key) != nullptr) return false;
-    out.items[out.size++] = Member{key, text.data() + value_start, i - value_start};
+    out.add(Member{key, text.data() + value_start, i - value_start});
     skip_space(text, i);
     if (i >= text.size()) return false;
     if (text[i] == '}') return i == text.size() - 1;
@@ -387,11 +419,11 @@ bool fold_into(Folded& row, const Members& later) {
   for (std::size_t k = 0; k < later.size; ++k) {
     const Member& m = later.items[k];
     if (m.key == kIsMerge) continue;
-    bool known = false;
-    for (std::size_t e = 0; e < earlier_size && !known; ++e) known = earlier.items[e].key == m.key;
-    if (known) continue;
+    // Members added by this loop come from `later`, whose keys are all different, so
+    // looking through them too finds nothing more than earlier's own members would.
+    if (earlier.find(m.key) != nullptr) continue;
     if (earlier.size == kMaxMembers) return false;
-    earlier.items[earlier.size++] = m;
+    earlier.add(m);
   }
   return true;
 }

@@ -53,6 +53,37 @@ TEST(Coalescer, IdsOfEveryLengthCombineOnlyWithThemselves) {
   }
 }
 
+// rows_coalesced is told once per batch, when it is taken, and counts only rows that
+// did combine: a merge row that cannot be read leaves as its own event, uncounted.
+TEST(Coalescer, CountsCombinedRowsWhenTheBatchIsTaken) {
+  PipelineCounters counters;
+  Coalescer coalescer(0);
+  const auto now = std::chrono::steady_clock::now();
+  coalescer.add(make_row(R"({"id":"span-1","a":1,"_is_merge":false})", false), now, counters);
+  coalescer.add(make_row(R"({"id":"span-1","_is_merge":true,"b":2})", true), now, counters);
+  coalescer.add(make_row(R"({"id":"span-1","_is_merge":true,"c":)", true), now, counters);
+  coalescer.add(make_row(R"({"id":"span-2","_is_merge":true,"d":4})", true), now, counters);
+  coalescer.add(make_row(R"({"id":"span-2","_is_merge":true,"e":5})", true), now, counters);
+  EXPECT_EQ(counters.rows_coalesced.load(), 0u);  // nothing told before take()
+
+  const Batch batch = coalescer.take();
+  ASSERT_EQ(batch.events.size(), 3u);
+  EXPECT_EQ(batch.events[0].json, R"({"id":"span-1","a":1,"_is_merge":false,"b":2})");
+  EXPECT_EQ(batch.events[0].source_rows, 2u);
+  EXPECT_EQ(batch.events[1].json, R"({"id":"span-2","_is_merge":true,"d":4,"e":5})");
+  EXPECT_EQ(batch.events[2].json, R"({"id":"span-1","_is_merge":true,"c":)");
+  EXPECT_EQ(batch.events[2].source_rows, 1u);
+  EXPECT_EQ(counters.rows_coalesced.load(), 2u);  // b into span-1, e into span-2; not c
+
+  // The next batch starts its own count.
+  coalescer.add(make_row(R"({"id":"span-3","a":1})", false), now, counters);
+  coalescer.add(make_row(R"({"id":"span-3","_is_merge":true,"b":2})", true), now, counters);
+  EXPECT_EQ(coalescer.take().events.size(), 1u);
+  EXPECT_EQ(counters.rows_coalesced.load(), 3u);
+  EXPECT_TRUE(coalescer.take().events.empty());
+  EXPECT_EQ(counters.rows_coalesced.load(), 3u);
+}
+
 TEST(Coalescer, AReplaceRowWithItsIdElsewhereKeepsCollectingItsRows) {
   PipelineCounters counters;
   Coalescer coalescer(0);

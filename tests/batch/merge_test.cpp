@@ -178,6 +178,46 @@ TEST(TextMerge, KeysThatShareTheirFirstBytesStayApart) {
   EXPECT_FALSE(combine_rows_text(R"({"id":"r","a":1,"a":2})", R"({"id":"r","_is_merge":true})", out));
 }
 
+// Rows with many members: lookups first consult a word with one bit per key, and with
+// this many keys most bits are shared by several, so every answer still needs the full
+// compare. Updated, kept and added members must all come out as the tree path has them.
+TEST(TextMerge, RowsWithManyMembersAgreeWithTheTreePath) {
+  std::string earlier = R"({"id":"r")";
+  std::string later = R"({"id":"r","_is_merge":true)";
+  for (int i = 0; i < 40; ++i) earlier += ",\"k" + std::to_string(i) + "\":" + std::to_string(i);
+  for (int i = 0; i < 60; i += 3) later += ",\"k" + std::to_string(i) + "\":\"v" + std::to_string(i) + "\"";
+  earlier += "}";
+  later += "}";
+  std::string out;
+  ASSERT_TRUE(combine_rows_text(earlier, later, out));
+  EXPECT_EQ(json::serialize(json::parse(out)), json::serialize(tree_combined(earlier, later)));
+  const json::object row = parse_object(out);
+  EXPECT_EQ(row.size(), 1u + 40u + 6u);  // id, k0..k39, and later's k42..k57
+  EXPECT_EQ(row.at("k3"), "v3");
+  EXPECT_EQ(row.at("k4"), 4);
+  EXPECT_EQ(row.at("k57"), "v57");
+
+  // A duplicate among many keys is still found, wherever it sits.
+  std::string duplicated = R"({"id":"r")";
+  for (int i = 0; i < 50; ++i) duplicated += ",\"k" + std::to_string(i) + "\":1";
+  EXPECT_FALSE(combine_rows_text(duplicated + R"(,"k17":2})", later, out));
+  EXPECT_FALSE(combine_rows_text(earlier, later.substr(0, later.size() - 1) + R"(,"k3":0})", out));
+}
+
+TEST(TextMerge, DeclinesEscapedKeysOfAnyLength) {
+  std::string out;
+  EXPECT_FALSE(combine_rows_text(R"({"id":"r","a\tb":1})", R"({"id":"r","_is_merge":true,"c":2})", out));
+  EXPECT_FALSE(combine_rows_text(R"({"id":"r","a_rather_long_key_name_that_is_\u0061_escaped":1})",
+                                 R"({"id":"r","_is_merge":true,"c":2})", out));
+  EXPECT_FALSE(combine_rows_text(R"({"id":"r"})",
+                                 R"({"id":"r","_is_merge":true,"a_rather_long_key_name_that_ends_escaped\n":2})",
+                                 out));
+  // The same lengths without escapes combine.
+  ASSERT_TRUE(combine_rows_text(R"({"id":"r","a_rather_long_key_name_that_is_plain_too":1})",
+                                R"({"id":"r","_is_merge":true,"c":2})", out));
+  EXPECT_EQ(out, R"({"id":"r","a_rather_long_key_name_that_is_plain_too":1,"c":2})");
+}
+
 // Random span-shaped rows through both paths: whenever the text path answers, the
 // server must see the same row as from the tree path.
 TEST(TextMerge, RandomRowsAgreeWithTheTreePath) {
