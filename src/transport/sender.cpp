@@ -194,11 +194,14 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
 
 namespace {
 // Records replay keeps in memory at once: enough to fill its share of the in-flight
-// limit, plus one being retried; more when they are small, up to as many bytes as that
-// many full batches, so that they can share requests (replay_feeder.hpp).
+// limit, plus one being retried; more when they are small, so that they can share
+// requests (replay_feeder.hpp), while they take less than half of that many full
+// batches (an encoded batch is rarely more than half its raw size, so spilled batches
+// are held no more than before).
 std::shared_ptr<ReplayWindow> make_replay_window(const Options& options) {
   const std::size_t slots = std::max<std::size_t>(2, options.max_in_flight / 2 + 1);
-  return std::make_shared<ReplayWindow>(slots, std::uint64_t{slots} * options.batch_max_bytes, kReplayMaxRecords);
+  return std::make_shared<ReplayWindow>(slots, std::uint64_t{slots} * options.batch_max_bytes / 2,
+                                        kReplayMaxRecords);
 }
 }  // namespace
 
