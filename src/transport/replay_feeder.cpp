@@ -400,7 +400,8 @@ void ReplayFeeder::start(Item item) {
   }
   // After a 415 fallback the host no longer takes what the record was written with.
   const Compression wanted = upstream_.encoding();
-  if (wanted != context_.options.compression && record.encoding != wanted && !transcode(record, wanted)) {
+  if (record.encoding != wanted && (wanted != context_.options.compression || record.encoding == Compression::none) &&
+      !transcode(record, wanted)) {
     return finish(item, true);
   }
   upstream_.dispatch(std::make_unique<Shipment>(*this, std::move(item)), context_.url.target(*path));

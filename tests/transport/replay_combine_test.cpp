@@ -66,7 +66,7 @@ std::unique_ptr<Spool> open_spool(const spool_test::TempDir& dir) {
 // refuses with 400, too deeply nested), written as log_durable writes them: encoded,
 // with its row keys registered for the replay order.
 void append_record(Spool& spool, Pipeline& p, std::uint32_t destination, const std::string& prefix, int rows,
-                   int bad_at = -1) {
+                   int bad_at = -1, Compression encoding = Compression::zstd) {
   Batch batch;
   batch.destination = destination;
   std::vector<RowKey> keys;
@@ -76,7 +76,7 @@ void append_record(Spool& spool, Pipeline& p, std::uint32_t destination, const s
     batch.events.push_back(BatchEvent{.json = R"({"id":")" + id + R"(","input":)" + input + "}"});
     keys.push_back(row_key(id));
   }
-  encode(batch, Compression::zstd, 1);
+  encode(batch, encoding, 1);
   const AppendResult appended =
       spool.append(SpoolEntry{.destination_key = p.destinations.get(destination).key(),
                               .encoding = batch.encoding,
@@ -250,6 +250,32 @@ TEST(ReplayCombine, NoCombinedRequestStartsInsideA429Pause) {
   EXPECT_EQ(sent.back().events, std::size_t{kRecords * kRows});
   EXPECT_EQ(api.stats().unique_rows, std::uint64_t{kRecords * kRows});
   EXPECT_EQ(spool->metrics().records_acked, std::uint64_t{kRecords});
+}
+
+}  // namespace
+}  // namespace spanline::detail
+
+namespace spanline::detail {
+namespace {
+
+// Durable ingest writes records uncompressed while replay keeps up: one sent alone still
+// goes out in the host's encoding.
+TEST(ReplayCombine, AnUncompressedRecordSentAloneGoesOutCompressed) {
+  FakeApi api(ServerConfig{.api_key = "test-key"});
+  spool_test::TempDir dir;
+  auto spool = open_spool(dir);
+  ASSERT_TRUE(spool);
+  Pipeline p;
+  const auto dest = p.destinations.add(Destination::project("p-plain")).index;
+  append_record(*spool, p, dest, "plain-", 4, -1, Compression::none);
+  Options options = replay_options(api.base_url());
+  options.linger = 0ms;
+  Sender sender(options, p.destinations, p.accounting, p.errors, spool.get());
+  sender.start();
+  ASSERT_TRUE(wait_for([&] { return p.counters.records_replay_delivered.load() == 1; }, kWait));
+  sender.shutdown(std::chrono::steady_clock::now() + 5s);
+  EXPECT_EQ(api.stats().encodings["zstd"], 1u);
+  EXPECT_EQ(api.stats().unique_rows, 4u);
 }
 
 }  // namespace
