@@ -221,7 +221,8 @@ std::size_t ReplayFeeder::combined_max_bytes() const noexcept {
   return std::min(context_.options.batch_max_bytes, probe_.payload_limit());
 }
 
-std::optional<ReplayFeeder::Item> ReplayFeeder::take_combined(std::deque<Item>::iterator first, Clock::time_point now,
+std::optional<ReplayFeeder::Item> ReplayFeeder::take_combined(std::deque<Item>::iterator first,
+                                                              Clock::time_point now,
                                                               Clock::time_point& linger_until) {
   const ReplayOrder& order = spool_.order();
   const std::size_t max_bytes = combined_max_bytes();
@@ -295,7 +296,8 @@ std::size_t ReplayFeeder::combine_bodies(const std::vector<SpoolRecord>& members
     } catch (const std::exception&) {
       return m;
     }
-    const std::string_view raw = member.encoding == Compression::none ? std::string_view(member.payload) : decoded;
+    const std::string_view raw =
+        member.encoding == Compression::none ? std::string_view(member.payload) : decoded;
     // The encoders write exactly `{"events":[` e1,e2,... `]}`: the events go over as they
     // are. Anything else is walked event by event.
     if (raw.starts_with(kEventsOpen) && raw.ends_with(kEventsClose)) {
@@ -319,8 +321,8 @@ std::size_t ReplayFeeder::combine_bodies(const std::vector<SpoolRecord>& members
   const Compression encoding = upstream_.encoding();
   into.raw_bytes = static_cast<std::uint32_t>(body.size());
   try {
-    into.payload =
-        encoding == Compression::none ? std::move(body) : compress(encoding, body, context_.options.zstd_level);
+    into.payload = encoding == Compression::none ? std::move(body)
+                                                 : compress(encoding, body, context_.options.zstd_level);
   } catch (const std::exception& e) {
     context_.errors.report("sender", "spool-record",
                            std::string("cannot encode spool records together: ") + e.what());
@@ -392,16 +394,21 @@ void ReplayFeeder::start(Item item) {
     return;
   }
   // Written when the host took larger bodies than it says it takes now: send it in parts.
+  // (A combined request whose host lowered its limit since goes back to its records.)
   const std::size_t limit = probe_.payload_limit();
   if (record.raw_bytes > limit) {
+    if (!item.members.empty()) return send_alone(std::move(item));
     if (auto parts = split_record(record, limit); parts && parts->size() > 1) {
       return send_in_parts(std::move(item), std::move(*parts));
     }
   }
-  // After a 415 fallback the host no longer takes what the record was written with.
+  // After a 415 fallback the host no longer takes what the record was written with; a
+  // record written uncompressed (durable ingest) goes in the host's encoding.
   const Compression wanted = upstream_.encoding();
-  if (record.encoding != wanted && (wanted != context_.options.compression || record.encoding == Compression::none) &&
+  if (record.encoding != wanted &&
+      (wanted != context_.options.compression || record.encoding == Compression::none) &&
       !transcode(record, wanted)) {
+    if (!item.members.empty()) return send_alone(std::move(item));
     return finish(item, true);
   }
   upstream_.dispatch(std::make_unique<Shipment>(*this, std::move(item)), context_.url.target(*path));

@@ -120,7 +120,7 @@ class ReplayFeeder : public Anchored<ReplayFeeder> {
     // them alone after all); empty for a single record or part.
     std::vector<SpoolRecord> members;
     std::chrono::steady_clock::time_point arrived{};  // handed over by the replay thread
-    bool alone = false;  // taken out of a combined request: never combined again
+    bool alone = false;                               // taken out of a combined request: never combined again
   };
 
   void start(Item item);
@@ -135,7 +135,8 @@ class ReplayFeeder : public Anchored<ReplayFeeder> {
   std::size_t combined_max_bytes() const noexcept;
   // Takes `first` and the records behind it that may share its request; nullopt when
   // `first` should linger for more (the deadline is in `linger_until`).
-  std::optional<Item> take_combined(std::deque<Item>::iterator first, std::chrono::steady_clock::time_point now,
+  std::optional<Item> take_combined(std::deque<Item>::iterator first,
+                                    std::chrono::steady_clock::time_point now,
                                     std::chrono::steady_clock::time_point& linger_until);
   // The members' events as one body in the host's encoding: members.size(), or the index of
   // a member whose body could not be read (0 when encoding failed).

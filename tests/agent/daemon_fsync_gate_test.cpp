@@ -114,7 +114,8 @@ TEST(DaemonDurableFsync, AnIoThreadIsNeverHeldByAnFsync) {
   const std::map<std::string, std::string> bearer = {{"Authorization", "Bearer " + kApiKey}};
   const auto post = [&](const std::string& body) {
     return std::async(std::launch::async, [=] {
-      return http_request(url, boost::beast::http::verb::post, "/v1/project_logs/gate-proj/insert", body, bearer);
+      return http_request(url, boost::beast::http::verb::post, "/v1/project_logs/gate-proj/insert", body,
+                          bearer);
     });
   };
 

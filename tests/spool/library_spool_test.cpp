@@ -321,7 +321,8 @@ TEST(SpoolLibrary, LogDurableCompressesRecordsOnlyOnceABacklogBuilds) {
   EXPECT_EQ(encodings.back(), Compression::zstd);
   // Once compressed, always compressed while the backlog lasts.
   const auto first_compressed = std::find(encodings.begin(), encodings.end(), Compression::zstd);
-  EXPECT_TRUE(std::all_of(first_compressed, encodings.end(), [](Compression c) { return c == Compression::zstd; }));
+  EXPECT_TRUE(
+      std::all_of(first_compressed, encodings.end(), [](Compression c) { return c == Compression::zstd; }));
 }
 
 TEST(SpoolLibrary, LogDurableWithoutASpoolSaysSo) {

@@ -114,7 +114,8 @@ TEST(ReplayCombine, SmallRecordsShareRequestsAndEveryRowArrivesOnce) {
   }
   const auto sent = inserts(api);
   EXPECT_LT(sent.size(), std::size_t{kRecords / 4}) << "records were not combined";
-  EXPECT_GT(std::max_element(sent.begin(), sent.end(), [](auto& a, auto& b) { return a.events < b.events; })->events,
+  EXPECT_GT(std::max_element(sent.begin(), sent.end(), [](auto& a, auto& b) { return a.events < b.events; })
+                ->events,
             std::size_t{kRows});
   EXPECT_EQ(p.counters.batches_sent.load(), sent.size());  // one acknowledged request each
   EXPECT_EQ(p.counters.rows_replayed_delivered.load(), std::uint64_t{kRecords * kRows});
