@@ -30,10 +30,11 @@ void Accounting::spooled(const SettledRows& batch) noexcept {
   settle(rows, batch.budget_bytes);
 }
 
-void Accounting::replay_delivered(std::uint64_t rows, std::uint64_t raw_bytes, std::uint64_t wire_bytes) noexcept {
+void Accounting::replay_delivered(std::uint64_t rows, std::uint64_t raw_bytes, std::uint64_t wire_bytes,
+                                  std::uint64_t records) noexcept {
   counters_.rows_delivered.fetch_add(rows, std::memory_order_relaxed);
   counters_.rows_replayed_delivered.fetch_add(rows, std::memory_order_relaxed);
-  counters_.records_replay_delivered.fetch_add(1, std::memory_order_relaxed);
+  counters_.records_replay_delivered.fetch_add(records, std::memory_order_relaxed);
   counters_.batches_sent.fetch_add(1, std::memory_order_relaxed);
   counters_.bytes_raw.fetch_add(raw_bytes, std::memory_order_relaxed);
   counters_.bytes_compressed.fetch_add(wire_bytes, std::memory_order_relaxed);

@@ -35,9 +35,11 @@ class Accounting {
   // One event of a batch dropped on its own (e.g. too large), the rest goes on.
   void dropped_event(const SettledRows& event, DropReason reason) noexcept;
 
-  // A spool record replayed: its rows were settled (spooled) when written, possibly by
-  // an earlier process, so only the outcome counters move here.
-  void replay_delivered(std::uint64_t rows, std::uint64_t raw_bytes, std::uint64_t wire_bytes) noexcept;
+  // A request of replayed spool records (`records` of them, combined) delivered: their rows
+  // were settled (spooled) when written, possibly by an earlier process, so only the
+  // outcome counters move here.
+  void replay_delivered(std::uint64_t rows, std::uint64_t raw_bytes, std::uint64_t wire_bytes,
+                        std::uint64_t records = 1) noexcept;
   void replay_rejected(std::uint64_t rows) noexcept;
 
   // Rows evicted from the queue before reaching a batch (drop_oldest).

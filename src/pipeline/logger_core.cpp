@@ -13,6 +13,9 @@ namespace spanline {
 namespace detail {
 namespace {
 
+// Unacknowledged spool records past which log_durable compresses what it writes (below).
+constexpr std::size_t kDurableBacklogRecords = 256;
+
 // The queue depth beyond which block and spill producers wait for the batcher
 // (backlog.hpp): about 40 ms of rows at 200 MB/s, plenty to keep the batcher busy,
 // little enough to still be in a cache when it reads them.
@@ -217,11 +220,18 @@ DurableResult LoggerCore::write_ahead(std::uint32_t destination, std::vector<Pre
   // {"events":[...]} body per record, as many events as the payload limit allows.
   std::vector<Batch> records =
       split_to_limit(coalesce_durable_rows(destination, std::move(rows)), sender_.payload_limit());
+  // While replay keeps up, records are written as they are: replay sends many of them in
+  // one request, compressed together (transport/replay_feeder.hpp), and compressing each
+  // here too would cost a compression and a decompression more per row. Once records pile
+  // up (the host is down or slow) they are compressed, so the spool holds as many rows as
+  // it would otherwise.
+  const Compression encoding =
+      spool_->order().tracked_records() < kDurableBacklogRecords ? Compression::none : sender_.encoding();
   std::uint64_t last_sequence = 0;
   std::vector<RowKey> keys;
   for (Batch& record : records) {
     const auto count = static_cast<std::uint32_t>(record.source_rows());
-    encode_record(record, sender_.encoding(), options_.zstd_level);
+    encode_record(record, encoding, options_.zstd_level);
     // Live rows with these ids logged later must not overtake them (spool/replay_order.hpp).
     record_keys(record, keys);
     const SpoolEntry entry{.destination_key = key,

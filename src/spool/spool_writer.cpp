@@ -15,6 +15,14 @@
 
 namespace spanline::detail {
 
+namespace {
+std::atomic<BeforeFsyncHook> before_fsync_hook{nullptr};
+}  // namespace
+
+void set_before_fsync_hook_for_testing(BeforeFsyncHook hook) noexcept {
+  before_fsync_hook.store(hook, std::memory_order_release);
+}
+
 struct SpoolWriter::SegmentFile {
   SegmentFile(int fd_in, std::uint64_t segment_in, std::filesystem::path path_in, std::uint64_t size_in)
       : fd(fd_in), segment(segment_in), path(std::move(path_in)), size(size_in) {}
@@ -330,6 +338,9 @@ void SpoolWriter::sync_once() {
   }
   SpoolError error;
   std::shared_ptr<SegmentFile> failed_file;
+  if (!files.empty()) {
+    if (const BeforeFsyncHook hook = before_fsync_hook.load(std::memory_order_acquire)) hook();
+  }
   for (const auto& file : files) {
     if (::fdatasync(file->fd) != 0 && !error) {
       error = make_spool_error(errno, "fsync", file->path);

@@ -34,6 +34,13 @@
 
 namespace spanline::detail {
 
+// Test seam: when set, every spool's flusher calls it right before it fdatasync()s segment
+// files, on the flusher thread; it may block, standing in for a slow disk. Null (the
+// default) outside tests. Set it before the spool it is meant for starts, and reset it
+// (nullptr) once that spool is closed.
+using BeforeFsyncHook = void (*)();
+void set_before_fsync_hook_for_testing(BeforeFsyncHook hook) noexcept;
+
 class SpoolWriter {
  public:
   // `directory_fd` (an open O_DIRECTORY descriptor, owned by the caller) is fsynced

@@ -30,6 +30,9 @@ using Clock = std::chrono::steady_clock;
 namespace {
 // How often the replay thread looks for new records when the spool has none.
 constexpr std::chrono::milliseconds kReplayPoll{100};
+// Small spool records replay holds at most, waiting to share requests: a few hundred
+// durable-ingest group commits, a few batches' worth.
+constexpr std::size_t kReplayMaxRecords = 256;
 }  // namespace
 
 // The composition root of the sender's io thread: it makes the parts, wires them to
@@ -110,7 +113,7 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
   // is acknowledged (or the sender stops).
   void enqueue_replay(SpoolRecord record) {
     if (stopped_) {
-      replay_window_->release();
+      replay_window_->release(record.size);
       return;
     }
     feeder_->enqueue(std::move(record));
@@ -191,9 +194,14 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
 
 namespace {
 // Records replay keeps in memory at once: enough to fill its share of the in-flight
-// limit, plus one being retried.
-std::size_t replay_window_slots(const Options& options) {
-  return std::max<std::size_t>(2, options.max_in_flight / 2 + 1);
+// limit, plus one being retried; more when they are small, so that they can share
+// requests (replay_feeder.hpp), while they take less than half of that many full
+// batches (an encoded batch is rarely more than half its raw size, so spilled batches
+// are held no more than before).
+std::shared_ptr<ReplayWindow> make_replay_window(const Options& options) {
+  const std::size_t slots = std::max<std::size_t>(2, options.max_in_flight / 2 + 1);
+  return std::make_shared<ReplayWindow>(slots, std::uint64_t{slots} * options.batch_max_bytes / 2,
+                                        kReplayMaxRecords);
 }
 }  // namespace
 
@@ -202,7 +210,7 @@ Sender::Sender(const Options& options, DestinationTable& destinations, Accountin
     : accounting_(accounting),
       io_(std::make_unique<net::io_context>(1)),
       spool_(spool),
-      replay_window_(std::make_shared<ReplayWindow>(replay_window_slots(options))) {
+      replay_window_(make_replay_window(options)) {
   core_ = std::make_shared<SenderCore>(options, *io_, destinations, accounting, errors, spool, replay_window_,
                                        settled);
   core_->anchor();
@@ -253,10 +261,11 @@ void Sender::run_replay() noexcept {
     while (replay_window_->acquire()) {
       std::optional<SpoolRecord> record = spool_->next_record();
       if (!record) {
-        replay_window_->release();
+        replay_window_->release(0);
         (void)spool_->wait_for_records(Clock::now() + kReplayPoll);
         continue;
       }
+      replay_window_->charge(record->size);
       net::post(*io_, [core = core_, record = std::move(*record)]() mutable {
         core->enqueue_replay(std::move(record));
       });

@@ -289,6 +289,42 @@ TEST(SpoolLibrary, LogDurableIsOnDiskBeforeItReturnsAndReplayDeliversIt) {
   EXPECT_EQ(sidecar::log_durable(logger, to, rows, 1s), DurableResult::closed);
 }
 
+// Durable records go to disk as they are while replay keeps up (replay compresses many
+// of them together), and compressed once records pile up with the host down, so that the
+// spool holds as many rows in an outage as before.
+TEST(SpoolLibrary, LogDurableCompressesRecordsOnlyOnceABacklogBuilds) {
+  TempDir dir;
+  FakeApi api(ServerConfig{.api_key = "test-key"});
+  api.set_faults(down());
+  constexpr int kRecords = 300;  // past the backlog of 256 unacknowledged records
+  {
+    Logger logger(spool_options(api, dir.path()));
+    logger.set_error_handler([](const ErrorReport&) {});
+    const DestinationHandle to = logger.destination(Destination::project(kProject));
+    for (int r = 0; r < kRecords; ++r) {
+      const std::string id = "backlog-" + std::to_string(r);
+      std::vector<PreparedRow> rows{PreparedRow{.json = R"({"id":")" + id + R"(","input":")" +
+                                                        std::string(200, 'q') + R"("})",
+                                                .id_offset = 7,
+                                                .id_size = static_cast<std::uint32_t>(id.size())}};
+      ASSERT_EQ(sidecar::log_durable(logger, to, rows, 5s), DurableResult::durable);
+    }
+    (void)logger.shutdown(500ms);
+  }
+  detail::SpoolError error;
+  auto spool = detail::Spool::open(detail::SpoolOptions{.directory = dir.path()}, error);
+  ASSERT_TRUE(spool) << error.message;
+  std::vector<Compression> encodings;
+  while (auto record = spool->next_record()) encodings.push_back(record->encoding);
+  ASSERT_EQ(encodings.size(), std::size_t{kRecords});
+  EXPECT_EQ(encodings.front(), Compression::none);
+  EXPECT_EQ(encodings.back(), Compression::zstd);
+  // Once compressed, always compressed while the backlog lasts.
+  const auto first_compressed = std::find(encodings.begin(), encodings.end(), Compression::zstd);
+  EXPECT_TRUE(
+      std::all_of(first_compressed, encodings.end(), [](Compression c) { return c == Compression::zstd; }));
+}
+
 TEST(SpoolLibrary, LogDurableWithoutASpoolSaysSo) {
   FakeApi api(ServerConfig{.api_key = "test-key"});
   Logger logger(Options{.api_key = "test-key", .api_url = api.base_url()});

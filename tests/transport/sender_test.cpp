@@ -566,8 +566,8 @@ TEST(SenderTest, FallsBackToTheNextEncodingOn415AndSendsTheExpectedHeaders) {
 }
 
 // A spool record goes through the same outcome handler as a live batch: a 415 to the
-// encoding it was written with switches the host to the next one, and the record is
-// re-encoded, sent again and acknowledged.
+// encoding it was written with switches the host to the next one, and the records
+// (combined into one request) are re-encoded, sent again and each acknowledged.
 TEST(SenderTest, AReplayedRecordRefusedWith415IsReencodedAndDelivered) {
   ScriptedServer server(
       [](const ScriptedServer::Request& request) -> std::optional<ScriptedServer::Response> {
@@ -582,29 +582,35 @@ TEST(SenderTest, AReplayedRecordRefusedWith415IsReencodedAndDelivered) {
   ASSERT_TRUE(spool) << error.message;
   Pipeline p;
   const auto dest = p.destinations.add(Destination::project("p-replay-415")).index;
-  Batch record;
-  for (int i = 0; i < 10; ++i)
-    record.events.push_back(BatchEvent{.json = R"({"id":"r-)" + std::to_string(i) + R"("})"});
-  encode(record, Compression::zstd, 1);
   const std::string key = p.destinations.get(dest).key();
-  ASSERT_TRUE(spool
-                  ->append(SpoolEntry{.destination_key = key,
-                                      .encoding = Compression::zstd,
-                                      .source_rows = 10,
-                                      .raw_bytes = static_cast<std::uint32_t>(record.raw_body_bytes),
-                                      .payload = record.body})
-                  .ok());
+  for (int r = 0; r < 3; ++r) {
+    Batch record;
+    for (int i = 0; i < 10; ++i)
+      record.events.push_back(
+          BatchEvent{.json = R"({"id":"r-)" + std::to_string(r) + "-" + std::to_string(i) + R"("})"});
+    encode(record, Compression::zstd, 1);
+    ASSERT_TRUE(spool
+                    ->append(SpoolEntry{.destination_key = key,
+                                        .encoding = Compression::zstd,
+                                        .source_rows = 10,
+                                        .raw_bytes = static_cast<std::uint32_t>(record.raw_body_bytes),
+                                        .payload = record.body})
+                    .ok());
+  }
 
   {
-    Sender sender(fast_options(server.base_url()), p.destinations, p.accounting, p.errors, spool.get());
+    Options options = fast_options(server.base_url());
+    options.linger = 1s;  // every record is read before the first request goes
+    Sender sender(options, p.destinations, p.accounting, p.errors, spool.get());
     sender.start();
-    ASSERT_TRUE(eventually([&] { return p.counters.records_replay_delivered.load() == 1; }));
+    ASSERT_TRUE(eventually([&] { return p.counters.records_replay_delivered.load() == 3; }));
     EXPECT_EQ(sender.encoding(), Compression::gzip);
     sender.shutdown(std::chrono::steady_clock::now() + 5s);
   }
-  EXPECT_EQ(p.counters.rows_replayed_delivered.load(), 10u);
+  EXPECT_EQ(p.counters.rows_replayed_delivered.load(), 30u);
   EXPECT_EQ(p.counters.rows_rejected.load(), 0u);
   EXPECT_EQ(p.counters.retries.load(), 1u);
+  EXPECT_EQ(spool->metrics().records_acked, 3u);
   std::vector<std::string> encodings;
   for (const auto& request : server.seen()) {
     if (request.target().find("/insert") != std::string_view::npos)
@@ -656,8 +662,8 @@ TEST(SenderTest, SpillingAtTheOutageClockStartsTheReplayItHeldBack) {
   ASSERT_TRUE(eventually([&] { return p.counters.retries.load() == 1; }));  // failed once, backing off
   up = true;  // nothing reaches the host again until the outage spill, unless something is wrong
   p.submit(sender, span_batch());
-  // Exactly the replay window's two slots: the replay thread then waits for an
-  // acknowledgement and cannot wake delivery either.
+  // Two records: once it has handed them over the replay thread has nothing more to
+  // hand over, and cannot wake delivery either.
   const std::string key = p.destinations.get(replayed).key();
   for (int r = 0; r < 2; ++r) {
     Batch record;
