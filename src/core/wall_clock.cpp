@@ -63,10 +63,6 @@ bool trusted_tsc() noexcept {
 
 // Trivially constructible and destructible: no guard, no exit-time destructor.
 thread_local TscAnchor this_thread_anchor;
-// The TSC at this thread's last reading, and whether the reading before that was long
-// enough ago to count as a pause (take_wall_clock_pause()).
-thread_local std::uint64_t this_thread_last_tsc = 0;
-thread_local bool this_thread_paused = false;
 
 // The system and monotonic clocks read together with the TSC.
 struct Reading {
@@ -169,25 +165,12 @@ std::int64_t TscAnchor::reanchor(std::uint64_t at_tsc, std::int64_t system_ns,
 std::chrono::system_clock::time_point wall_clock_now() noexcept {
 #if defined(__x86_64__)
   const std::uint64_t tsc = __rdtsc();
-  // Ticks, not time: the rate may be unknown yet, and any plausible one will do here.
-  this_thread_paused = tsc - this_thread_last_tsc > kWallClockPauseTicks;
-  this_thread_last_tsc = tsc;
   std::int64_t ns;
   if (this_thread_anchor.extrapolate(tsc, ns)) [[likely]]
     return from_ns(ns);
   return reanchor_now(tsc);
 #else
   return std::chrono::system_clock::now();
-#endif
-}
-
-bool take_wall_clock_pause() noexcept {
-#if defined(__x86_64__)
-  const bool paused = this_thread_paused;
-  this_thread_paused = false;
-  return paused;
-#else
-  return false;
 #endif
 }
 

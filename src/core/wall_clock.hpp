@@ -34,13 +34,6 @@ inline constexpr std::chrono::nanoseconds kWallClockMaxHold = std::chrono::milli
 
 std::chrono::system_clock::time_point wall_clock_now() noexcept;
 
-// True when this thread's last wall_clock_now() came after a pause: more than
-// kWallClockPauseTicks TSC ticks (about 100 µs) after the one before it. Reading it
-// resets it. A free hint, for callers that prepare differently after a pause
-// (row_text_reserve.hpp); always false where the TSC is not read (not x86-64).
-inline constexpr std::uint64_t kWallClockPauseTicks = 250'000;
-bool take_wall_clock_pause() noexcept;
-
 // True once wall_clock_now() reads the TSC on this machine (after calibration); false
 // while, or where, it falls back to system_clock. For tests and benchmarks.
 bool wall_clock_uses_tsc() noexcept;

@@ -1,7 +1,6 @@
 #include "pipeline/logger_core.hpp"
 
 #include "batch/durable_record.hpp"
-#include "produce/row_text_reserve.hpp"
 #include "spool/row_keys.hpp"
 
 #include <algorithm>
@@ -170,8 +169,6 @@ std::optional<LogResult> LoggerCore::try_submit(Row& row) noexcept {
 }
 
 LogResult LoggerCore::submit(const RowDraft& draft) {
-  // Before any store of this call: see row_text_reserve.hpp.
-  RowTextReserve::prepare(draft.json_size());
   const ProducerGate::Pass pass = gate_.enter();
   if (!pass) return refuse(DropReason::shutdown, LogResult::dropped_shutdown);
   if (const LogResult admitted = admit(draft.json_size()); admitted != LogResult::queued) return admitted;

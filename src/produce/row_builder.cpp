@@ -1,7 +1,6 @@
 #include "produce/row_builder.hpp"
 
 #include "core/wall_clock.hpp"
-#include "produce/row_text_reserve.hpp"
 
 #include <cstring>
 #include <stdexcept>
@@ -64,12 +63,11 @@ void prefetch_for_write(const char* data, std::size_t size) {
     __builtin_prefetch(reinterpret_cast<const void*>(line), /*rw=*/1, /*locality=*/3);
 }
 
-// Starts a row whose text will be exactly `size` bytes: in this thread's spare buffer
-// after a pause (row_text_reserve.hpp), else in a new one.
+// Starts a row whose text will be exactly `size` bytes.
 Row begin_row(std::uint32_t destination, std::size_t size) {
   Row row;
   row.destination = destination;
-  if (!RowTextReserve::take(row.json, size)) row.json.reserve(size);
+  row.json.reserve(size);
   prefetch_for_write(row.json.data(), size);
   return row;
 }
