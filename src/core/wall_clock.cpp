@@ -74,12 +74,12 @@ struct Reading {
 // A reading is only as good as the gap between the two TSC reads around the clock
 // reads: a thread preempted in between would pair a time with the wrong tick count.
 // 20,000 ticks is a few microseconds at any plausible rate; a longer gap is retried.
-bool take_reading(Reading& out) noexcept {
+bool take_reading(Reading& out, bool with_steady) noexcept {
   constexpr std::uint64_t kMaxGapTicks = 20'000;
   for (int attempt = 0; attempt < 3; ++attempt) {
     const std::uint64_t before = __rdtsc();
     out.system_ns = system_ns();
-    out.steady_ns = steady_ns();
+    out.steady_ns = with_steady ? steady_ns() : 0;
     const std::uint64_t after = __rdtsc();
     if (after - before <= kMaxGapTicks) {
       out.tsc = before + (after - before) / 2;
@@ -95,9 +95,13 @@ std::chrono::system_clock::time_point reanchor_now(std::uint64_t tsc) noexcept {
   // Until the rate is known a reading is only worth taking when it can complete the
   // calibration; every other call is a plain system_clock read.
   if (rate.ns_per_tick_q32() == 0 && !rate.wants_reading(tsc)) return std::chrono::system_clock::now();
+  // The monotonic clock only serves the calibration: a re-anchor between refinements
+  // reads the system clock alone (one clock read instead of two, on a path that runs
+  // first thing after a pause, cold).
+  const bool for_calibration = rate.wants_reading(tsc);
   Reading reading;
-  if (!take_reading(reading)) return std::chrono::system_clock::now();
-  rate.observe(reading.tsc, reading.steady_ns);
+  if (!take_reading(reading, for_calibration)) return std::chrono::system_clock::now();
+  if (for_calibration) rate.observe(reading.tsc, reading.steady_ns);
   return from_ns(this_thread_anchor.reanchor(reading.tsc, reading.system_ns, rate.ns_per_tick_q32()));
 }
 #endif
@@ -105,16 +109,19 @@ std::chrono::system_clock::time_point reanchor_now(std::uint64_t tsc) noexcept {
 }  // namespace
 
 void TscRate::hold_off(std::uint64_t tsc, std::int64_t ns) noexcept {
-  // The fewest ticks `ns` can take (at the slowest plausible rate): readings before
-  // then cannot be due yet.
-  earliest_tsc_.store(tsc + static_cast<std::uint64_t>(static_cast<double>(ns) / kMaxNsPerTick),
+  // The fewest ticks `ns` can take: at the rate measured so far less a margin for its
+  // error, or before there is one at the slowest plausible rate. Readings before then
+  // cannot be due yet.
+  const std::uint64_t rate_q32 = rate_q32_.load(std::memory_order_relaxed);
+  const double ns_per_tick = rate_q32 != 0 ? static_cast<double>(rate_q32) / kQ32 * 1.01 : kMaxNsPerTick;
+  earliest_tsc_.store(tsc + static_cast<std::uint64_t>(static_cast<double>(ns) / ns_per_tick),
                       std::memory_order_relaxed);
 }
 
 void TscRate::observe(std::uint64_t tsc, std::int64_t steady_ns) noexcept {
   const std::int64_t refine_at = refine_at_ns_.load(std::memory_order_relaxed);
   if (refine_at != 0 && steady_ns < refine_at) {
-    if (rate_q32_.load(std::memory_order_relaxed) == 0) hold_off(tsc, refine_at - steady_ns);
+    hold_off(tsc, refine_at - steady_ns);
     return;
   }
   std::unique_lock lock(mutex_, std::try_to_lock);
@@ -134,6 +141,7 @@ void TscRate::observe(std::uint64_t tsc, std::int64_t steady_ns) noexcept {
   refine_at_ns_.store(steady_ns + elapsed_ns, std::memory_order_relaxed);
   const bool plausible = ns_per_tick >= kMinNsPerTick && ns_per_tick <= kMaxNsPerTick;
   rate_q32_.store(plausible ? static_cast<std::uint64_t>(ns_per_tick * kQ32) : 0, std::memory_order_relaxed);
+  hold_off(tsc, elapsed_ns);
 }
 
 std::int64_t TscAnchor::reanchor(std::uint64_t at_tsc, std::int64_t system_ns,

@@ -47,7 +47,8 @@ class TscRate {
   // One reading of the TSC and the monotonic clock (nanoseconds), taken together.
   // Never blocks: a reading that finds another thread refining the rate is ignored.
   void observe(std::uint64_t tsc, std::int64_t steady_ns) noexcept;
-  // False while a reading at `tsc` cannot complete the first calibration yet.
+  // False while a reading at `tsc` cannot complete the calibration, or refine it, yet:
+  // wall_clock_now() then reads the system clock alone when it re-anchors.
   bool wants_reading(std::uint64_t tsc) const noexcept {
     return tsc >= earliest_tsc_.load(std::memory_order_relaxed);
   }

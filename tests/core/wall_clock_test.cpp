@@ -89,6 +89,26 @@ TEST(TscRate, CalibratesAfterTheFirstBaselineAndRefines) {
   EXPECT_NEAR(static_cast<double>(rate.ns_per_tick_q32()) / kOneNsPerTick, 20'000'000.0 / 50'000'050.0, 1e-9);
 }
 
+// Between refinements a re-anchor needs no monotonic reading: the rate says which TSC
+// readings can be due for the next refinement (a little early, never late).
+TEST(TscRate, OnceCalibratedOnlyReadingsDueForARefinementAreWanted) {
+  TscRate rate;
+  rate.observe(1'000, 0);
+  rate.observe(1'000 + 25'000'000, 10'000'000);  // 2.5 GHz over 10 ms; next refinement at 20 ms
+  ASSERT_NE(rate.ns_per_tick_q32(), 0u);
+  const std::uint64_t due = 1'000 + 50'000'000;  // 20 ms at 2.5 GHz
+  EXPECT_FALSE(rate.wants_reading(1'000 + 25'000'001));
+  EXPECT_FALSE(rate.wants_reading(due - 500'000));  // 0.2 ms before: more than the 1% margin
+  EXPECT_TRUE(rate.wants_reading(due));
+  // A reading taken a little early is ignored and moves the mark closer to the due time.
+  rate.observe(due - 200'000, 19'920'000);
+  EXPECT_FALSE(rate.wants_reading(due - 100'000));
+  EXPECT_TRUE(rate.wants_reading(due));
+  rate.observe(due, 20'000'000);  // refined; the next one is due 20 ms later
+  EXPECT_FALSE(rate.wants_reading(due + 1'000));
+  EXPECT_TRUE(rate.wants_reading(due + 50'000'000));
+}
+
 TEST(TscRate, RefusesAnImplausibleRate) {
   TscRate rate;
   rate.observe(0, 0);
