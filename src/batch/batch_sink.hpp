@@ -20,6 +20,12 @@ class BatchSink {
   // nothing waiting, a request slot free. The batcher keeps growing a batch past its
   // linger while this is false. A hint read from the batcher's thread; any answer is safe.
   virtual bool ready_for_batch() const noexcept { return true; }
+  // True while the host limits the request rate: a 429 answered within the last pause
+  // window, or batches waiting at the sender for a pause to end or a slot to free. Each
+  // request is then worth as many rows as the host takes in one, and the batcher lets
+  // batches grow to payload_limit() instead of its latency-friendly size. A hint read
+  // from the batcher's thread; any answer is safe.
+  virtual bool rate_limited() const noexcept { return false; }
 };
 
 }  // namespace spanline::detail

@@ -125,10 +125,10 @@ bool Batcher::step() {
   const auto now = Clock::now();
   backlog_ = n == buffer_.size();
   if (n != 0) last_rows_.mark(now);
-  read_limits();
   // Before the rows are added: adding them may wait for the encoder (a batch closes),
   // and producers should know by then that the batcher is behind.
-  report_backlog(n);
+  const std::uint64_t queued = report_backlog(n);
+  read_limits(queued);
   for (std::size_t i = 0; i < std::min(n, kPrefetchRows); ++i) prefetch_id(buffer_[i]);
   for (std::size_t i = 0; i < n; ++i) {
     if (i + kPrefetchRows < n) prefetch_id(buffer_[i + kPrefetchRows]);
@@ -169,8 +169,7 @@ bool Batcher::step() {
   return true;
 }
 
-void Batcher::report_backlog(std::size_t drained) noexcept {
-  if (queue_backlog_ == nullptr) return;
+std::uint64_t Batcher::report_backlog(std::size_t drained) noexcept {
   // Rows still queued, at the average size of the rows just drained (or of the last
   // drain that found some): an estimate, and enough for a limit with slack both ways.
   if (drained != 0) {
@@ -178,13 +177,23 @@ void Batcher::report_backlog(std::size_t drained) noexcept {
     for (std::size_t i = 0; i < drained; ++i) bytes += buffer_[i].json.size();
     average_row_bytes_ = bytes / drained;
   }
-  queue_backlog_->update(queue_.size_approx() * average_row_bytes_);
+  const std::uint64_t queued = queue_.size_approx() * average_row_bytes_;
+  if (queue_backlog_ != nullptr) queue_backlog_->update(queued);
+  return queued;
 }
 
-void Batcher::read_limits() noexcept {
+void Batcher::read_limits(std::uint64_t queued_bytes) noexcept {
   payload_limit_ = sink_.payload_limit();
   // 0 means the sink does not know a limit yet: batch_max_bytes alone applies.
-  limit_ = payload_limit_ == 0 ? config_.batch_max_bytes : std::min(config_.batch_max_bytes, payload_limit_);
+  if (payload_limit_ == 0) {
+    limit_ = config_.batch_max_bytes;
+    return;
+  }
+  // The host limits requests, not bytes: while it does (or more than a batch waits in the
+  // queue anyway), a batch as large as the server takes carries the most rows per request.
+  // Otherwise batch_max_bytes keeps each batch quick to encode and send.
+  const bool pressed = queued_bytes > config_.batch_max_bytes || sink_.rate_limited();
+  limit_ = pressed ? payload_limit_ : std::min(config_.batch_max_bytes, payload_limit_);
 }
 
 void Batcher::add_row(Row&& row, Clock::time_point now) {

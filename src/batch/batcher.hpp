@@ -5,6 +5,11 @@
 // compresses them on its own threads).
 // Linger closes a batch only while the sink is ready to send one at once; while it is
 // not (a 429 pause, every request slot busy), the batch grows up to its size limits.
+// The byte limit is batch_max_bytes (capped by the sink's payload limit), except while
+// the host is rate-limited (BatchSink::rate_limited()) or more than batch_max_bytes
+// wait in the queue: then batches grow to the payload limit itself, so that each
+// request the host allows carries as many rows as it may. Read at every drain, so
+// batches shrink back as soon as the pressure ends.
 
 #include "batch/batch_sink.hpp"
 #include "batch/coalescer.hpp"
@@ -66,9 +71,11 @@ class Batcher {
   void close_all();
   // How long the next pop_bulk may sleep, and what may wake it early.
   std::chrono::microseconds next_wait(std::chrono::steady_clock::time_point now, RowQueue::WakeOn& wake_on) const;
-  void read_limits() noexcept;
-  // After a drain of `drained` rows into buffer_: tells the backlog the queue's depth.
-  void report_backlog(std::size_t drained) noexcept;
+  // `queued_bytes`: what still waits in the queue (report_backlog()).
+  void read_limits(std::uint64_t queued_bytes) noexcept;
+  // After a drain of `drained` rows into buffer_: tells the backlog the queue's depth,
+  // and returns it (bytes, estimated).
+  std::uint64_t report_backlog(std::size_t drained) noexcept;
 
   const BatcherConfig config_;
   RowQueue& queue_;
@@ -88,7 +95,7 @@ class Batcher {
   std::vector<Open> open_;
   std::vector<std::uint32_t> active_;
   std::size_t payload_limit_ = 0;  // sink_.payload_limit() as of the current drain
-  std::size_t limit_ = 0;          // batch_limit() as of the current drain
+  std::size_t limit_ = 0;          // byte limit of a batch as of the current drain (read_limits)
   std::vector<Row> buffer_;
   bool backlog_ = false;                             // the last drain filled buffer_
   LastTime last_rows_;  // when a drain last found rows

@@ -57,6 +57,7 @@ class Encoder final : public BatchSink {
   Compression encoding() const noexcept override { return next_.encoding(); }
   // Ready when a worker could start on a batch now and the next stage is ready too.
   bool ready_for_batch() const noexcept override;
+  bool rate_limited() const noexcept override { return next_.rate_limited(); }
 
  private:
   struct Job {

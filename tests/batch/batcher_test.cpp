@@ -49,7 +49,10 @@ class MemorySink : public BatchSink {
     return ready_.load();
   }
 
+  bool rate_limited() const noexcept override { return rate_limited_.load(); }
+
   void set_payload_limit(std::size_t limit) { payload_limit_ = limit; }
+  void set_rate_limited(bool limited) { rate_limited_ = limited; }
   void set_encoding(Compression encoding) { encoding_ = encoding; }
   void set_ready(bool ready) { ready_ = ready; }
   std::uint64_t readiness_asked() const { return readiness_asked_.load(); }
@@ -73,6 +76,7 @@ class MemorySink : public BatchSink {
   std::atomic<std::size_t> payload_limit_{std::size_t{6} << 20};
   std::atomic<Compression> encoding_{Compression::zstd};
   std::atomic<bool> ready_{true};
+  std::atomic<bool> rate_limited_{false};
   mutable std::atomic<std::uint64_t> readiness_asked_{0};
   mutable std::mutex mutex_;
   std::condition_variable changed_;
@@ -215,6 +219,83 @@ TEST(Batcher, PayloadLimitCapsBatches) {
     rows += batch.source_rows();
   }
   EXPECT_EQ(rows, 40u);
+}
+
+// Waits until the batcher has taken every queued row.
+void wait_queue_empty(Pipeline& p) {
+  const auto deadline = std::chrono::steady_clock::now() + kDeadline;
+  while (p.queue.size_approx() != 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  ASSERT_EQ(p.queue.size_approx(), 0u);
+}
+
+// Closes the open batches and waits until `rows` rows in all reached the sink.
+void flush(Pipeline& p, std::uint64_t rows) {
+  p.batcher.begin_flush();
+  ASSERT_TRUE(p.sink.wait_for_rows(rows));
+  p.batcher.end_flush();
+}
+
+// A rate-limited host: batches grow past batch_max_bytes up to the payload limit, never
+// past it, and shrink back to batch_max_bytes once the host is no longer limited.
+TEST(Batcher, GrowsToThePayloadLimitWhileRateLimitedAndShrinksBackAfter) {
+  auto config = slow_config();
+  config.batch_max_bytes = 4096;
+  Pipeline p(config);
+  p.sink.set_payload_limit(20'000);
+  p.sink.set_rate_limited(true);
+  p.batcher.start();
+  // Rows go in a few at a time, each group taken before the next: the queue never holds
+  // more than batch_max_bytes, so only the sink's signal can grow the batches.
+  std::size_t n = 0;
+  const auto push_in_groups = [&](int rows) {
+    for (int i = 0; i < rows; ++i, ++n) {
+      p.push(0, row_json(std::to_string(n), n, 500));
+      if (i % 4 == 3) wait_queue_empty(p);
+    }
+    wait_queue_empty(p);
+  };
+  push_in_groups(200);  // 100 KB: five payload-limit batches
+  flush(p, 200);
+  const auto grown = p.sink.batches();
+  std::size_t big = 0;
+  for (const auto& batch : grown) {
+    EXPECT_LE(batch.raw_body_bytes, 20'000u);
+    EXPECT_LE(batch.body.size(), 20'000u);
+    if (batch.raw_body_bytes > 4096) ++big;
+  }
+  // 39 rows of 500 bytes fit in 20,000: every batch but the flushed last one is full.
+  EXPECT_GE(big, grown.size() - 1);
+  EXPECT_GE(grown.front().raw_body_bytes + 501, 20'000u);
+
+  p.sink.set_rate_limited(false);  // the pressure ends
+  push_in_groups(100);
+  flush(p, 300);
+  const auto all = p.sink.batches();
+  ASSERT_GT(all.size(), grown.size() + 5);
+  for (std::size_t b = grown.size(); b < all.size(); ++b) EXPECT_LE(all[b].raw_body_bytes, 4096u) << b;
+}
+
+// A backlog in the queue longer than one batch grows batches too, with the sink unaware.
+TEST(Batcher, GrowsToThePayloadLimitWhileTheQueueHoldsMoreThanABatch) {
+  auto config = slow_config();
+  config.batch_max_bytes = 4096;
+  Pipeline p(config);
+  p.sink.set_payload_limit(20'000);
+  // Queued before the batcher starts: its first drain leaves ~1 MB behind.
+  constexpr int kRows = 3'000;
+  for (int i = 0; i < kRows; ++i) p.push(0, row_json(std::to_string(i), i, 500));
+  p.batcher.start();
+  p.stop();
+  const auto batches = p.sink.batches();
+  std::uint64_t rows = 0;
+  std::size_t big = 0;
+  for (const auto& batch : batches) {
+    EXPECT_LE(batch.raw_body_bytes, 20'000u);
+    rows += batch.source_rows();
+    if (batch.raw_body_bytes > 4096) ++big;
+  }
+  EXPECT_EQ(rows, std::uint64_t{kRows});
+  EXPECT_GE(big, 10u);
 }
 
 TEST(Batcher, ClosesOnRows) {
@@ -462,6 +543,8 @@ TEST(Batcher, NothingLostAndAccountingSums) {
   config.batch_max_rows = 300;
   config.linger = 1ms;
   Pipeline p(config);
+  // Producers outrun the batcher here: a backlog grows batches to the payload limit.
+  p.sink.set_payload_limit(128 << 10);
   p.batcher.start();
   constexpr std::uint64_t kRows = 30'000;
   std::uint64_t budget_pushed = 0;
@@ -483,7 +566,7 @@ TEST(Batcher, NothingLostAndAccountingSums) {
     budget += batch.budget_bytes();
     events += batch.events.size();
     EXPECT_LE(batch.events.size(), 300u);
-    EXPECT_LE(batch.raw_body_bytes, std::size_t{64} << 10);
+    EXPECT_LE(batch.raw_body_bytes, std::size_t{128} << 10);
   }
   EXPECT_EQ(rows, kRows);
   EXPECT_EQ(budget, budget_pushed);
