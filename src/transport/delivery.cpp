@@ -333,7 +333,7 @@ bool Delivery::prepare(Job& job, std::string& target) {
       return false;
     }
   }
-  if (job.batch.body.size() > limit && !fit_encoded(job, limit)) return false;
+  if (job.batch.body.size() > limit && !fit_encoded(job)) return false;
   target = context_.url.target(*path);
   return true;
 }
@@ -342,7 +342,7 @@ bool Delivery::prepare(Job& job, std::string& target) {
 // (rate_limited()) whose rows do not compress can come out of the codec a few bytes
 // larger than it went in: halve it (each half goes through prepare() again), or send a
 // single event unencoded, which the decoded check above already bounds.
-bool Delivery::fit_encoded(Job& job, std::size_t limit) {
+bool Delivery::fit_encoded(Job& job) {
   if (job.batch.events.size() >= 2) {
     auto halves = split_in_half(std::move(job.batch));
     halves.first.body.clear();

@@ -139,7 +139,8 @@ class Delivery final : public Upstream, public Anchored<Delivery> {
   void pump();
   void pump_replay();
   bool prepare(Job& job, std::string& target);
-  bool fit_encoded(Job& job, std::size_t limit);
+  // After encoding: a body over the payload limit is halved, or sent unencoded (one event).
+  bool fit_encoded(Job& job);
   void on_answer(std::uint64_t id, HttpResult result);
   void switch_encoding(Compression refused, int status);
   void report_retryable(const std::string& target, int status, const HttpResult& result);
