@@ -147,12 +147,15 @@ bool Batcher::step() {
   // A batch past its linger closes only when the sink can start sending it now. While
   // the host is paused (429) or every request slot is busy, the batch keeps growing up
   // to its size limits instead: a queue of small batches behind a pause would each cost
-  // a request (and maybe another 429) later.
+  // a request (and maybe another 429) later. For the same reason it keeps growing while
+  // the host is rate-limited, even between pauses: every request the host allows should
+  // carry a full body. That lasts only as long as the sink's window after the last 429,
+  // and a flush still closes everything.
   std::optional<bool> sink_ready;  // asked once per step, and only when a batch is due
   const auto due = [&](const Coalescer& batch) {
     if (close_everything) return true;
     if (now - batch.opened() < config_.linger) return false;
-    if (!sink_ready) sink_ready = sink_.ready_for_batch();
+    if (!sink_ready) sink_ready = !rate_limited_ && sink_.ready_for_batch();
     return *sink_ready;
   };
   for (std::size_t k = 0; k < active_.size();) {
@@ -187,12 +190,14 @@ void Batcher::read_limits(std::uint64_t queued_bytes) noexcept {
   // 0 means the sink does not know a limit yet: batch_max_bytes alone applies.
   if (payload_limit_ == 0) {
     limit_ = config_.batch_max_bytes;
+    rate_limited_ = false;
     return;
   }
   // The host limits requests, not bytes: while it does (or more than a batch waits in the
   // queue anyway), a batch as large as the server takes carries the most rows per request.
   // Otherwise batch_max_bytes keeps each batch quick to encode and send.
-  const bool pressed = queued_bytes > config_.batch_max_bytes || sink_.rate_limited();
+  rate_limited_ = sink_.rate_limited();
+  const bool pressed = rate_limited_ || queued_bytes > config_.batch_max_bytes;
   limit_ = pressed ? payload_limit_ : std::min(config_.batch_max_bytes, payload_limit_);
 }
 

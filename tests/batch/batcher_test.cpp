@@ -49,7 +49,11 @@ class MemorySink : public BatchSink {
     return ready_.load();
   }
 
-  bool rate_limited() const noexcept override { return rate_limited_.load(); }
+  bool rate_limited() const noexcept override {
+    rate_limit_asked_.fetch_add(1);
+    return rate_limited_.load();
+  }
+  std::uint64_t rate_limit_asked() const { return rate_limit_asked_.load(); }
 
   void set_payload_limit(std::size_t limit) { payload_limit_ = limit; }
   void set_rate_limited(bool limited) { rate_limited_ = limited; }
@@ -77,6 +81,7 @@ class MemorySink : public BatchSink {
   std::atomic<Compression> encoding_{Compression::zstd};
   std::atomic<bool> ready_{true};
   std::atomic<bool> rate_limited_{false};
+  mutable std::atomic<std::uint64_t> rate_limit_asked_{0};
   mutable std::atomic<std::uint64_t> readiness_asked_{0};
   mutable std::mutex mutex_;
   std::condition_variable changed_;
@@ -368,6 +373,28 @@ TEST(Batcher, KeepsGrowingPastLingerWhileTheSinkIsNotReady) {
   p.push(0, row_json("later", 20));
   ASSERT_TRUE(p.sink.wait_for_rows(21));
   EXPECT_EQ(p.sink.batches().size(), 2u);
+}
+
+// Between pauses a rate-limited host is ready for a batch, but each request it allows
+// should carry a full one: linger waits until the host is no longer rate-limited.
+TEST(Batcher, KeepsGrowingPastLingerWhileTheHostIsRateLimited) {
+  auto config = slow_config();
+  config.linger = 2ms;
+  Pipeline p(config);
+  p.sink.set_rate_limited(true);
+  p.batcher.start();
+  for (int i = 0; i < 10; ++i) p.push(0, row_json(std::to_string(i), i));
+  ASSERT_TRUE(eventually([&] { return p.queue.size_approx() == 0; }));
+  // The batcher asks at every drain; ten more drains are well past the 2 ms linger.
+  const std::uint64_t asked = p.sink.rate_limit_asked();
+  ASSERT_TRUE(eventually([&] { return p.sink.rate_limit_asked() >= asked + 10; }));
+  EXPECT_EQ(p.sink.batches().size(), 0u);
+
+  p.sink.set_rate_limited(false);
+  ASSERT_TRUE(p.sink.wait_for_rows(10));
+  const auto batches = p.sink.batches();
+  ASSERT_EQ(batches.size(), 1u);
+  EXPECT_EQ(batches[0].events.size(), 10u);
 }
 
 TEST(Batcher, SizeLimitsAndFlushStillCloseWhileTheSinkIsNotReady) {
