@@ -14,6 +14,9 @@ class BatchSink {
   virtual void submit(Batch batch) noexcept = 0;
   // Largest request body (uncompressed) the server accepts, as known so far.
   virtual std::size_t payload_limit() const noexcept = 0;
+  // True once payload_limit() is the server's answer (or a configured or fallback value it
+  // will keep), not a guess made before the server was asked.
+  virtual bool payload_limit_known() const noexcept { return true; }
   // The encoding the sender currently uses for its host (after any 415 fallback).
   virtual Compression encoding() const noexcept = 0;
   // True when a batch submitted now would start sending at once: no pause in force,

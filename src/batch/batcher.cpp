@@ -197,7 +197,9 @@ void Batcher::read_limits(std::uint64_t queued_bytes) noexcept {
   // queue anyway), a batch as large as the server takes carries the most rows per request.
   // Otherwise batch_max_bytes keeps each batch quick to encode and send.
   rate_limited_ = sink_.rate_limited();
-  const bool pressed = rate_limited_ || queued_bytes > config_.batch_max_bytes;
+  // Never grown to a limit the server was not asked about yet (the 6 MiB guess).
+  const bool pressed =
+      (rate_limited_ || queued_bytes > config_.batch_max_bytes) && sink_.payload_limit_known();
   limit_ = pressed ? payload_limit_ : std::min(config_.batch_max_bytes, payload_limit_);
 }
 

@@ -54,6 +54,8 @@ class MemorySink : public BatchSink {
     return rate_limited_.load();
   }
   std::uint64_t rate_limit_asked() const { return rate_limit_asked_.load(); }
+  bool payload_limit_known() const noexcept override { return limit_known_.load(); }
+  void set_payload_limit_known(bool known) { limit_known_ = known; }
 
   void set_payload_limit(std::size_t limit) { payload_limit_ = limit; }
   void set_rate_limited(bool limited) { rate_limited_ = limited; }
@@ -82,6 +84,7 @@ class MemorySink : public BatchSink {
   std::atomic<bool> ready_{true};
   std::atomic<bool> rate_limited_{false};
   mutable std::atomic<std::uint64_t> rate_limit_asked_{0};
+  std::atomic<bool> limit_known_{true};
   mutable std::atomic<std::uint64_t> readiness_asked_{0};
   mutable std::mutex mutex_;
   std::condition_variable changed_;
@@ -278,6 +281,23 @@ TEST(Batcher, GrowsToThePayloadLimitWhileRateLimitedAndShrinksBackAfter) {
   const auto all = p.sink.batches();
   ASSERT_GT(all.size(), grown.size() + 5);
   for (std::size_t b = grown.size(); b < all.size(); ++b) EXPECT_LE(all[b].raw_body_bytes, 4096u) << b;
+}
+
+// Before the server told its limit, the sink's 6 MiB is a guess: batches stay at
+// batch_max_bytes however rate-limited the host or long the queue.
+TEST(Batcher, DoesNotGrowBatchesBeforeThePayloadLimitIsKnown) {
+  auto config = slow_config();
+  config.batch_max_bytes = 4096;
+  Pipeline p(config);
+  p.sink.set_payload_limit(20'000);
+  p.sink.set_payload_limit_known(false);
+  p.sink.set_rate_limited(true);
+  for (int i = 0; i < 3'000; ++i) p.push(0, row_json(std::to_string(i), i, 500));
+  p.batcher.start();
+  p.stop();
+  const auto batches = p.sink.batches();
+  ASSERT_GT(batches.size(), 300u);
+  for (const auto& batch : batches) EXPECT_LE(batch.raw_body_bytes, 4096u);
 }
 
 // A backlog in the queue longer than one batch grows batches too, with the sink unaware.
