@@ -125,10 +125,10 @@ bool Batcher::step() {
   const auto now = Clock::now();
   backlog_ = n == buffer_.size();
   if (n != 0) last_rows_.mark(now);
+  read_limits();
   // Before the rows are added: adding them may wait for the encoder (a batch closes),
   // and producers should know by then that the batcher is behind.
-  const std::uint64_t queued = report_backlog(n);
-  read_limits(queued);
+  report_backlog(n);
   for (std::size_t i = 0; i < std::min(n, kPrefetchRows); ++i) prefetch_id(buffer_[i]);
   for (std::size_t i = 0; i < n; ++i) {
     if (i + kPrefetchRows < n) prefetch_id(buffer_[i + kPrefetchRows]);
@@ -172,7 +172,8 @@ bool Batcher::step() {
   return true;
 }
 
-std::uint64_t Batcher::report_backlog(std::size_t drained) noexcept {
+void Batcher::report_backlog(std::size_t drained) noexcept {
+  if (queue_backlog_ == nullptr) return;
   // Rows still queued, at the average size of the rows just drained (or of the last
   // drain that found some): an estimate, and enough for a limit with slack both ways.
   if (drained != 0) {
@@ -180,12 +181,10 @@ std::uint64_t Batcher::report_backlog(std::size_t drained) noexcept {
     for (std::size_t i = 0; i < drained; ++i) bytes += buffer_[i].json.size();
     average_row_bytes_ = bytes / drained;
   }
-  const std::uint64_t queued = queue_.size_approx() * average_row_bytes_;
-  if (queue_backlog_ != nullptr) queue_backlog_->update(queued);
-  return queued;
+  queue_backlog_->update(queue_.size_approx() * average_row_bytes_);
 }
 
-void Batcher::read_limits(std::uint64_t queued_bytes) noexcept {
+void Batcher::read_limits() noexcept {
   payload_limit_ = sink_.payload_limit();
   // 0 means the sink does not know a limit yet: batch_max_bytes alone applies.
   if (payload_limit_ == 0) {
@@ -193,14 +192,15 @@ void Batcher::read_limits(std::uint64_t queued_bytes) noexcept {
     rate_limited_ = false;
     return;
   }
-  // The host limits requests, not bytes: while it does (or more than a batch waits in the
-  // queue anyway), a batch as large as the server takes carries the most rows per request.
-  // Otherwise batch_max_bytes keeps each batch quick to encode and send.
+  // The host limits requests, not bytes: while it does (a recent 429, batches waiting at
+  // the sender), a batch as large as the server takes carries the most rows per request.
+  // Otherwise batch_max_bytes keeps each batch quick to encode and send. A deep row queue
+  // alone does not grow batches: with the sender keeping up, larger batches only hold
+  // more of the memory budget at once, and producers wait for it.
   rate_limited_ = sink_.rate_limited();
   // Never grown to a limit the server was not asked about yet (the 6 MiB guess).
-  const bool pressed =
-      (rate_limited_ || queued_bytes > config_.batch_max_bytes) && sink_.payload_limit_known();
-  limit_ = pressed ? payload_limit_ : std::min(config_.batch_max_bytes, payload_limit_);
+  const bool grow = rate_limited_ && sink_.payload_limit_known();
+  limit_ = grow ? payload_limit_ : std::min(config_.batch_max_bytes, payload_limit_);
 }
 
 void Batcher::add_row(Row&& row, Clock::time_point now) {

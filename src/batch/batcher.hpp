@@ -6,8 +6,8 @@
 // Linger closes a batch only while the sink is ready to send one at once; while it is
 // not (a 429 pause, every request slot busy), the batch grows up to its size limits.
 // The byte limit is batch_max_bytes (capped by the sink's payload limit), except while
-// the host is rate-limited (BatchSink::rate_limited()) or more than batch_max_bytes
-// wait in the queue: then batches grow to the payload limit itself, so that each
+// the host is rate-limited (BatchSink::rate_limited(): a recent 429, or batches waiting
+// at the sender): then batches grow to the payload limit itself, so that each
 // request the host allows carries as many rows as it may. Read at every drain, so
 // batches shrink back as soon as the pressure ends. While the sink reports the host
 // rate-limited, linger does not close a batch either (only size, rows, flush, stop).
@@ -72,11 +72,9 @@ class Batcher {
   void close_all();
   // How long the next pop_bulk may sleep, and what may wake it early.
   std::chrono::microseconds next_wait(std::chrono::steady_clock::time_point now, RowQueue::WakeOn& wake_on) const;
-  // `queued_bytes`: what still waits in the queue (report_backlog()).
-  void read_limits(std::uint64_t queued_bytes) noexcept;
-  // After a drain of `drained` rows into buffer_: tells the backlog the queue's depth,
-  // and returns it (bytes, estimated).
-  std::uint64_t report_backlog(std::size_t drained) noexcept;
+  void read_limits() noexcept;
+  // After a drain of `drained` rows into buffer_: tells the backlog the queue's depth.
+  void report_backlog(std::size_t drained) noexcept;
 
   const BatcherConfig config_;
   RowQueue& queue_;

@@ -69,8 +69,8 @@ Registry<Options> build() {
   r.add(size_setting<O>(
       info("batch.max_bytes",
            "uncompressed request body that closes a batch, capped by the server "
-           "limit; while the API rate-limits (a recent 429) or more than this waits, batches grow to "
-           "the server limit"),
+           "limit; while the API rate-limits (a recent 429, or batches waiting to be sent), batches "
+           "grow to the server limit"),
       [](auto& o) -> auto& { return o.batch_max_bytes; }));
   r.add(count_setting<O>(
       info("batch.max_rows", "rows that close a batch", "rows"),

@@ -300,8 +300,9 @@ TEST(Batcher, DoesNotGrowBatchesBeforeThePayloadLimitIsKnown) {
   for (const auto& batch : batches) EXPECT_LE(batch.raw_body_bytes, 4096u);
 }
 
-// A backlog in the queue longer than one batch grows batches too, with the sink unaware.
-TEST(Batcher, GrowsToThePayloadLimitWhileTheQueueHoldsMoreThanABatch) {
+// A deep row queue alone keeps batch_max_bytes: the sink is keeping up, and larger
+// batches would only hold more of the memory budget at once.
+TEST(Batcher, AQueueBacklogAloneDoesNotGrowBatches) {
   auto config = slow_config();
   config.batch_max_bytes = 4096;
   Pipeline p(config);
@@ -320,7 +321,8 @@ TEST(Batcher, GrowsToThePayloadLimitWhileTheQueueHoldsMoreThanABatch) {
     if (batch.raw_body_bytes > 4096) ++big;
   }
   EXPECT_EQ(rows, std::uint64_t{kRows});
-  EXPECT_GE(big, 10u);
+  EXPECT_EQ(big, 0u);
+  EXPECT_GT(batches.size(), 300u);
 }
 
 TEST(Batcher, ClosesOnRows) {
@@ -590,8 +592,6 @@ TEST(Batcher, NothingLostAndAccountingSums) {
   config.batch_max_rows = 300;
   config.linger = 1ms;
   Pipeline p(config);
-  // Producers outrun the batcher here: a backlog grows batches to the payload limit.
-  p.sink.set_payload_limit(128 << 10);
   p.batcher.start();
   constexpr std::uint64_t kRows = 30'000;
   std::uint64_t budget_pushed = 0;
@@ -613,7 +613,7 @@ TEST(Batcher, NothingLostAndAccountingSums) {
     budget += batch.budget_bytes();
     events += batch.events.size();
     EXPECT_LE(batch.events.size(), 300u);
-    EXPECT_LE(batch.raw_body_bytes, std::size_t{128} << 10);
+    EXPECT_LE(batch.raw_body_bytes, std::size_t{64} << 10);
   }
   EXPECT_EQ(rows, kRows);
   EXPECT_EQ(budget, budget_pushed);
