@@ -193,7 +193,8 @@ std::string render_text(const RunResult& r) {
        format_bytes(static_cast<double>(r.bytes_wire)).c_str(), r.compression_ratio, r.requests, r.status_429,
        r.retries);
   if (r.status_429 > 0 && r.request_bound() > 0) {
-    line(out, "  delivered %.0f spans/s (send + drain) = %.0f%% of the request bound %.0f spans/s (%" PRIu64
+    line(out,
+         "  delivered %.0f spans/s (send + drain) = %.0f%% of the request bound %.0f spans/s (%" PRIu64
          " requests ok x spans per %s body)",
          r.delivered_rate(), 100 * r.delivered_rate() / r.request_bound(), r.request_bound(), r.requests_ok,
          format_bytes(static_cast<double>(r.payload_limit_bytes)).c_str());

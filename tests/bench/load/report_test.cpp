@@ -77,11 +77,11 @@ TEST(LoadReport, TextShowsEveryHeadlineNumber) {
 TEST(LoadReport, RequestBoundIsOkRequestsPerSecondTimesSpansPerPayloadBody) {
   RunResult r = sample_result();
   r.send_seconds = 8;
-  r.drain_seconds = 2;         // 10 s in all
-  r.delivered_unique = 1000;   // 100 spans/s delivered
-  r.bytes_raw = 2'000'000;     // 2,000 bytes per span
+  r.drain_seconds = 2;                // 10 s in all
+  r.delivered_unique = 1000;          // 100 spans/s delivered
+  r.bytes_raw = 2'000'000;            // 2,000 bytes per span
   r.payload_limit_bytes = 6'000'000;  // 3,000 spans per body
-  r.requests_ok = 20;          // 2 per second
+  r.requests_ok = 20;                 // 2 per second
   EXPECT_DOUBLE_EQ(r.delivered_rate(), 100);
   EXPECT_DOUBLE_EQ(r.request_bound(), 6000);
   r.payload_limit_bytes = 5'999'999;  // a partial span does not fit: 2,999 per body
