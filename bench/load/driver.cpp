@@ -591,7 +591,11 @@ RunResult run_load(const LoadConfig& cfg, std::FILE* progress_out) {
     }
     result.requests = got.requests_total;
     result.status_429 = got.status_429;
+    result.requests_ok = got.inserts;
   }
+  // The spawned fake API's limit, which it also reports on GET /version; another server's
+  // is not known here.
+  if (cfg.spawn_fakeapi) result.payload_limit_bytes = cfg.fake_max_payload_bytes;
   result.compression_ratio =
       result.bytes_wire == 0 ? 0
                              : static_cast<double>(result.bytes_raw) / static_cast<double>(result.bytes_wire);

@@ -192,6 +192,13 @@ std::string render_text(const RunResult& r) {
        format_bytes(static_cast<double>(r.bytes_raw)).c_str(),
        format_bytes(static_cast<double>(r.bytes_wire)).c_str(), r.compression_ratio, r.requests, r.status_429,
        r.retries);
+  if (r.status_429 > 0 && r.request_bound() > 0) {
+    line(out,
+         "  delivered %.0f spans/s (send + drain) = %.0f%% of the request bound %.0f spans/s (%" PRIu64
+         " requests ok x spans per %s body)",
+         r.delivered_rate(), 100 * r.delivered_rate() / r.request_bound(), r.request_bound(), r.requests_ok,
+         format_bytes(static_cast<double>(r.payload_limit_bytes)).c_str());
+  }
   line(out, "  cpu (%s) %.2f s  peak RSS %s", r.cpu_of.c_str(), r.cpu_seconds,
        format_bytes(static_cast<double>(r.peak_rss_bytes)).c_str());
   line(out, "  result: %s",
@@ -241,6 +248,10 @@ json::object to_json(const RunResult& r) {
   o["requests"] = r.requests;
   o["status_429"] = r.status_429;
   o["retries"] = r.retries;
+  o["requests_ok"] = r.requests_ok;
+  o["payload_limit_bytes"] = r.payload_limit_bytes;
+  o["delivered_rate"] = r.delivered_rate();
+  o["request_bound"] = r.request_bound();
   o["cpu_of"] = r.cpu_of;
   o["cpu_seconds"] = r.cpu_seconds;
   o["peak_rss_bytes"] = r.peak_rss_bytes;
@@ -309,6 +320,8 @@ RunResult result_from_json(const json::value& value) {
   r.requests = u64(o, "requests");
   r.status_429 = u64(o, "status_429");
   r.retries = u64(o, "retries");
+  r.requests_ok = u64(o, "requests_ok");
+  r.payload_limit_bytes = u64(o, "payload_limit_bytes");
   r.cpu_of = str(o, "cpu_of");
   r.cpu_seconds = dbl(o, "cpu_seconds");
   r.peak_rss_bytes = u64(o, "peak_rss_bytes");

@@ -97,6 +97,12 @@ void scenario_table(std::string& md, const RunResult& r, const std::optional<Ref
   row("achieved rate",
       format_count(r.achieved_rate) + " spans/s (" + format_count(r.rows_per_second) + " rows/s)");
   if (r.delivery_known) row("delivered rate (send + drain)", format_count(delivered_rate(r)) + " spans/s");
+  // A rate-limited host: what its successful requests could have carried at the payload limit.
+  if (r.status_429 > 0 && r.request_bound() > 0) {
+    row("request bound (requests ok/s × spans per " +
+            format_bytes(static_cast<double>(r.payload_limit_bytes)) + " body) / delivered share",
+        format_count(r.request_bound()) + " spans/s / " + percent(r.delivered_rate() / r.request_bound()));
+  }
   if (ref && zstd_ceiling(*ref) > 0) {
     row("accepted / delivered as a fraction of the zstd-1 ceiling",
         percent(r.achieved_rate / zstd_ceiling(*ref)) + " / " +

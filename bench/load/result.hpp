@@ -4,6 +4,7 @@
 
 #include "histogram.hpp"
 
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -87,6 +88,10 @@ struct RunResult {
   std::uint64_t requests = 0;    // every request the fake API saw
   std::uint64_t status_429 = 0;
   std::uint64_t retries = 0;
+  // Inserts the fake API answered 2xx, and the largest body it accepts (decoded and
+  // encoded): with bytes_raw per delivered span they give the request bound below.
+  std::uint64_t requests_ok = 0;
+  std::uint64_t payload_limit_bytes = 0;  // 0: unknown
 
   // cost of the process doing the shipping
   std::string cpu_of;  // "harness" (inproc: harness + library) or "agent pid N"
@@ -94,6 +99,22 @@ struct RunResult {
   std::uint64_t peak_rss_bytes = 0;
 
   std::vector<ProgressSample> samples;
+
+  // Spans delivered per second over the whole run (send + drain); 0 when unknown.
+  double delivered_rate() const {
+    const double seconds = send_seconds + drain_seconds;
+    return seconds > 0 && delivery_known ? static_cast<double>(delivered_unique) / seconds : 0;
+  }
+  // The most a host that limits requests, not bytes, lets through: successful requests per
+  // second in the run times the spans that fit in one payload-limit body (at the run's
+  // average rendered bytes per delivered span). 0 when any part is unknown.
+  double request_bound() const {
+    const double seconds = send_seconds + drain_seconds;
+    if (seconds <= 0 || payload_limit_bytes == 0 || bytes_raw == 0 || delivered_unique == 0) return 0;
+    const double bytes_per_span = static_cast<double>(bytes_raw) / static_cast<double>(delivered_unique);
+    const double spans_per_body = std::floor(static_cast<double>(payload_limit_bytes) / bytes_per_span);
+    return static_cast<double>(requests_ok) / seconds * spans_per_body;
+  }
 
   // Nothing lost, dropped or rejected, here or by the sidecar (and delivery was checked).
   bool clean() const {

@@ -147,12 +147,15 @@ bool Batcher::step() {
   // A batch past its linger closes only when the sink can start sending it now. While
   // the host is paused (429) or every request slot is busy, the batch keeps growing up
   // to its size limits instead: a queue of small batches behind a pause would each cost
-  // a request (and maybe another 429) later.
+  // a request (and maybe another 429) later. For the same reason it keeps growing while
+  // the host is rate-limited, even between pauses: every request the host allows should
+  // carry a full body. That lasts only as long as the sink's window after the last 429,
+  // and a flush still closes everything.
   std::optional<bool> sink_ready;  // asked once per step, and only when a batch is due
   const auto due = [&](const Coalescer& batch) {
     if (close_everything) return true;
     if (now - batch.opened() < config_.linger) return false;
-    if (!sink_ready) sink_ready = sink_.ready_for_batch();
+    if (!sink_ready) sink_ready = !rate_limited_ && sink_.ready_for_batch();
     return *sink_ready;
   };
   for (std::size_t k = 0; k < active_.size();) {
@@ -184,7 +187,20 @@ void Batcher::report_backlog(std::size_t drained) noexcept {
 void Batcher::read_limits() noexcept {
   payload_limit_ = sink_.payload_limit();
   // 0 means the sink does not know a limit yet: batch_max_bytes alone applies.
-  limit_ = payload_limit_ == 0 ? config_.batch_max_bytes : std::min(config_.batch_max_bytes, payload_limit_);
+  if (payload_limit_ == 0) {
+    limit_ = config_.batch_max_bytes;
+    rate_limited_ = false;
+    return;
+  }
+  // The host limits requests, not bytes: while it does (a recent 429, batches waiting at
+  // the sender), a batch as large as the server takes carries the most rows per request.
+  // Otherwise batch_max_bytes keeps each batch quick to encode and send. A deep row queue
+  // alone does not grow batches: with the sender keeping up, larger batches only hold
+  // more of the memory budget at once, and producers wait for it.
+  rate_limited_ = sink_.rate_limited();
+  // Never grown to a limit the server was not asked about yet (the 6 MiB guess).
+  const bool grow = rate_limited_ && sink_.payload_limit_known();
+  limit_ = grow ? payload_limit_ : std::min(config_.batch_max_bytes, payload_limit_);
 }
 
 void Batcher::add_row(Row&& row, Clock::time_point now) {

@@ -5,6 +5,12 @@
 // compresses them on its own threads).
 // Linger closes a batch only while the sink is ready to send one at once; while it is
 // not (a 429 pause, every request slot busy), the batch grows up to its size limits.
+// The byte limit is batch_max_bytes (capped by the sink's payload limit), except while
+// the host is rate-limited (BatchSink::rate_limited(): a recent 429, or batches waiting
+// at the sender): then batches grow to the payload limit itself, so that each
+// request the host allows carries as many rows as it may. Read at every drain, so
+// batches shrink back as soon as the pressure ends. While the sink reports the host
+// rate-limited, linger does not close a batch either (only size, rows, flush, stop).
 
 #include "batch/batch_sink.hpp"
 #include "batch/coalescer.hpp"
@@ -88,7 +94,8 @@ class Batcher {
   std::vector<Open> open_;
   std::vector<std::uint32_t> active_;
   std::size_t payload_limit_ = 0;  // sink_.payload_limit() as of the current drain
-  std::size_t limit_ = 0;          // batch_limit() as of the current drain
+  std::size_t limit_ = 0;          // byte limit of a batch as of the current drain (read_limits)
+  bool rate_limited_ = false;      // sink_.rate_limited() as of the current drain
   std::vector<Row> buffer_;
   bool backlog_ = false;                             // the last drain filled buffer_
   LastTime last_rows_;  // when a drain last found rows

@@ -57,6 +57,8 @@ class Encoder final : public BatchSink {
   Compression encoding() const noexcept override { return next_.encoding(); }
   // Ready when a worker could start on a batch now and the next stage is ready too.
   bool ready_for_batch() const noexcept override;
+  bool rate_limited() const noexcept override { return next_.rate_limited(); }
+  bool payload_limit_known() const noexcept override { return next_.payload_limit_known(); }
 
  private:
   struct Job {

@@ -69,7 +69,8 @@ Registry<Options> build() {
   r.add(size_setting<O>(
       info("batch.max_bytes",
            "uncompressed request body that closes a batch, capped by the server "
-           "limit"),
+           "limit; while the API rate-limits (a recent 429, or batches waiting to be sent), batches "
+           "grow to the server limit"),
       [](auto& o) -> auto& { return o.batch_max_bytes; }));
   r.add(count_setting<O>(
       info("batch.max_rows", "rows that close a batch", "rows"),
@@ -77,8 +78,8 @@ Registry<Options> build() {
   r.add(duration_setting<O>(
       info("batch.linger_ms",
            "longest a row waits for its batch to fill while the sender can "
-           "take a batch; while the API is paused (429) or every request slot is busy the batch keeps "
-           "growing"),
+           "take a batch; while the API is paused or rate-limited (429) or every request slot is busy "
+           "the batch keeps growing"),
       [](auto& o) -> auto& { return o.linger; }));
   r.add(choice_setting<O>(
       info("batch.compression", "request body compression"), [](auto& o) -> auto& { return o.compression; },

@@ -113,6 +113,13 @@ bool Delivery::ready_for_batch() const noexcept {
              published_.paused_until_ticks.load(std::memory_order_relaxed);
 }
 
+bool Delivery::rate_limited() const noexcept {
+  if (published_.batches_waiting.load(std::memory_order_relaxed)) return true;
+  return published_.rate_limited_ever.load(std::memory_order_acquire) &&
+         Clock::now().time_since_epoch().count() <
+             published_.rate_limited_until_ticks.load(std::memory_order_relaxed);
+}
+
 std::size_t Delivery::in_flight() const noexcept {
   return published_.in_flight.load(std::memory_order_relaxed);
 }
@@ -326,7 +333,31 @@ bool Delivery::prepare(Job& job, std::string& target) {
       return false;
     }
   }
+  if (job.batch.body.size() > limit && !fit_encoded(job)) return false;
   target = context_.url.target(*path);
+  return true;
+}
+
+// The server checks the encoded body against the limit too. A batch grown to the limit
+// (rate_limited()) whose rows do not compress can come out of the codec a few bytes
+// larger than it went in: halve it (each half goes through prepare() again), or send a
+// single event unencoded, which the decoded check above already bounds.
+bool Delivery::fit_encoded(Job& job) {
+  if (job.batch.events.size() >= 2) {
+    auto halves = split_in_half(std::move(job.batch));
+    halves.first.body.clear();
+    halves.second.body.clear();
+    ready_.push_front(Job{std::move(halves.second), job.retries, job.order, nullptr});
+    ready_.push_front(Job{std::move(halves.first), job.retries, job.order, nullptr});
+    return false;
+  }
+  try {
+    encode(job.batch, Compression::none, context_.options.zstd_level);
+  } catch (const std::exception& e) {
+    context_.errors.report("sender", "encode", std::string("cannot encode a batch: ") + e.what());
+    context_.accounting.dropped(job.batch, DropReason::invalid);
+    return false;
+  }
   return true;
 }
 
@@ -509,6 +540,18 @@ void Delivery::pause_host(std::chrono::milliseconds delay) {
 
 void Delivery::extend_pause(std::chrono::milliseconds delay) {
   pause_.until = std::max(pause_.until, Clock::now() + delay);
+  note_rate_limit(delay);
+}
+
+// A 429 counts as recent for its pause and one more window as long after it: the
+// requests that follow a pause tend to meet the same limit, and batches grown during
+// the pause should not shrink the moment it ends.
+void Delivery::note_rate_limit(std::chrono::milliseconds pause) {
+  const auto until = (Clock::now() + 2 * pause).time_since_epoch().count();
+  const auto known = published_.rate_limited_until_ticks.load(std::memory_order_relaxed);
+  const bool ever = published_.rate_limited_ever.load(std::memory_order_relaxed);
+  published_.rate_limited_until_ticks.store(ever ? std::max(known, until) : until, std::memory_order_relaxed);
+  published_.rate_limited_ever.store(true, std::memory_order_release);
 }
 
 std::chrono::milliseconds Delivery::backoff(std::uint32_t attempt) {
@@ -545,6 +588,7 @@ void Delivery::publish_readiness() noexcept {
   published_.slot_free.store(in_outage() || (ready_.empty() && requests_on_wire() < limit_.current()),
                              std::memory_order_relaxed);
   published_.paused_until_ticks.store(pause_.until.time_since_epoch().count(), std::memory_order_relaxed);
+  published_.batches_waiting.store(!ready_.empty() && !in_outage(), std::memory_order_relaxed);
 }
 
 }  // namespace spanline::detail

@@ -74,6 +74,10 @@ class Delivery final : public Upstream, public Anchored<Delivery> {
   Compression encoding() const noexcept override;
   // See BatchSink::ready_for_batch(): published after every pump().
   bool ready_for_batch() const noexcept;
+  // See BatchSink::rate_limited(): a 429 answered within the last pause window (the
+  // pause it started, then as long again), or live batches waiting for a slot or for a
+  // pause to end. Published after every pump() and every 429.
+  bool rate_limited() const noexcept;
   std::size_t in_flight() const noexcept;
 
   // --- io thread ---
@@ -126,11 +130,17 @@ class Delivery final : public Upstream, public Anchored<Delivery> {
     std::atomic<std::size_t> in_flight{0};
     std::atomic<bool> slot_free{true};
     std::atomic<std::chrono::steady_clock::rep> paused_until_ticks{0};
+    // Until when a 429 counts as recent; meaningful only once rate_limited_ever is set.
+    std::atomic<std::chrono::steady_clock::rep> rate_limited_until_ticks{0};
+    std::atomic<bool> rate_limited_ever{false};
+    std::atomic<bool> batches_waiting{false};
   };
 
   void pump();
   void pump_replay();
   bool prepare(Job& job, std::string& target);
+  // After encoding: a body over the payload limit is halved, or sent unencoded (one event).
+  bool fit_encoded(Job& job);
   void on_answer(std::uint64_t id, HttpResult result);
   void switch_encoding(Compression refused, int status);
   void report_retryable(const std::string& target, int status, const HttpResult& result);
@@ -142,6 +152,7 @@ class Delivery final : public Upstream, public Anchored<Delivery> {
   void spill(Job job);
   bool in_outage() const noexcept;
   void extend_pause(std::chrono::milliseconds delay);
+  void note_rate_limit(std::chrono::milliseconds pause);
   void arm_pause_timer();
   void release(std::shared_ptr<HttpConnection> connection);
   std::size_t requests_on_wire() const noexcept { return active_.size(); }

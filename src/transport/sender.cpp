@@ -89,6 +89,8 @@ class SenderCore : public std::enable_shared_from_this<SenderCore> {
   std::size_t payload_limit() const noexcept { return probe_.payload_limit(); }
   Compression encoding() const noexcept { return delivery_.encoding(); }
   bool ready_for_batch() const noexcept { return delivery_.ready_for_batch(); }
+  bool rate_limited() const noexcept { return delivery_.rate_limited(); }
+  bool payload_limit_known() const noexcept { return probe_.limit_known(); }
   std::size_t in_flight() const noexcept { return delivery_.in_flight(); }
   // True when this call should post spill_for_room() (none is pending yet).
   bool request_room() noexcept {
@@ -301,6 +303,10 @@ std::size_t Sender::payload_limit() const noexcept { return core_->payload_limit
 Compression Sender::encoding() const noexcept { return core_->encoding(); }
 
 bool Sender::ready_for_batch() const noexcept { return core_->ready_for_batch(); }
+
+bool Sender::rate_limited() const noexcept { return core_->rate_limited(); }
+
+bool Sender::payload_limit_known() const noexcept { return core_->payload_limit_known(); }
 
 std::size_t Sender::in_flight() const noexcept { return core_->in_flight(); }
 

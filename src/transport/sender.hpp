@@ -76,6 +76,10 @@ class Sender : public BatchSink {
   Compression encoding() const noexcept override;
   // No 429 pause in force, no batch waiting for a slot, a slot free (see BatchSink).
   bool ready_for_batch() const noexcept override;
+  // A 429 within the last pause window, or batches waiting for a slot (see BatchSink).
+  bool rate_limited() const noexcept override;
+  // Options::max_payload_bytes is set, or GET /version answered (or failed).
+  bool payload_limit_known() const noexcept override;
 
   // Stops taking batches (later ones are dropped as shutdown), keeps delivering until
   // `deadline`, then settles whatever is still queued, in flight, waiting to retry or

@@ -28,25 +28,31 @@ std::size_t VersionProbe::payload_limit() const noexcept {
 }
 
 bool VersionProbe::limit_known() const noexcept {
-  return answered_ || context_.options.max_payload_bytes != 0;
+  return answered_.load(std::memory_order_acquire) || context_.options.max_payload_bytes != 0;
 }
 
 void VersionProbe::on_version(HttpResult result) {
-  answered_ = true;
-  on_answered_();
   if (!result.ec) context_.counters.count_request(result.status);
-  if (result.ec || result.status < 200 || result.status > 299) return;
+  if (const std::size_t learned = limit_from(result); learned != 0)
+    learned_limit_.store(learned, std::memory_order_relaxed);
+  // After the limit: whoever sees the probe answered sees the limit it learned.
+  answered_.store(true, std::memory_order_release);
+  on_answered_();
+}
+
+std::size_t VersionProbe::limit_from(const HttpResult& result) {
+  if (result.ec || result.status < 200 || result.status > 299) return 0;
   boost::system::error_code ec;
   boost::json::value value = boost::json::parse(result.body, ec);
-  if (ec || !value.is_object()) return;
+  if (ec || !value.is_object()) return 0;
   const auto* max = value.as_object().if_contains("logs3_payload_max_bytes");
-  if (max == nullptr) return;
+  if (max == nullptr) return 0;
   std::int64_t bytes = 0;
   if (max->is_int64()) bytes = max->as_int64();
   if (max->is_uint64())
     bytes = static_cast<std::int64_t>(std::min<std::uint64_t>(max->as_uint64(), INT64_MAX));
   if (max->is_double()) bytes = static_cast<std::int64_t>(max->as_double());
-  if (bytes > 1024) learned_limit_.store(static_cast<std::size_t>(bytes), std::memory_order_relaxed);
+  return bytes > 1024 ? static_cast<std::size_t>(bytes) : 0;
 }
 
 }  // namespace spanline::detail

@@ -25,16 +25,18 @@ class VersionProbe : public Anchored<VersionProbe> {
   void start();  // io thread
   // Options::max_payload_bytes if set, else what GET /version reported, else 6 MiB. Any thread.
   std::size_t payload_limit() const noexcept;
-  // The limit is known: set in the options, or the probe answered (or failed). io thread.
+  // The limit is known: set in the options, or the probe answered (or failed). Any thread.
   bool limit_known() const noexcept;
 
  private:
   void on_version(HttpResult result);
+  // logs3_payload_max_bytes from a successful answer; 0 when it has none usable.
+  static std::size_t limit_from(const HttpResult& result);
 
   const SenderContext& context_;
   Upstream& upstream_;
   std::function<void()> on_answered_;
-  bool answered_ = false;
+  std::atomic<bool> answered_{false};
   std::atomic<std::size_t> learned_limit_{kDefaultPayloadLimit};
 };
 

@@ -49,7 +49,16 @@ class MemorySink : public BatchSink {
     return ready_.load();
   }
 
+  bool rate_limited() const noexcept override {
+    rate_limit_asked_.fetch_add(1);
+    return rate_limited_.load();
+  }
+  std::uint64_t rate_limit_asked() const { return rate_limit_asked_.load(); }
+  bool payload_limit_known() const noexcept override { return limit_known_.load(); }
+  void set_payload_limit_known(bool known) { limit_known_ = known; }
+
   void set_payload_limit(std::size_t limit) { payload_limit_ = limit; }
+  void set_rate_limited(bool limited) { rate_limited_ = limited; }
   void set_encoding(Compression encoding) { encoding_ = encoding; }
   void set_ready(bool ready) { ready_ = ready; }
   std::uint64_t readiness_asked() const { return readiness_asked_.load(); }
@@ -73,6 +82,9 @@ class MemorySink : public BatchSink {
   std::atomic<std::size_t> payload_limit_{std::size_t{6} << 20};
   std::atomic<Compression> encoding_{Compression::zstd};
   std::atomic<bool> ready_{true};
+  std::atomic<bool> rate_limited_{false};
+  mutable std::atomic<std::uint64_t> rate_limit_asked_{0};
+  std::atomic<bool> limit_known_{true};
   mutable std::atomic<std::uint64_t> readiness_asked_{0};
   mutable std::mutex mutex_;
   std::condition_variable changed_;
@@ -217,6 +229,102 @@ TEST(Batcher, PayloadLimitCapsBatches) {
   EXPECT_EQ(rows, 40u);
 }
 
+// Waits until the batcher has taken every queued row.
+void wait_queue_empty(Pipeline& p) {
+  const auto deadline = std::chrono::steady_clock::now() + kDeadline;
+  while (p.queue.size_approx() != 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  ASSERT_EQ(p.queue.size_approx(), 0u);
+}
+
+// Closes the open batches and waits until `rows` rows in all reached the sink.
+void flush(Pipeline& p, std::uint64_t rows) {
+  p.batcher.begin_flush();
+  ASSERT_TRUE(p.sink.wait_for_rows(rows));
+  p.batcher.end_flush();
+}
+
+// A rate-limited host: batches grow past batch_max_bytes up to the payload limit, never
+// past it, and shrink back to batch_max_bytes once the host is no longer limited.
+TEST(Batcher, GrowsToThePayloadLimitWhileRateLimitedAndShrinksBackAfter) {
+  auto config = slow_config();
+  config.batch_max_bytes = 4096;
+  Pipeline p(config);
+  p.sink.set_payload_limit(20'000);
+  p.sink.set_rate_limited(true);
+  p.batcher.start();
+  // Rows go in a few at a time, each group taken before the next: the queue never holds
+  // more than batch_max_bytes, so only the sink's signal can grow the batches.
+  std::size_t n = 0;
+  const auto push_in_groups = [&](int rows) {
+    for (int i = 0; i < rows; ++i, ++n) {
+      p.push(0, row_json(std::to_string(n), n, 500));
+      if (i % 4 == 3) wait_queue_empty(p);
+    }
+    wait_queue_empty(p);
+  };
+  push_in_groups(200);  // 100 KB: five payload-limit batches
+  flush(p, 200);
+  const auto grown = p.sink.batches();
+  std::size_t big = 0;
+  for (const auto& batch : grown) {
+    EXPECT_LE(batch.raw_body_bytes, 20'000u);
+    EXPECT_LE(batch.body.size(), 20'000u);
+    if (batch.raw_body_bytes > 4096) ++big;
+  }
+  // 39 rows of 500 bytes fit in 20,000: every batch but the flushed last one is full.
+  EXPECT_GE(big, grown.size() - 1);
+  EXPECT_GE(grown.front().raw_body_bytes + 501, 20'000u);
+
+  p.sink.set_rate_limited(false);  // the pressure ends
+  push_in_groups(100);
+  flush(p, 300);
+  const auto all = p.sink.batches();
+  ASSERT_GT(all.size(), grown.size() + 5);
+  for (std::size_t b = grown.size(); b < all.size(); ++b) EXPECT_LE(all[b].raw_body_bytes, 4096u) << b;
+}
+
+// Before the server told its limit, the sink's 6 MiB is a guess: batches stay at
+// batch_max_bytes however rate-limited the host or long the queue.
+TEST(Batcher, DoesNotGrowBatchesBeforeThePayloadLimitIsKnown) {
+  auto config = slow_config();
+  config.batch_max_bytes = 4096;
+  Pipeline p(config);
+  p.sink.set_payload_limit(20'000);
+  p.sink.set_payload_limit_known(false);
+  p.sink.set_rate_limited(true);
+  for (int i = 0; i < 3'000; ++i) p.push(0, row_json(std::to_string(i), i, 500));
+  p.batcher.start();
+  p.stop();
+  const auto batches = p.sink.batches();
+  ASSERT_GT(batches.size(), 300u);
+  for (const auto& batch : batches) EXPECT_LE(batch.raw_body_bytes, 4096u);
+}
+
+// A deep row queue alone keeps batch_max_bytes: the sink is keeping up, and larger
+// batches would only hold more of the memory budget at once.
+TEST(Batcher, AQueueBacklogAloneDoesNotGrowBatches) {
+  auto config = slow_config();
+  config.batch_max_bytes = 4096;
+  Pipeline p(config);
+  p.sink.set_payload_limit(20'000);
+  // Queued before the batcher starts: its first drain leaves ~1 MB behind.
+  constexpr int kRows = 3'000;
+  for (int i = 0; i < kRows; ++i) p.push(0, row_json(std::to_string(i), i, 500));
+  p.batcher.start();
+  p.stop();
+  const auto batches = p.sink.batches();
+  std::uint64_t rows = 0;
+  std::size_t big = 0;
+  for (const auto& batch : batches) {
+    EXPECT_LE(batch.raw_body_bytes, 20'000u);
+    rows += batch.source_rows();
+    if (batch.raw_body_bytes > 4096) ++big;
+  }
+  EXPECT_EQ(rows, std::uint64_t{kRows});
+  EXPECT_EQ(big, 0u);
+  EXPECT_GT(batches.size(), 300u);
+}
+
 TEST(Batcher, ClosesOnRows) {
   auto config = slow_config();
   config.batch_max_rows = 10;
@@ -287,6 +395,28 @@ TEST(Batcher, KeepsGrowingPastLingerWhileTheSinkIsNotReady) {
   p.push(0, row_json("later", 20));
   ASSERT_TRUE(p.sink.wait_for_rows(21));
   EXPECT_EQ(p.sink.batches().size(), 2u);
+}
+
+// Between pauses a rate-limited host is ready for a batch, but each request it allows
+// should carry a full one: linger waits until the host is no longer rate-limited.
+TEST(Batcher, KeepsGrowingPastLingerWhileTheHostIsRateLimited) {
+  auto config = slow_config();
+  config.linger = 2ms;
+  Pipeline p(config);
+  p.sink.set_rate_limited(true);
+  p.batcher.start();
+  for (int i = 0; i < 10; ++i) p.push(0, row_json(std::to_string(i), i));
+  ASSERT_TRUE(eventually([&] { return p.queue.size_approx() == 0; }));
+  // The batcher asks at every drain; ten more drains are well past the 2 ms linger.
+  const std::uint64_t asked = p.sink.rate_limit_asked();
+  ASSERT_TRUE(eventually([&] { return p.sink.rate_limit_asked() >= asked + 10; }));
+  EXPECT_EQ(p.sink.batches().size(), 0u);
+
+  p.sink.set_rate_limited(false);
+  ASSERT_TRUE(p.sink.wait_for_rows(10));
+  const auto batches = p.sink.batches();
+  ASSERT_EQ(batches.size(), 1u);
+  EXPECT_EQ(batches[0].events.size(), 10u);
 }
 
 TEST(Batcher, SizeLimitsAndFlushStillCloseWhileTheSinkIsNotReady) {

@@ -307,6 +307,33 @@ TEST(SenderTest, NoRequestStartsInsideTheRetryAfterPause) {
   EXPECT_GE(p.counters.retries.load(), pauses);
 }
 
+// The batcher's signal to grow batches: on from a 429 for its pause and as long again,
+// then off, with the clock the pause itself is timed by.
+TEST(SenderTest, IsRateLimitedFromA429UntilAPauseWindowAfterItsPause) {
+  ServerConfig config;
+  config.faults.fail_429 = 1.0;
+  config.faults.retry_after_s = 1;
+  FakeApi api(config);
+  Pipeline p;
+  const auto dest = p.destinations.add(Destination::project("p-limited")).index;
+  Options options = fast_options(api.base_url());
+  options.max_payload_bytes = 1 << 20;  // no /version probe to fault
+  Sender sender(options, p.destinations, p.accounting, p.errors);
+  EXPECT_FALSE(sender.rate_limited());
+  sender.start();
+  const auto before = std::chrono::steady_clock::now();
+  p.submit(sender, p.batch(dest, "l-", 10));
+  ASSERT_TRUE(eventually([&] { return api.stats().requests.count(429) != 0; }));
+  api.set_faults({});
+  ASSERT_TRUE(eventually([&] { return sender.rate_limited(); }));
+  ASSERT_TRUE(p.settled());
+  EXPECT_EQ(api.stats().unique_rows, 10u);
+  ASSERT_TRUE(eventually([&] { return !sender.rate_limited(); }));
+  // The 429 paused the host for 1 s and counts as recent for 2 s from when it was read,
+  // which was after `before`: ending with the pause would end it before 2 s.
+  EXPECT_GE(std::chrono::steady_clock::now() - before, 2s);
+}
+
 TEST(SenderTest, RetriesServerErrorsAndResetsUntilDelivered) {
   ServerConfig config;
   config.faults.fail_5xx = 0.3;

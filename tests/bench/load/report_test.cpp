@@ -73,6 +73,41 @@ TEST(LoadReport, TextShowsEveryHeadlineNumber) {
   EXPECT_NE(render_text(unknown).find("UNKNOWN"), std::string::npos);
 }
 
+// Under a 429 storm: successful requests per second x spans per payload-limit body.
+TEST(LoadReport, RequestBoundIsOkRequestsPerSecondTimesSpansPerPayloadBody) {
+  RunResult r = sample_result();
+  r.send_seconds = 8;
+  r.drain_seconds = 2;                // 10 s in all
+  r.delivered_unique = 1000;          // 100 spans/s delivered
+  r.bytes_raw = 2'000'000;            // 2,000 bytes per span
+  r.payload_limit_bytes = 6'000'000;  // 3,000 spans per body
+  r.requests_ok = 20;                 // 2 per second
+  EXPECT_DOUBLE_EQ(r.delivered_rate(), 100);
+  EXPECT_DOUBLE_EQ(r.request_bound(), 6000);
+  r.payload_limit_bytes = 5'999'999;  // a partial span does not fit: 2,999 per body
+  EXPECT_DOUBLE_EQ(r.request_bound(), 5998);
+  r.payload_limit_bytes = 6'000'000;
+
+  const boost::json::value v = boost::json::parse(to_json_text(r));
+  EXPECT_DOUBLE_EQ(v.at("request_bound").to_number<double>(), 6000);
+  EXPECT_DOUBLE_EQ(v.at("delivered_rate").to_number<double>(), 100);
+  const RunResult back = result_from_json(v);
+  EXPECT_EQ(back.requests_ok, 20u);
+  EXPECT_EQ(back.payload_limit_bytes, 6'000'000u);
+  EXPECT_NE(render_text(r).find("of the request bound 6000 spans/s"), std::string::npos) << render_text(r);
+
+  ReportInputs in;
+  in.runs = {r};
+  const std::string md = render_report(in).markdown;
+  EXPECT_NE(md.find("request bound"), std::string::npos);
+  EXPECT_NE(md.find("6.0k spans/s / 1.7 %"), std::string::npos) << md;
+
+  RunResult unknown = r;
+  unknown.payload_limit_bytes = 0;  // not a spawned fake API
+  EXPECT_EQ(unknown.request_bound(), 0);
+  EXPECT_EQ(render_text(unknown).find("request bound"), std::string::npos);
+}
+
 TEST(LoadReport, JsonIsOneObjectAndRoundTrips) {
   const RunResult r = sample_result();
   const std::string text = to_json_text(r);
