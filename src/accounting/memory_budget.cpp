@@ -185,6 +185,16 @@ void MemoryBudget::release(std::uint64_t bytes, std::uint64_t rows) noexcept {
   if (waiters_.load(std::memory_order_seq_cst) > 0) run_wakes();
 }
 
+void MemoryBudget::charge(std::uint64_t bytes) noexcept {
+  charged_.fetch_add(bytes, std::memory_order_relaxed);
+  bytes_.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+void MemoryBudget::uncharge(std::uint64_t bytes) noexcept {
+  charged_.fetch_sub(bytes, std::memory_order_relaxed);
+  release(bytes, 0);
+}
+
 void MemoryBudget::run_wakes() noexcept {
   std::vector<std::function<void()>> wakes;
   {

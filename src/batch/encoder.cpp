@@ -136,6 +136,7 @@ bool Encoder::encode_batch(Batch& batch) noexcept {
   const Compression encoding = next_.encoding();
   try {
     encode(batch, encoding, config_.zstd_level);
+    charge_body(batch, accounting_.budget());
     return true;
   } catch (const std::exception& e) {
     errors_.report("encoder", "encode",
@@ -143,6 +144,7 @@ bool Encoder::encode_batch(Batch& batch) noexcept {
   }
   try {
     encode(batch, Compression::none, config_.zstd_level);
+    charge_body(batch, accounting_.budget());
     return true;
   } catch (const std::exception& again) {
     // Only an allocation failure gets here; count the rows rather than lose them silently.
