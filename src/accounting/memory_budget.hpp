@@ -10,6 +10,12 @@
 // output could free; what waits instead is the admission of new rows, refused while
 // rows and bodies together fill the budget.
 //
+// Rows also leave room for the bodies they will become: were rows alone let fill the
+// budget, their bodies, charged once encoded, would take it past max_bytes by the
+// compression ratio. So rows alone may take max_bytes / (1 + r), where r is the ratio of
+// body bytes to row bytes that note_body() observes (0, no room kept, until it has
+// seen a batch).
+//
 // Producer credit. Taking room row by row means two atomic read-modify-writes per row
 // on counters every producer and the releasing threads share. try_acquire_from_credit()
 // instead takes room for many rows at once (a chunk: up to kMaxCreditRows rows and
@@ -59,6 +65,11 @@ class MemoryBudget {
   void charge(std::uint64_t bytes) noexcept;
   // Gives back what charge() took; runs the wakes as release() does.
   void uncharge(std::uint64_t bytes) noexcept;
+  // A batch whose rows held `row_bytes` was encoded into `body_bytes`: updates r (a
+  // moving average). Any thread.
+  void note_body(std::uint64_t body_bytes, std::uint64_t row_bytes) noexcept;
+  // What rows alone may take now (see above).
+  std::uint64_t row_bytes_limit() const noexcept;
   // Gives back room for `rows` rows of `bytes` bytes in total. Runs the wakes registered
   // with notify_when_room() before it, on this thread, outside this budget's lock (but
   // under the registry lock when a thread's credit goes back as it exits).
@@ -99,6 +110,8 @@ class MemoryBudget {
   std::atomic<std::uint64_t> bytes_{0};
   std::atomic<std::uint64_t> rows_{0};
   std::atomic<std::uint64_t> charged_{0};  // of bytes_
+  std::atomic<std::uint32_t> body_per_mille_{0};  // r, in thousandths
+  std::atomic<bool> noted_{false};                 // note_body() has seen a batch
   std::atomic<bool> closed_{false};
   std::atomic<int> waiters_{0};
   std::mutex mutex_;

@@ -49,6 +49,32 @@ TEST(MemoryBudgetCharge, ARowIsRefusedWhenRowsAndBodiesTogetherFillTheBudget) {
   EXPECT_EQ(budget.bytes_in_use(), 0u);
 }
 
+// Rows leave room for the bodies they will become: with bodies a quarter of their rows,
+// rows alone take at most 1 / 1.25 of the budget, so that rows and bodies together stay
+// within it once every row is encoded.
+TEST(MemoryBudgetCharge, RowsLeaveRoomForTheBodiesTheyWillBecome) {
+  MemoryBudget budget(kMaxBytes, 1'000);
+  EXPECT_EQ(budget.row_bytes_limit(), kMaxBytes);  // nothing seen yet: no room kept
+  budget.note_body(25'000, 100'000);
+  EXPECT_EQ(budget.row_bytes_limit(), 80'000u);
+  ASSERT_TRUE(budget.try_acquire(79'000));
+  EXPECT_FALSE(budget.try_acquire(2'000));  // the budget has 21 000 free, the rows 1 000
+  EXPECT_TRUE(budget.try_acquire(1'000));
+  // Encoded, those rows' bodies fill the rest; no more rows fit, by either bound.
+  budget.charge(20'000);
+  EXPECT_EQ(budget.bytes_in_use(), kMaxBytes);
+  EXPECT_FALSE(budget.try_acquire(1));
+  budget.uncharge(20'000);
+  budget.release(80'000, 2);
+  EXPECT_EQ(budget.bytes_in_use(), 0u);
+  // The ratio follows the batches: uncompressed bodies, as large as their rows.
+  for (int batch = 0; batch < 64; ++batch) budget.note_body(100'000, 100'000);
+  EXPECT_LT(budget.row_bytes_limit(), kMaxBytes * 51 / 100);
+  MemoryBudget uncompressed(kMaxBytes, 1'000);
+  uncompressed.note_body(100'000, 100'000);
+  EXPECT_EQ(uncompressed.row_bytes_limit(), kMaxBytes / 2);
+}
+
 TEST(MemoryBudgetCharge, GivingABodyBackWakesAWaitingProducer) {
   MemoryBudget budget(kMaxBytes, 1'000);
   ASSERT_TRUE(budget.try_acquire(10'000));
