@@ -202,10 +202,11 @@ void MemoryBudget::uncharge(std::uint64_t bytes) noexcept {
 void MemoryBudget::note_body(std::uint64_t body_bytes, std::uint64_t row_bytes) noexcept {
   if (row_bytes == 0) return;
   // Capped at 1: an uncompressed body is about as large as its rows' JSON.
-  const auto sample = static_cast<std::uint32_t>(std::min<std::uint64_t>(body_bytes * 1000 / row_bytes, 1000));
+  const auto sample =
+      static_cast<std::uint32_t>(std::min<std::uint64_t>(body_bytes * 1000 / row_bytes, 1000));
   const std::uint32_t average = noted_.exchange(true, std::memory_order_relaxed)
-                                     ? body_per_mille_.load(std::memory_order_relaxed)
-                                     : sample;
+                                    ? body_per_mille_.load(std::memory_order_relaxed)
+                                    : sample;
   // An eighth of the new sample: a few batches follow a change of data or encoding.
   // Two encoder threads racing here lose one sample, nothing more.
   body_per_mille_.store((average * 7 + sample) / 8, std::memory_order_relaxed);

@@ -109,9 +109,9 @@ class MemoryBudget {
   const std::uint64_t instance_id_;
   std::atomic<std::uint64_t> bytes_{0};
   std::atomic<std::uint64_t> rows_{0};
-  std::atomic<std::uint64_t> charged_{0};  // of bytes_
+  std::atomic<std::uint64_t> charged_{0};         // of bytes_
   std::atomic<std::uint32_t> body_per_mille_{0};  // r, in thousandths
-  std::atomic<bool> noted_{false};                 // note_body() has seen a batch
+  std::atomic<bool> noted_{false};                // note_body() has seen a batch
   std::atomic<bool> closed_{false};
   std::atomic<int> waiters_{0};
   std::mutex mutex_;

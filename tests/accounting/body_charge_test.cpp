@@ -79,8 +79,9 @@ TEST(MemoryBudgetCharge, GivingABodyBackWakesAWaitingProducer) {
   MemoryBudget budget(kMaxBytes, 1'000);
   ASSERT_TRUE(budget.try_acquire(10'000));
   budget.charge(kMaxBytes);
-  auto waiting = std::async(std::launch::async,
-                            [&] { return budget.acquire_until(10'000, std::chrono::steady_clock::now() + 30s); });
+  auto waiting = std::async(std::launch::async, [&] {
+    return budget.acquire_until(10'000, std::chrono::steady_clock::now() + 30s);
+  });
   EXPECT_EQ(waiting.wait_for(50ms), std::future_status::timeout);  // still full: it must not get in
   budget.uncharge(kMaxBytes);
   EXPECT_TRUE(waiting.get());
