@@ -18,6 +18,15 @@
 
 #ifdef SPANLINE_AGENT_JEMALLOC
 #include <jemalloc/jemalloc.h>
+
+// jemalloc's start-up options (MALLOC_CONF in the environment still overrides them),
+// so that the resident size follows the memory budget (docs/memory.md):
+//  - one arena: a row's text is allocated on an ingest thread, merged on the batcher's
+//    and freed on the sender's, and with an arena per few threads each kept its own
+//    high-water mark of freed pages, so the process held the sum of several peaks;
+//  - freed pages go back to the kernel after one second rather than ten, so a burst's
+//    pages do not stay resident under the next one.
+const char* malloc_conf = "narenas:1,dirty_decay_ms:1000";
 #endif
 
 #include <unistd.h>

@@ -226,6 +226,9 @@ void render_prometheus(const Stats& s, const IngestSnapshot& ingest, const Durab
   single(out, "spanline_pending_rows", "gauge", "Rows accepted and not yet delivered, rejected or dropped.",
          s.pending_rows);
   single(out, "spanline_memory_bytes", "gauge", "Bytes counted against the memory budget.", s.memory_bytes);
+  single(out, "spanline_memory_body_bytes", "gauge",
+         "Of spanline_memory_bytes: encoded request bodies not yet delivered, spooled or dropped.",
+         s.memory_body_bytes);
   single(out, "spanline_in_flight_requests", "gauge", "Requests on the wire.", s.in_flight);
   single(out, "spanline_concurrency_limit", "gauge", "Current adaptive limit of requests in flight.",
          s.concurrency_limit);

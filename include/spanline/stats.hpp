@@ -55,6 +55,7 @@ struct SPANLINE_API Stats {
   std::uint64_t queue_rows = 0;      // rows in the queue, not yet batched
   std::uint64_t pending_rows = 0;    // accepted and not yet delivered, rejected or dropped
   std::uint64_t memory_bytes = 0;    // bytes counted against the budget
+  std::uint64_t memory_body_bytes = 0;  // of memory_bytes: encoded request bodies not yet done
   std::uint64_t in_flight = 0;       // requests on the wire
   std::uint64_t concurrency_limit = 0;
 

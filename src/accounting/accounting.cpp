@@ -2,32 +2,32 @@
 
 namespace spanline::detail {
 
-void Accounting::delivered(const SettledRows& batch, std::uint64_t raw_bytes, std::uint64_t wire_bytes) noexcept {
+void Accounting::delivered(SettledRows batch, std::uint64_t raw_bytes, std::uint64_t wire_bytes) noexcept {
   const std::uint64_t rows = batch.rows;
   counters_.rows_delivered.fetch_add(rows, std::memory_order_relaxed);
   counters_.events_sent.fetch_add(batch.events, std::memory_order_relaxed);
   counters_.batches_sent.fetch_add(1, std::memory_order_relaxed);
   counters_.bytes_raw.fetch_add(raw_bytes, std::memory_order_relaxed);
   counters_.bytes_compressed.fetch_add(wire_bytes, std::memory_order_relaxed);
-  settle(rows, batch.budget_bytes);
+  settle(batch);
 }
 
-void Accounting::rejected(const SettledRows& batch) noexcept {
+void Accounting::rejected(SettledRows batch) noexcept {
   const std::uint64_t rows = batch.rows;
   counters_.rows_rejected.fetch_add(rows, std::memory_order_relaxed);
-  settle(rows, batch.budget_bytes);
+  settle(batch);
 }
 
-void Accounting::dropped(const SettledRows& batch, DropReason reason) noexcept {
+void Accounting::dropped(SettledRows batch, DropReason reason) noexcept {
   const std::uint64_t rows = batch.rows;
   counters_.add_dropped(reason, rows);
-  settle(rows, batch.budget_bytes);
+  settle(batch);
 }
 
-void Accounting::spooled(const SettledRows& batch) noexcept {
+void Accounting::spooled(SettledRows batch) noexcept {
   const std::uint64_t rows = batch.rows;
   counters_.rows_spilled.fetch_add(rows, std::memory_order_relaxed);
-  settle(rows, batch.budget_bytes);
+  settle(batch);
 }
 
 void Accounting::replay_delivered(std::uint64_t rows, std::uint64_t raw_bytes, std::uint64_t wire_bytes,
@@ -45,14 +45,19 @@ void Accounting::replay_rejected(std::uint64_t rows) noexcept {
   counters_.rows_replayed_rejected.fetch_add(rows, std::memory_order_relaxed);
 }
 
-void Accounting::dropped_event(const SettledRows& event, DropReason reason) noexcept {
+void Accounting::dropped_event(SettledRows event, DropReason reason) noexcept {
   counters_.add_dropped(reason, event.rows);
-  settle(event.rows, event.budget_bytes);
+  settle(event);
 }
 
 void Accounting::evicted(std::uint64_t rows, std::uint64_t budget_bytes) noexcept {
   counters_.add_dropped(DropReason::evicted_oldest, rows);
   settle(rows, budget_bytes);
+}
+
+void Accounting::settle(SettledRows& settled) noexcept {
+  settled.body.reset();
+  settle(settled.rows, settled.budget_bytes);
 }
 
 void Accounting::settle(std::uint64_t rows, std::uint64_t budget_bytes) noexcept {

@@ -1,7 +1,9 @@
 #pragma once
 // Settling a batch: the one place that turns a batch's fate into counters and
-// gives its rows' bytes back to the memory budget. Every batch ends in exactly one
-// of these calls (a split batch: each part does).
+// gives its rows' bytes back to the memory budget, and its encoded body's charge
+// (given back first, so that once rows are seen settled their bodies are no longer
+// counted). Every batch ends in exactly one of these calls (a split batch: each part
+// does).
 //
 // Accounting sits below the stages that call it: it sees a batch (or one event of a
 // batch) only as the counts it settles, SettledRows, which batch/batch.hpp derives
@@ -25,15 +27,15 @@ class Accounting {
   Accounting(PipelineCounters& counters, MemoryBudget& budget) : counters_(counters), budget_(budget) {}
 
   // 2xx: raw and wire bytes are those of the request that succeeded.
-  void delivered(const SettledRows& batch, std::uint64_t raw_bytes, std::uint64_t wire_bytes) noexcept;
+  void delivered(SettledRows batch, std::uint64_t raw_bytes, std::uint64_t wire_bytes) noexcept;
   // The server refused it for good (4xx).
-  void rejected(const SettledRows& batch) noexcept;
+  void rejected(SettledRows batch) noexcept;
   // Not delivered for `reason`.
-  void dropped(const SettledRows& batch, DropReason reason) noexcept;
+  void dropped(SettledRows batch, DropReason reason) noexcept;
   // Written to the spool: settled here, delivered later by the spool's replay.
-  void spooled(const SettledRows& batch) noexcept;
+  void spooled(SettledRows batch) noexcept;
   // One event of a batch dropped on its own (e.g. too large), the rest goes on.
-  void dropped_event(const SettledRows& event, DropReason reason) noexcept;
+  void dropped_event(SettledRows event, DropReason reason) noexcept;
 
   // A request of replayed spool records (`records` of them, combined) delivered: their rows
   // were settled (spooled) when written, possibly by an earlier process, so only the
@@ -53,6 +55,7 @@ class Accounting {
 
  private:
   void settle(std::uint64_t rows, std::uint64_t budget_bytes) noexcept;
+  void settle(SettledRows& settled) noexcept;
 
   PipelineCounters& counters_;
   MemoryBudget& budget_;

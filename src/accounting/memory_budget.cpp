@@ -108,9 +108,13 @@ bool MemoryBudget::try_acquire(std::uint64_t bytes) noexcept {
     return false;
   }
   const std::uint64_t bytes_before = bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  // charge() adds to charged_ first: a racing read can see it ahead of bytes_.
+  const std::uint64_t charged = std::min(charged_.load(std::memory_order_relaxed), bytes_before);
+  const std::uint64_t rows_bytes_before = bytes_before - charged;
   // A single row larger than the whole budget still gets in when nothing else is held,
   // so an oversized-but-legal row cannot wedge a producer forever.
-  if (bytes_before + bytes > max_bytes_ && bytes_before != 0) {
+  if ((bytes_before + bytes > max_bytes_ && bytes_before != 0) ||
+      (rows_bytes_before + bytes > row_bytes_limit() && rows_bytes_before != 0)) {
     bytes_.fetch_sub(bytes, std::memory_order_relaxed);
     rows_.fetch_sub(1, std::memory_order_relaxed);
     return false;
@@ -183,6 +187,35 @@ void MemoryBudget::release(std::uint64_t bytes, std::uint64_t rows) noexcept {
   rows_.fetch_sub(rows, std::memory_order_seq_cst);
   // Waking costs a lock; only pay it when a producer is actually waiting.
   if (waiters_.load(std::memory_order_seq_cst) > 0) run_wakes();
+}
+
+void MemoryBudget::charge(std::uint64_t bytes) noexcept {
+  charged_.fetch_add(bytes, std::memory_order_relaxed);
+  bytes_.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+void MemoryBudget::uncharge(std::uint64_t bytes) noexcept {
+  charged_.fetch_sub(bytes, std::memory_order_relaxed);
+  release(bytes, 0);
+}
+
+void MemoryBudget::note_body(std::uint64_t body_bytes, std::uint64_t row_bytes) noexcept {
+  if (row_bytes == 0) return;
+  // Capped at 1: an uncompressed body is about as large as its rows' JSON.
+  const auto sample =
+      static_cast<std::uint32_t>(std::min<std::uint64_t>(body_bytes * 1000 / row_bytes, 1000));
+  const std::uint32_t average = noted_.exchange(true, std::memory_order_relaxed)
+                                    ? body_per_mille_.load(std::memory_order_relaxed)
+                                    : sample;
+  // An eighth of the new sample: a few batches follow a change of data or encoding.
+  // Two encoder threads racing here lose one sample, nothing more.
+  body_per_mille_.store((average * 7 + sample) / 8, std::memory_order_relaxed);
+}
+
+std::uint64_t MemoryBudget::row_bytes_limit() const noexcept {
+  // max * 1000 / (1000 + r), without the product's overflow; exactly max while r is 0.
+  const std::uint64_t per_mille = body_per_mille_.load(std::memory_order_relaxed);
+  return max_bytes_ - max_bytes_ / (1000 + per_mille) * per_mille;
 }
 
 void MemoryBudget::run_wakes() noexcept {

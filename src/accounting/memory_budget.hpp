@@ -3,6 +3,19 @@
 // row waits in the queue, in an open batch, in flight or in a retry. Producers
 // acquire; whoever resolves a row (delivered, rejected, dropped) releases.
 //
+// Encoded request bodies count too (charge(), body_charge.hpp): a batch's compressed
+// body lives beside its rows from encoding until its request is done, and left out it
+// let the process grow well past the budget while batches waited for the upstream. A
+// charge is never refused, so the stages that encode never wait for room only their own
+// output could free; what waits instead is the admission of new rows, refused while
+// rows and bodies together fill the budget.
+//
+// Rows also leave room for the bodies they will become: were rows alone let fill the
+// budget, their bodies, charged once encoded, would take it past max_bytes by the
+// compression ratio. So rows alone may take max_bytes / (1 + r), where r is the ratio of
+// body bytes to row bytes that note_body() observes (0, no room kept, until it has
+// seen a batch).
+//
 // Producer credit. Taking room row by row means two atomic read-modify-writes per row
 // on counters every producer and the releasing threads share. try_acquire_from_credit()
 // instead takes room for many rows at once (a chunk: up to kMaxCreditRows rows and
@@ -47,6 +60,16 @@ class MemoryBudget {
   [[nodiscard]] bool try_acquire_from_credit(std::uint64_t bytes) noexcept;
   // Waits until room frees up or `deadline` passes (false) or close() is called (false).
   [[nodiscard]] bool acquire_until(std::uint64_t bytes, std::chrono::steady_clock::time_point deadline);
+  // Counts `bytes` of encoded bodies as in use, even past max_bytes() (never refused,
+  // never waits): new rows find less room until uncharge() gives them back.
+  void charge(std::uint64_t bytes) noexcept;
+  // Gives back what charge() took; runs the wakes as release() does.
+  void uncharge(std::uint64_t bytes) noexcept;
+  // A batch whose rows held `row_bytes` was encoded into `body_bytes`: updates r (a
+  // moving average). Any thread.
+  void note_body(std::uint64_t body_bytes, std::uint64_t row_bytes) noexcept;
+  // What rows alone may take now (see above).
+  std::uint64_t row_bytes_limit() const noexcept;
   // Gives back room for `rows` rows of `bytes` bytes in total. Runs the wakes registered
   // with notify_when_room() before it, on this thread, outside this budget's lock (but
   // under the registry lock when a thread's credit goes back as it exits).
@@ -67,6 +90,8 @@ class MemoryBudget {
 
   std::uint64_t bytes_in_use() const noexcept { return bytes_.load(std::memory_order_relaxed); }
   std::uint64_t rows_in_use() const noexcept { return rows_.load(std::memory_order_relaxed); }
+  // The part of bytes_in_use() that charge() took (encoded bodies).
+  std::uint64_t charged_bytes() const noexcept { return charged_.load(std::memory_order_relaxed); }
   std::uint64_t max_bytes() const noexcept { return max_bytes_; }
   // The chunk a credit refill takes (0 when this budget gives no credit).
   std::uint64_t credit_chunk_bytes() const noexcept { return credit_bytes_; }
@@ -84,6 +109,9 @@ class MemoryBudget {
   const std::uint64_t instance_id_;
   std::atomic<std::uint64_t> bytes_{0};
   std::atomic<std::uint64_t> rows_{0};
+  std::atomic<std::uint64_t> charged_{0};         // of bytes_
+  std::atomic<std::uint32_t> body_per_mille_{0};  // r, in thousandths
+  std::atomic<bool> noted_{false};                // note_body() has seen a batch
   std::atomic<bool> closed_{false};
   std::atomic<int> waiters_{0};
   std::mutex mutex_;

@@ -64,6 +64,12 @@ std::string assemble_body(const Batch& batch) {
   return body;
 }
 
+void charge_body(Batch& batch, MemoryBudget& budget) noexcept {
+  // Its size is its allocation: compress() copies the result out at its final size, and
+  // an uncompressed body is reserved at its exact size.
+  batch.body_charge = BodyCharge(budget, batch.body.size());
+}
+
 void encode(Batch& batch, Compression compression, int zstd_level) {
   if (compression == Compression::none) {
     std::string raw = assemble_body(batch);

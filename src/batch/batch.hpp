@@ -1,6 +1,8 @@
 #pragma once
 // A batch: rows for one destination, coalesced, on their way to the sender.
 
+#include "accounting/body_charge.hpp"
+#include "accounting/memory_budget.hpp"
 #include "accounting/settled_rows.hpp"
 
 #include <spanline/options.hpp>
@@ -31,7 +33,10 @@ struct Batch {
   std::vector<BatchEvent> events;
   std::chrono::steady_clock::time_point opened{};  // when its first row arrived
 
-  // Encoded request body (filled by encode()).
+  // Encoded request body (filled by encode()), and its bytes in the memory budget
+  // (charge_body()). The charge goes with the batch: given back when it settles (see
+  // below), when it is destroyed, or when charge_body() replaces it.
+  BodyCharge body_charge;
   std::string body;
   Compression encoding = Compression::none;
   std::size_t raw_body_bytes = 0;
@@ -41,8 +46,9 @@ struct Batch {
   // Size of the uncompressed body {"events":[...]} for these events.
   std::size_t body_size() const;
 
-  // Implicit on purpose, as BatchEvent's: `accounting.delivered(batch, ...)`.
-  operator SettledRows() const { return {source_rows(), events.size(), budget_bytes()}; }
+  // Implicit on purpose, as BatchEvent's: `accounting.delivered(batch, ...)`. Settling
+  // takes the body's charge with it (the body itself stays until the batch goes).
+  operator SettledRows() { return {source_rows(), events.size(), budget_bytes(), std::move(body_charge)}; }
 };
 
 // Size of {"events":[]} around the events.
@@ -52,6 +58,9 @@ inline constexpr std::size_t kEnvelopeBytes = 13;
 std::string assemble_body(const Batch& batch);
 // The same into `body`, replacing what it held (its capacity is reused).
 void assemble_body_into(const Batch& batch, std::string& body);
+
+// Counts batch.body in `budget` (memory_budget.hpp), in place of what it counted before.
+void charge_body(Batch& batch, MemoryBudget& budget) noexcept;
 
 // Fills batch.body / encoding / raw_body_bytes. Throws std::runtime_error on a codec failure.
 // Keeps a buffer per calling thread for the uncompressed body, as large as the largest

@@ -136,6 +136,8 @@ bool Encoder::encode_batch(Batch& batch) noexcept {
   const Compression encoding = next_.encoding();
   try {
     encode(batch, encoding, config_.zstd_level);
+    charge_body(batch, accounting_.budget());
+    accounting_.budget().note_body(batch.body.size(), batch.budget_bytes());
     return true;
   } catch (const std::exception& e) {
     errors_.report("encoder", "encode",
@@ -143,6 +145,8 @@ bool Encoder::encode_batch(Batch& batch) noexcept {
   }
   try {
     encode(batch, Compression::none, config_.zstd_level);
+    charge_body(batch, accounting_.budget());
+    accounting_.budget().note_body(batch.body.size(), batch.budget_bytes());
     return true;
   } catch (const std::exception& again) {
     // Only an allocation failure gets here; count the rows rather than lose them silently.

@@ -10,7 +10,8 @@
 //
 // It sits between the Batcher and the Sender as a BatchSink itself: the batcher
 // submits unencoded batches; the next sink receives them encoded with its current
-// encoding (after any 415 fallback).
+// encoding (after any 415 fallback), each body charged to the memory budget
+// (body_charge.hpp) until its batch settles.
 
 #include "batch/batch_sink.hpp"
 #include "accounting/accounting.hpp"

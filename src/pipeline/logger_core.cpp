@@ -311,6 +311,7 @@ Stats LoggerCore::stats() const {
   counters_.copy_to(snapshot);
   snapshot.queue_rows = queue_.size_approx();
   snapshot.memory_bytes = budget_.bytes_in_use();
+  snapshot.memory_body_bytes = budget_.charged_bytes();
   if (spool_) {
     const SpoolMetrics m = spool_->metrics();
     Stats::Spool& out = snapshot.spool;

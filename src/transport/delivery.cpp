@@ -327,6 +327,7 @@ bool Delivery::prepare(Job& job, std::string& target) {
   if (job.batch.body.empty() || job.batch.encoding != wanted) {
     try {
       encode(job.batch, wanted, context_.options.zstd_level);
+      charge_body(job.batch, context_.accounting.budget());
     } catch (const std::exception& e) {
       context_.errors.report("sender", "encode", std::string("cannot encode a batch: ") + e.what());
       context_.accounting.dropped(job.batch, DropReason::invalid);

@@ -22,6 +22,7 @@ Stats sample_stats() {
   s.producer_wait_seconds = 1.5;
   s.queue_rows = 4;
   s.memory_bytes = 4096;
+  s.memory_body_bytes = 1024;
   s.in_flight = 2;
   s.latency_bounds = {0.01, 0.1, 1.0};
   s.latency_buckets = {2, 5, 9};
@@ -69,6 +70,7 @@ TEST(MetricsPrometheus, CarriesTheValues) {
   EXPECT_EQ(parsed.value("spanline_requests_total", {{"status", "0"}}), 1);
   EXPECT_EQ(parsed.value("spanline_bytes_compressed_total"), 1200);
   EXPECT_EQ(parsed.value("spanline_memory_bytes"), 4096);
+  EXPECT_EQ(parsed.value("spanline_memory_body_bytes"), 1024);
   EXPECT_EQ(parsed.value("spanline_request_duration_seconds_bucket", {{"le", "0.1"}}), 5);
   EXPECT_EQ(parsed.value("spanline_request_duration_seconds_bucket", {{"le", "+Inf"}}), 10);
   EXPECT_EQ(parsed.value("spanline_request_duration_seconds_sum"), 3.25);
