@@ -161,6 +161,11 @@ std::vector<HistoryFigure> headline_figures(const std::vector<RunResult>& runs,
       out.push_back(figure(s + "delivered", delivered, "spans/s", ceiling, kZstdCeiling));
       out.push_back(figure(s + "lost", static_cast<double>(r.lost), "ids"));
     }
+    // Under a 429 storm the ceiling is the requests the host allowed, not zstd.
+    if (r.status_429 > 0 && r.request_bound() > 0) {
+      out.push_back(figure(s + "request_bound", r.request_bound(), "spans/s"));
+      out.push_back(figure(s + "delivered_vs_bound", 100 * r.delivered_rate() / r.request_bound(), "%"));
+    }
     out.push_back(figure(s + "dropped",
                          static_cast<double>(r.dropped_local + r.rejected + r.dropped_sidecar_unanswered),
                          "rows"));

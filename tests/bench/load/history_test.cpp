@@ -94,6 +94,26 @@ TEST(LoadHistory, HeadlineFiguresCarryValuesUnitsAndReferenceRatios) {
   EXPECT_EQ(find(bare, "02/lost"), nullptr);
 }
 
+TEST(LoadHistory, A429StormRecordsItsRequestBoundAndTheShareDelivered) {
+  RunResult storm = scenario("03-429", 6000);
+  storm.status_429 = 30;
+  storm.requests_ok = 20;                   // 2 successful requests per second over 10 s
+  storm.payload_limit_bytes = 6'000'000;    // 3,000 spans of 2,000 B per body
+  storm.bytes_raw = storm.delivered_unique * 2000;
+  const auto figures = headline_figures({storm}, reference(), nullptr, nullptr);
+  const auto* bound = find(figures, "03-429/request_bound");
+  ASSERT_NE(bound, nullptr);
+  EXPECT_EQ(bound->unit, "spans/s");
+  EXPECT_DOUBLE_EQ(bound->value, 6000);
+  const auto* share = find(figures, "03-429/delivered_vs_bound");
+  ASSERT_NE(share, nullptr);
+  EXPECT_NEAR(share->value, 100 * storm.delivered_rate() / 6000, 1e-9);
+
+  // Without 429s there is no bound to report.
+  EXPECT_EQ(find(headline_figures({scenario("01", 1000)}, reference(), nullptr, nullptr), "01/request_bound"),
+            nullptr);
+}
+
 TEST(LoadHistory, LinesRoundTripOneObjectPerFigure) {
   const HistoryRun run{"abc1234", true, "2026-12-08T03:10:00Z", true, {"AMD EPYC", 2}};
   const auto figures = headline_figures({scenario("01-closed", 200'000)}, reference(), nullptr, nullptr);
