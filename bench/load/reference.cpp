@@ -16,9 +16,7 @@ namespace spanline::load {
 namespace {
 using Clock = std::chrono::steady_clock;
 
-double steady_seconds() {
-  return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
-}
+double steady_seconds() { return std::chrono::duration<double>(Clock::now().time_since_epoch()).count(); }
 
 double num(const boost::json::object& o, std::string_view key) {
   const auto* v = o.if_contains(key);

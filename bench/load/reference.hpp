@@ -17,10 +17,10 @@ namespace spanline::load {
 struct Reference {
   std::uint64_t batch_bytes = 0;  // the {"events":[...]} body compressed
   std::uint64_t batch_events = 0;
-  double bytes_per_span = 0;      // average rendered bytes of one span's rows
-  double zstd1_bytes_per_s = 0;   // input bytes compressed per second of one thread's CPU time
-  double zstd1_ratio = 0;         // raw / compressed
-  double memcpy_bytes_per_s = 0;  // per second of one thread's CPU time, 64 MiB buffers (out of cache)
+  double bytes_per_span = 0;           // average rendered bytes of one span's rows
+  double zstd1_bytes_per_s = 0;        // input bytes compressed per second of one thread's CPU time
+  double zstd1_ratio = 0;              // raw / compressed
+  double memcpy_bytes_per_s = 0;       // per second of one thread's CPU time, 64 MiB buffers (out of cache)
   double zstd1_bytes_per_s_wall = 0;   // the same work per wall-clock second: falls when the
   double memcpy_bytes_per_s_wall = 0;  // machine is loaded; for context only, never a ratio's base
   double seconds = 0;                  // wall-clock time spent measuring
