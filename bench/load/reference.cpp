@@ -1,10 +1,13 @@
 #include "reference.hpp"
 
+#include "thread_cpu_clock.hpp"
+
 #include <zstd.h>
 #include <boost/json.hpp>
 
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <vector>
 
@@ -12,6 +15,8 @@ namespace spanline::load {
 
 namespace {
 using Clock = std::chrono::steady_clock;
+
+double steady_seconds() { return std::chrono::duration<double>(Clock::now().time_since_epoch()).count(); }
 
 double num(const boost::json::object& o, std::string_view key) {
   const auto* v = o.if_contains(key);
@@ -49,6 +54,26 @@ std::string reference_batch(const GeneratorConfig& config, std::size_t target_by
   return body;
 }
 
+Rate measure_rate(const std::function<std::uint64_t()>& step, double cpu_seconds, RateClocks clocks) {
+  if (!clocks.cpu_seconds) clocks.cpu_seconds = thread_cpu_seconds;
+  if (!clocks.wall_seconds) clocks.wall_seconds = steady_seconds;
+  const double cpu0 = clocks.cpu_seconds();
+  const double wall0 = clocks.wall_seconds();
+  double cpu1 = cpu0, wall1 = wall0;
+  std::uint64_t bytes = 0;
+  // The budget is CPU time, so a loaded machine stretches the run instead of lowering the
+  // rate; the wall cap bounds how long that stretch can get.
+  while (bytes == 0 || (cpu1 - cpu0 < cpu_seconds && wall1 - wall0 < 4 * cpu_seconds)) {
+    bytes += step();
+    cpu1 = clocks.cpu_seconds();
+    wall1 = clocks.wall_seconds();
+  }
+  Rate rate;
+  if (cpu1 > cpu0) rate.per_cpu_second = static_cast<double>(bytes) / (cpu1 - cpu0);
+  if (wall1 > wall0) rate.per_wall_second = static_cast<double>(bytes) / (wall1 - wall0);
+  return rate;
+}
+
 Reference measure_reference(const GeneratorConfig& config, double seconds) {
   Reference r;
   const Clock::time_point begin = Clock::now();
@@ -58,39 +83,36 @@ Reference measure_reference(const GeneratorConfig& config, double seconds) {
   r.bytes_per_span = spans == 0 ? 0 : static_cast<double>(body.size()) / static_cast<double>(spans);
 
   // zstd level 1, one context reused like the batcher does.
-  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  const std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> cctx(ZSTD_createCCtx(), &ZSTD_freeCCtx);
   if (cctx == nullptr) throw std::runtime_error("ZSTD_createCCtx failed");
   std::string out(ZSTD_compressBound(body.size()), '\0');
-  std::uint64_t compressed_in = 0;
   std::size_t compressed_size = 0;
-  const Clock::time_point z0 = Clock::now();
-  Clock::time_point z1 = z0;
-  while (z1 - z0 < std::chrono::duration<double>(seconds * 0.6) || compressed_in == 0) {
-    compressed_size = ZSTD_compressCCtx(cctx, out.data(), out.size(), body.data(), body.size(), 1);
-    if (ZSTD_isError(compressed_size)) {
-      ZSTD_freeCCtx(cctx);
-      throw std::runtime_error(std::string("zstd: ") + ZSTD_getErrorName(compressed_size));
-    }
-    compressed_in += body.size();
-    z1 = Clock::now();
-  }
-  ZSTD_freeCCtx(cctx);
-  r.zstd1_bytes_per_s = static_cast<double>(compressed_in) / std::chrono::duration<double>(z1 - z0).count();
+  const Rate zstd = measure_rate(
+      [&]() -> std::uint64_t {
+        compressed_size = ZSTD_compressCCtx(cctx.get(), out.data(), out.size(), body.data(), body.size(), 1);
+        if (ZSTD_isError(compressed_size))
+          throw std::runtime_error(std::string("zstd: ") + ZSTD_getErrorName(compressed_size));
+        return body.size();
+      },
+      seconds * 0.6);
+  r.zstd1_bytes_per_s = zstd.per_cpu_second;
+  r.zstd1_bytes_per_s_wall = zstd.per_wall_second;
   r.zstd1_ratio = static_cast<double>(body.size()) / static_cast<double>(compressed_size);
 
   // memcpy on buffers far larger than the caches.
   const std::size_t size = std::size_t{64} << 20;
   std::vector<char> a(size, 'a'), b(size, 'b');
   std::uint64_t copied = 0;
-  const Clock::time_point m0 = Clock::now();
-  Clock::time_point m1 = m0;
-  while (m1 - m0 < std::chrono::duration<double>(seconds * 0.4) || copied == 0) {
-    std::memcpy(b.data(), a.data(), size);
-    a[copied % size] = b[(copied + 7) % size];  // keep the copies observable
-    copied += size;
-    m1 = Clock::now();
-  }
-  r.memcpy_bytes_per_s = static_cast<double>(copied) / std::chrono::duration<double>(m1 - m0).count();
+  const Rate copy = measure_rate(
+      [&]() -> std::uint64_t {
+        std::memcpy(b.data(), a.data(), size);
+        a[copied % size] = b[(copied + 7) % size];  // keep the copies observable
+        copied += size;
+        return size;
+      },
+      seconds * 0.4);
+  r.memcpy_bytes_per_s = copy.per_cpu_second;
+  r.memcpy_bytes_per_s_wall = copy.per_wall_second;
   r.seconds = std::chrono::duration<double>(Clock::now() - begin).count();
   return r;
 }
@@ -102,6 +124,8 @@ boost::json::object to_json(const Reference& r) {
           {"zstd1_bytes_per_s", r.zstd1_bytes_per_s},
           {"zstd1_ratio", r.zstd1_ratio},
           {"memcpy_bytes_per_s", r.memcpy_bytes_per_s},
+          {"zstd1_bytes_per_s_wall", r.zstd1_bytes_per_s_wall},
+          {"memcpy_bytes_per_s_wall", r.memcpy_bytes_per_s_wall},
           {"seconds", r.seconds}};
 }
 
@@ -115,6 +139,8 @@ Reference reference_from_json(const boost::json::value& json) {
   r.zstd1_bytes_per_s = num(o, "zstd1_bytes_per_s");
   r.zstd1_ratio = num(o, "zstd1_ratio");
   r.memcpy_bytes_per_s = num(o, "memcpy_bytes_per_s");
+  r.zstd1_bytes_per_s_wall = num(o, "zstd1_bytes_per_s_wall");
+  r.memcpy_bytes_per_s_wall = num(o, "memcpy_bytes_per_s_wall");
   r.seconds = num(o, "seconds");
   return r;
 }
