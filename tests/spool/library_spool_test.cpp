@@ -435,9 +435,14 @@ void run_outage(std::chrono::milliseconds outage, std::chrono::milliseconds prod
 
   std::atomic<bool> sampling{true};
   std::atomic<std::uint64_t> max_memory{0};
+  std::atomic<std::uint64_t> max_row_memory{0};
   std::thread sampler([&] {
     while (sampling.load()) {
-      max_memory = std::max<std::uint64_t>(max_memory.load(), logger.stats().memory_bytes);
+      const Stats now = logger.stats();
+      max_memory = std::max<std::uint64_t>(max_memory.load(), now.memory_bytes);
+      // The two gauges are read one after the other, so bodies may briefly read larger.
+      const std::uint64_t rows = now.memory_bytes > now.memory_body_bytes ? now.memory_bytes - now.memory_body_bytes : 0;
+      max_row_memory = std::max<std::uint64_t>(max_row_memory.load(), rows);
       std::this_thread::sleep_for(2ms);
     }
   });
@@ -464,7 +469,14 @@ void run_outage(std::chrono::milliseconds outage, std::chrono::milliseconds prod
   const Stats stats = logger.stats();
   EXPECT_GT(stats.spool.rows_spilled, 0u);
   EXPECT_GT(stats.spool.rows_replayed_delivered, 0u);
-  EXPECT_LE(max_memory.load(), options.max_queue_bytes);
+  // Admission keeps rows strictly within the budget. Encoded bodies are charged without
+  // refusal (the encoder must never wait for room only its own output frees), against the
+  // room rows leave at the body-to-row ratio seen so far, so rows and bodies together may
+  // pass the budget briefly by how much worse a batch compressed than that average
+  // (docs/memory.md): seen as a few hundred bytes here; a sixteenth of the budget is the
+  // allowance, far below a batch that was never counted at all.
+  EXPECT_LE(max_row_memory.load(), options.max_queue_bytes);
+  EXPECT_LE(max_memory.load(), options.max_queue_bytes + options.max_queue_bytes / 16);
   EXPECT_EQ(stats.rows_dropped_total(), 0u);
   std::cout << "[ outage   ] spans " << spans << ", rows spilled " << stats.spool.rows_spilled
             << ", rows replayed " << stats.spool.rows_replayed_delivered << ", max memory " << max_memory.load()
