@@ -58,11 +58,8 @@ class Delivery::LiveShipment final : public Shipment {
   }
   // Each half goes on its own, in order, and is halved again if it is refused again.
   bool split() override {
-    auto halves = split_in_half(std::move(job_.batch));
-    halves.first.body.clear();
-    halves.second.body.clear();
-    delivery_.ready_.push_front(Job{std::move(halves.second), job_.retries, job_.order, job_.isolation_left});
-    delivery_.ready_.push_front(Job{std::move(halves.first), job_.retries, job_.order, job_.isolation_left});
+    auto isolation_left = job_.isolation_left;
+    delivery_.requeue_halves(std::move(job_), std::move(isolation_left));
     return true;
   }
   void rejected() override { delivery_.context_.accounting.rejected(job_.batch); }
@@ -324,16 +321,8 @@ bool Delivery::prepare(Job& job, std::string& target) {
   }
 
   const Compression wanted = encoding();
-  if (job.batch.body.empty() || job.batch.encoding != wanted) {
-    try {
-      encode(job.batch, wanted, context_.options.zstd_level);
-      charge_body(job.batch, context_.accounting.budget());
-    } catch (const std::exception& e) {
-      context_.errors.report("sender", "encode", std::string("cannot encode a batch: ") + e.what());
-      context_.accounting.dropped(job.batch, DropReason::invalid);
-      return false;
-    }
-  }
+  if ((job.batch.body.empty() || job.batch.encoding != wanted) && !encode_for_request(job.batch, wanted))
+    return false;
   if (job.batch.body.size() > limit && !fit_encoded(job)) return false;
   target = context_.url.target(*path);
   return true;
@@ -345,21 +334,30 @@ bool Delivery::prepare(Job& job, std::string& target) {
 // single event unencoded, which the decoded check above already bounds.
 bool Delivery::fit_encoded(Job& job) {
   if (job.batch.events.size() >= 2) {
-    auto halves = split_in_half(std::move(job.batch));
-    halves.first.body.clear();
-    halves.second.body.clear();
-    ready_.push_front(Job{std::move(halves.second), job.retries, job.order, nullptr});
-    ready_.push_front(Job{std::move(halves.first), job.retries, job.order, nullptr});
+    requeue_halves(std::move(job), nullptr);
     return false;
   }
+  return encode_for_request(job.batch, Compression::none);
+}
+
+bool Delivery::encode_for_request(Batch& batch, Compression compression) {
   try {
-    encode(job.batch, Compression::none, context_.options.zstd_level);
+    encode(batch, compression, context_.options.zstd_level);
+    charge_body(batch, context_.accounting.budget());
   } catch (const std::exception& e) {
     context_.errors.report("sender", "encode", std::string("cannot encode a batch: ") + e.what());
-    context_.accounting.dropped(job.batch, DropReason::invalid);
+    context_.accounting.dropped(batch, DropReason::invalid);
     return false;
   }
   return true;
+}
+
+void Delivery::requeue_halves(Job&& job, std::shared_ptr<std::uint64_t> isolation_left) {
+  auto halves = split_in_half(std::move(job.batch));
+  halves.first.body.clear();
+  halves.second.body.clear();
+  ready_.push_front(Job{std::move(halves.second), job.retries, job.order, isolation_left});
+  ready_.push_front(Job{std::move(halves.first), job.retries, job.order, std::move(isolation_left)});
 }
 
 // --- the outcome handler ----------------------------------------------------------------

@@ -141,6 +141,12 @@ class Delivery final : public Upstream, public Anchored<Delivery> {
   bool prepare(Job& job, std::string& target);
   // After encoding: a body over the payload limit is halved, or sent unencoded (one event).
   bool fit_encoded(Job& job);
+  // Encodes the batch and charges its body to the memory budget; a batch that cannot be
+  // encoded is reported and dropped (false).
+  bool encode_for_request(Batch& batch, Compression compression);
+  // Puts the two halves of `job`'s batch at the front of the line, first half first, each
+  // to be encoded again; `isolation_left` is what the halves may still spend isolating rows.
+  void requeue_halves(Job&& job, std::shared_ptr<std::uint64_t> isolation_left);
   void on_answer(std::uint64_t id, HttpResult result);
   void switch_encoding(Compression refused, int status);
   void report_retryable(const std::string& target, int status, const HttpResult& result);
